@@ -1,0 +1,38 @@
+"""The `horde` command group and its server-side verbs (they import the server lazily)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+
+@click.group()
+@click.version_option(package_name="horde")
+def main() -> None:
+    """horde: a self-hostable AI Horde (server, worker, client)."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default 7001).")
+@click.option("--workers", "processes", default=1, show_default=True, help="Uvicorn worker processes.")
+def serve(host: str | None, port: int | None, processes: int) -> None:
+    """Run the API server (schema brought to the newest migration first)."""
+    from horde.server.serve import run_server
+
+    run_server(host=host, port=port, processes=processes)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database schema to the newest migration, and nothing else."""
+    from horde.server.serve import upgrade_database
+
+    asyncio.run(upgrade_database())
+    click.echo("database is at the newest migration")

@@ -1,0 +1,122 @@
+"""The ASGI application: lifespan (engines, caches, scheduler), middleware, routers, error handlers."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from horde import __version__
+from horde.server.api import api_router, root_router
+from horde.server.catalog import load_catalog
+from horde.server.config import Settings
+from horde.server.db import open_database
+from horde.server.errors import install_error_handlers
+from horde.server.images.storage import LocalStorage
+from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.snapshot import Snapshots
+from horde.server.jobs.store import RequestCache
+from horde.server.kit.clock import Clock
+from horde.server.kit.notify import Notifier
+from horde.server.kit.secrets import derive, load_or_create
+from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
+from horde.server.migrate import upgrade_to_head
+from horde.server.scheduler import Scheduler
+from horde.server.state import Horde
+from horde.server.users.cache import UserCache
+from horde.server.webhooks.service import WebhookSender
+from horde.server.workers.cache import WorkerCache
+from horde.server.workers.capabilities import load_table
+
+log = logging.getLogger(__name__)
+
+
+async def build_horde(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Horde:
+    """Everything the server runs on, from settings (the app's lifespan and the tests use it)."""
+    clock = clock or Clock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings.effective_database_url, pool_size=settings.db_pool_size)
+    db.lock_file()
+    if migrate:
+        await upgrade_to_head(db)
+    pepper = load_or_create(settings.data_dir, "api_key_pepper", settings.api_key_pepper)
+    signing = derive(settings.url_signing_secret or pepper, "urls")
+    http = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=50))
+    storage = LocalStorage(
+        settings.data_dir / "objects",
+        public_url=settings.effective_public_url,
+        secret=signing,
+        url_ttl=settings.signed_url_ttl,
+    )
+    catalog = await load_catalog(settings.model_reference_image, settings.model_reference_text, http)
+    horde = Horde(
+        settings=settings, db=db, clock=clock, storage=storage, catalog=catalog,
+        capabilities=load_table(settings.bridge_capabilities), http=http, pepper=pepper,
+    )  # fmt: skip
+    horde.users = UserCache(pepper=pepper, admins=frozenset(settings.admins), clock=clock)
+    horde.workers = WorkerCache(clock)
+    horde.requests = RequestCache(clock)
+    horde.notifier = Notifier()
+    horde.webhooks = WebhookSender(horde)
+    horde.snapshots = Snapshots(
+        db, clock, max_age=settings.snapshot_max_age, online_window=settings.worker_online_window,
+        profile_of=lambda record: KINDS[record["kind"]].profile(
+            horde, record, owner_trusted=bool(record.get("owner_trusted")), amount=1
+        ),
+        things_of=lambda kind, payload: KINDS[kind].things(payload),
+    )  # fmt: skip
+    return horde
+
+
+async def close_horde(horde: Horde) -> None:
+    await horde.http.aclose()
+    await horde.db.dispose()
+
+
+def create_app(settings: Settings | None = None, *, horde: Horde | None = None) -> FastAPI:
+    """The horde's ASGI app; with `horde` given (tests), it serves that one and owns no lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        horde = await build_horde(settings)
+        app.state.horde = horde
+        scheduler = Scheduler(horde)
+        horde.webhooks.start()
+        if settings.run_scheduler:
+            scheduler.start()
+        gc.collect()
+        gc.freeze()  # keep start-up objects out of every later collection (see PERF.md)
+        try:
+            yield
+        finally:
+            await scheduler.stop()
+            await horde.webhooks.stop()
+            await close_horde(horde)
+
+    app = FastAPI(
+        title="AI Horde",
+        version=__version__,
+        description="A self-hostable, drop-in implementation of the AI Horde API v2.",
+        lifespan=lifespan if horde is None else None,
+        docs_url="/api/",
+        openapi_url="/api/openapi.json",
+    )
+    if horde is not None:
+        app.state.horde = horde
+    install_error_handlers(app)
+    app.include_router(api_router, prefix="/api/v2")
+    app.include_router(root_router)
+
+    @app.get("/api/swagger.json", include_in_schema=False)
+    async def swagger() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    app.add_middleware(BodyGuardMiddleware)
+    app.add_middleware(CORSMiddleware)
+    return app

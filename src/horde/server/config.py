@@ -1,0 +1,81 @@
+"""One settings object for the server; nothing else in the server reads the environment."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "horde"
+
+
+class Settings(BaseSettings):
+    """Server settings, read from `HORDE_*` environment variables.
+
+    Durations are seconds; their defaults are the reference's values (SEMANTICS.md 3.5, ADR 0004).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HORDE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    database_url: str = ""  # empty: a SQLite file in data_dir
+    redis_url: str = ""  # empty: no Redis, node-local caches only
+    redis_prefix: str = "horde:"
+    public_url: str = ""  # empty: the address the server listens on
+    host: str = "127.0.0.1"
+    port: int = 7001
+    allow_private_source_urls: bool = False
+    test_apikeys: bool = False
+    test_ratelimit_disabled: bool = False
+    api_key_pepper: str = ""  # empty: a random pepper kept in data_dir (set it when several nodes share a DB)
+    url_signing_secret: str = ""  # empty: derived from the pepper
+    admins: list[str] = Field(default_factory=list)  # aliases like "db0#1"
+    horde_name: str = "horde"
+    db_pool_size: int = 10
+    run_scheduler: bool = True  # run the periodic sweeps inside the API process
+    model_reference_image: str = ""  # path or URL of stable_diffusion.json
+    model_reference_text: str = ""  # path or URL of text_db.json
+    bridge_capabilities: str = ""  # path of a JSON file extending the bridge capability table
+    news_file: str = ""
+
+    # Durations and limits (SEMANTICS.md 3.5)
+    request_expiry: float = 1200.0
+    request_expiry_extra_slow: float = 3600.0
+    text_job_ttl: float = 150.0
+    image_job_ttl_min: float = 150.0
+    image_job_ttl_base: float = 30.0
+    alchemy_job_ttl: float = 180.0
+    job_ttl_scale: float = 1.0  # multiplies every job ttl: tests shorten leases with it
+    sweep_interval: float = 60.0
+    worker_online_window: float = 300.0
+    checkin_debounce: float = 30.0
+    fault_limit: int = 3
+    alchemy_fault_limit: int = 3
+    snapshot_max_age: float = 1.0
+    result_retention: float = 7200.0  # stored images and sources (SEMANTICS.md 7: 120 min)
+    signed_url_ttl: float = 1800.0
+    webhook_tries: int = 3
+    webhook_retry_delay: float = 3.0
+    webhook_timeout: float = 10.0
+    source_fetch_timeout: float = 2.0
+    source_max_bytes: int = 5 * 1024 * 1024
+    default_concurrency: int = 30
+    max_wait: float = 30.0  # longest server-side wait a client may ask for on pop and status
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'horde.sqlite3'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,137 @@
+"""Engines, sessions and the SQLite single-writer rules (ADR 0002)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+class DatabaseLocked(RuntimeError):
+    """Another server process already owns this SQLite file."""
+
+
+def _sqlite_path(url: str) -> Path | None:
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us emit BEGIN ourselves: pysqlite's implicit BEGIN is deferred.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Take the write lock up front so no transaction upgrades a read lock under contention.
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+    """Create an async engine with the house settings for its dialect."""
+    if url.startswith("sqlite"):
+        path = _sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, pool_size=max(1, min(pool_size, 4)), max_overflow=0, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max(2, pool_size // 2),
+        pool_pre_ping=False,
+        **kwargs,
+    )
+
+
+@dataclass
+class Database:
+    """The server's engine, its session factory and, on SQLite, the process lock on the file."""
+
+    engine: AsyncEngine
+    url: str
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    _lock_fd: int | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def lock_file(self) -> None:
+        """Refuse a second server process on the same SQLite file."""
+        path = _sqlite_path(self.url) if self.is_sqlite else None
+        if path is None or self._lock_fd is not None:
+            return
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DatabaseLocked(
+                f"{path} is already served by another horde process; "
+                "use PostgreSQL to run several API nodes"
+            ) from None
+        self._lock_fd = fd
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session that commits on clean exit and rolls back on error (scheduled tasks, tools)."""
+        async with self.sessions() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in autocommit mode: one statement, one round trip (hot paths)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection inside one transaction, committed on clean exit."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+
+def open_database(url: str, *, pool_size: int = 10) -> Database:
+    """Build the Database for a URL."""
+    return Database(engine=create_engine(url, pool_size=pool_size), url=url)

@@ -1,0 +1,1 @@
+"""Test-stack helpers that exist only when explicitly enabled."""

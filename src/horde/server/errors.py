@@ -1,0 +1,77 @@
+"""The server's error type and the handlers that render every failure as `{"message", "rc"}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from horde.contract.rc import RC, rc_status
+
+log = logging.getLogger(__name__)
+
+VALIDATION_MESSAGE = "Input payload validation failed"
+
+
+class HordeError(Exception):
+    """An expected failure: rendered as `{"message", "rc"}` with the reference's HTTP status."""
+
+    def __init__(self, rc: RC | str, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.rc = str(rc)
+        self.message = message
+        self.status_code = status_code if status_code is not None else rc_status(self.rc)
+
+
+def error_body(message: str, rc: str) -> dict[str, str]:
+    return {"message": message, "rc": rc}
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "payload"
+
+
+def validation_errors(exc: RequestValidationError) -> dict[str, str]:
+    """Flatten pydantic errors into the reference's `{field: reason}` without echoing input."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        errors.setdefault(_location(tuple(err.get("loc", ()))), str(err.get("msg", "invalid")))
+    return errors
+
+
+async def _horde_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HordeError)
+    return JSONResponse(error_body(exc.message, exc.rc), status_code=exc.status_code)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    body = {"message": VALIDATION_MESSAGE, "errors": validation_errors(exc)}
+    return JSONResponse(body, status_code=400)
+
+
+_HTTP_RC = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge", 415: "UnsupportedMediaType"}
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = "Not Found" if exc.status_code == 404 else str(exc.detail)
+    rc = _HTTP_RC.get(exc.status_code, "BadRequest")
+    return JSONResponse(error_body(message, rc), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(error_body("Internal Server Error", "InternalServerError"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HordeError, _horde_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

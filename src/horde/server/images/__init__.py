@@ -1,0 +1,1 @@
+"""Images: source images in, results out, through a storage backend with signed URLs."""

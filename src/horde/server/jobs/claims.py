@@ -1,0 +1,138 @@
+"""Popping jobs: the worker's hot path.
+
+Invariants: a job is handed out only by the conditional claim in `queries.claim_statement`, so no job
+goes to two workers; an empty pop costs one autocommit statement plus cached work; the `skipped`
+counts come from the queue snapshot, never from a scan of the queue.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.jobs import queries
+from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow
+from horde.server.jobs.records import WorkerProfile
+from horde.server.state import Horde
+from horde.server.users.principal import Principal
+from horde.server.workers import service as workers
+from horde.server.workers.models import Worker
+
+
+def _check_owner(user: Principal) -> None:
+    if user.is_anon:
+        raise HordeError(RC.AnonForbiddenWorker, "Anonymous users cannot run workers")
+    if user.deleted:
+        raise HordeError(RC.DeletedUser, "This user has been deleted")
+    if user.flagged:
+        raise HordeError(RC.WorkerFlaggedMaintenance, "The owner of this worker is flagged")
+
+
+def _priority_user_ids(body: Any, owner: Principal) -> list[int]:
+    ids = [owner.id]
+    for alias in getattr(body, "priority_usernames", []) or []:
+        _, _, digits = str(alias).rpartition("#")
+        if not digits.isdigit():
+            raise HordeError(RC.InvalidPriorityUsername, "priority_usernames must be of the form alias#id")
+        ids.append(int(digits))
+    return list(dict.fromkeys(ids))
+
+
+async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipaddr: str) -> dict[str, Any]:
+    """Lease the best matching jobs to the popping worker, or say why there were none."""
+    _check_owner(user)
+    behaviour = KINDS[kind]
+    priority_ids = _priority_user_ids(body, user)
+    models = workers.check_models(horde, kind=kind, models=list(getattr(body, "models", []) or []), owner=user)
+    async with horde.db.autocommit() as conn:
+        worker = await workers.check_in(
+            horde, conn, kind=kind, body=body, owner=user, models=models,
+            config=behaviour.worker_config(body), ipaddr=ipaddr,
+        )  # fmt: skip
+        record = {c.name: getattr(worker, c.name) for c in Worker.__table__.columns}
+        profile = behaviour.profile(horde, record, owner_trusted=user.is_trusted, amount=body.amount)
+        claimed = await _claim(horde, conn, behaviour, profile, worker, priority_ids)
+        if not claimed:
+            if worker.maintenance:
+                raise HordeError(RC.WorkerMaintenance, worker.maintenance_msg or "This worker is in maintenance")
+            return await _empty(horde, behaviour, profile)
+        bodies = []
+        for request, batch in await _with_requests(horde, conn, behaviour, profile, claimed):
+            bodies.append(await behaviour.pop_body(horde, request, batch, profile))
+    return behaviour.merge_pop_bodies(bodies)
+
+
+async def _claim(
+    horde: Horde,
+    conn: AsyncConnection,
+    behaviour: Kind,
+    profile: WorkerProfile,
+    worker: Worker,
+    priority_ids: list[int],
+) -> list[ClaimedJob]:
+    if worker.paused:
+        return []
+    limit = profile.amount if behaviour.batch_across_requests else 1
+    fallback = random.choice(sorted(profile.models)) if profile.models else None  # noqa: S311
+    owners_only = [worker.user_id] if worker.maintenance else []
+    attempts = [owners_only] if owners_only else []
+    if not owners_only:
+        preferred = [uid for uid in priority_ids if horde.snapshots.has_queued(behaviour.name, uid)]
+        attempts = [preferred, []] if preferred else [[]]
+    for user_ids in attempts:
+        statement = queries.claim_statement(
+            profile, now=horde.clock.now(), limit=limit, fallback_model=fallback, user_ids=user_ids,
+            ttl_scale=horde.settings.job_ttl_scale,
+        )  # fmt: skip
+        rows = (await conn.execute(statement)).all()
+        if rows:
+            return [ClaimedJob(**row._mapping) for row in rows]
+    return []
+
+
+async def _with_requests(
+    horde: Horde, conn: AsyncConnection, behaviour: Kind, profile: WorkerProfile, claimed: list[ClaimedJob]
+) -> list[tuple[RequestRow, list[ClaimedJob]]]:
+    grouped: dict[uuid.UUID, list[ClaimedJob]] = {}
+    for job in claimed:
+        grouped.setdefault(job.request_id, []).append(job)
+    result = []
+    for request_id, batch in grouped.items():
+        request = await horde.requests.get(conn, request_id)
+        if request is None:
+            continue  # deleted by the expiry sweep between claim and read: its jobs went with it
+        if not behaviour.batch_across_requests:
+            batch += await _batch(horde, conn, behaviour, profile, request, batch[0])
+        result.append((request, batch))
+    return result
+
+
+async def _batch(
+    horde: Horde,
+    conn: AsyncConnection,
+    behaviour: Kind,
+    profile: WorkerProfile,
+    request: RequestRow,
+    first: ClaimedJob,
+) -> list[ClaimedJob]:
+    extra = behaviour.batch_size(request, profile) - 1
+    if extra <= 0:
+        return []
+    statement = queries.batch_statement(
+        profile, request_id=request.id, model=first.model, now=horde.clock.now(), limit=extra,
+        ttl_scale=horde.settings.job_ttl_scale,
+    )  # fmt: skip
+    return [ClaimedJob(**row._mapping) for row in (await conn.execute(statement)).all()]
+
+
+async def _empty(horde: Horde, behaviour: Kind, profile: WorkerProfile) -> dict[str, Any]:
+    skipped = await horde.snapshots.skipped(behaviour.name, profile)
+    for key in behaviour.always_skipped_keys:
+        skipped.setdefault(key, 0)
+    return behaviour.empty_pop_body(skipped)

@@ -1,0 +1,121 @@
+"""Alchemy (interrogation): captions, NSFW checks, upscalers, face fixers, background strip.
+
+Forms are jobs of their own; a pop takes up to `amount` forms of any requests at once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from horde.contract import InterrogationPopInput, InterrogationSubmitInput, ModelInterrogationInputStable
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.images.sources import is_url, load_source
+from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.common import base_profile, check_webhook, common_config, with_caps
+from horde.server.jobs.kinds.image_checks import NEW_POST_PROCESSORS
+from horde.server.jobs.records import JobSpec, NewRequest, WorkerProfile
+from horde.server.kudos import pricing
+from horde.server.state import Horde
+from horde.server.users.principal import Principal
+from horde.server.workers.capabilities import Cap
+from horde.server.workers.models import Worker
+
+MAX_TILES = 255
+IMAGE_FORMS = pricing.UPSCALERS | {"GFPGAN", "GFPGANv1.3", "CodeFormers", "RestoreFormer", "strip_background"}
+
+
+def tiles_of(width: int, height: int) -> int:
+    return math.ceil(width / 512) * math.ceil(height / 512)
+
+
+class AlchemyKind(Kind):
+    name = "alchemy"
+    api_type = "interrogation"
+    batch_across_requests = True
+
+    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+        assert isinstance(body, ModelInterrogationInputStable)
+        forms = {form.name: form.payload or {} for form in body.forms}  # duplicates dropped
+        if not forms:
+            raise HordeError(RC.BadRequest, "At least one form is required")
+        webhook = await check_webhook(horde, body.webhook)
+        new = NewRequest(kind=self.name, payload={}, jobs=[JobSpec(form=f) for f in forms], kudos=0)
+        data, width, height = await load_source(horde.http, body.source_image, horde.source_policy, max_side=16384)
+        tiles = tiles_of(width, height)
+        if tiles > MAX_TILES:
+            raise HordeError(RC.SourceImageResolutionExceeded, f"The image is {tiles} tiles; at most {MAX_TILES}")
+        source: dict[str, Any] = {"source_url": body.source_image} if is_url(body.source_image) else {}
+        if not source:
+            key = f"{new.id}_src.webp"
+            await horde.storage.put(key, data)
+            source = {"source_key": key}
+        needs_new = any(f in NEW_POST_PROCESSORS for f in forms)
+        new.payload = {"forms": forms, "tiles": tiles, "slow_workers": body.slow_workers, **source}
+        new.tiles = tiles
+        new.trusted_workers = body.trusted_workers
+        new.slow_workers = body.slow_workers
+        new.required_caps = int(Cap.NEW_POST_PROCESSORS) if needs_new else 0
+        new.webhook = webhook
+        return new
+
+    def ttl(self, horde: Horde, new: NewRequest) -> float:
+        return horde.settings.alchemy_job_ttl
+
+    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+        fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
+        config = worker.get("config") or {}
+        fields.update(forms=frozenset(config.get("forms", ())), max_tiles=int(config.get("max_tiles", 80)))
+        return with_caps(fields, int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or ""))))
+
+    def worker_config(self, body: Any) -> dict[str, Any]:
+        assert isinstance(body, InterrogationPopInput)
+        return {**common_config(body), "forms": sorted(set(body.forms)), "max_tiles": body.max_tiles}
+
+    async def pop_body(
+        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+    ) -> dict[str, Any]:
+        payload = request.payload
+        source = payload.get("source_url") or horde.storage.download_url(payload["source_key"])
+        forms = []
+        for job in jobs:
+            form: dict[str, Any] = {"id": str(job.id), "form": job.form, "source_image": source}
+            if form_payload := payload["forms"].get(job.form):
+                form["payload"] = form_payload
+            if job.form in IMAGE_FORMS:
+                form["r2_upload"] = horde.storage.upload_url(f"{job.id}.webp")
+            forms.append(form)
+        return {"forms": forms, "skipped": {}}
+
+    def merge_pop_bodies(self, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"forms": [form for body in bodies for form in body["forms"]], "skipped": {}}
+
+    def empty_pop_body(self, skipped: dict[str, int]) -> dict[str, Any]:
+        keys = ("worker_id", "untrusted", "bridge_version")
+        return {"forms": [], "skipped": {k: v for k, v in skipped.items() if k in keys}}
+
+    async def accept(
+        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+    ) -> SubmitOutcome:
+        assert isinstance(body, InterrogationSubmitInput)
+        if body.state == "faulted":
+            return SubmitOutcome(result=None, faulted=True)
+        result = body.result if isinstance(body.result, dict) else {str(job["form"]): body.result}
+        form = str(job["form"])
+        kudos = pricing.alchemy_form_kudos(form, tiles=int(request.payload.get("tiles", 1)))
+        burn = pricing.alchemy_burn(kudos, slow_workers=bool(request.payload.get("slow_workers", True)))
+        return SubmitOutcome(result=json.dumps(result), reward=kudos, burn=burn, things=1.0)
+
+    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+        result = json.loads(job["result"]) if job.get("result") else {}
+        if job.get("form") in IMAGE_FORMS and result.get(job["form"]) == "R2":
+            result[job["form"]] = horde.storage.download_url(f"{job['id']}.webp")
+        return {"form": job["form"], "state": _FORM_STATE[job["state"]], "result": result}
+
+
+_FORM_STATE = {
+    "queued": "waiting", "processing": "processing", "done": "done", "faulted": "faulted",
+    "cancelled": "cancelled",
+}  # fmt: skip

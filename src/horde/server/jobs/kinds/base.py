@@ -1,0 +1,111 @@
+"""The per-kind behaviour every kind implements (the only place that knows how kinds differ)."""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from horde.server.jobs.records import NewRequest, WorkerProfile
+from horde.server.state import Horde
+from horde.server.users.principal import Principal
+from horde.server.workers.models import Worker
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    id: uuid.UUID
+    request_id: uuid.UUID
+    seed: int | None
+    form: str | None
+    model: str | None
+    position: int
+
+
+@dataclass(slots=True)
+class RequestRow:
+    """The parts of a stored request that pop, submit and status need (immutable once stored)."""
+
+    id: uuid.UUID
+    kind: str
+    user_id: int
+    payload: dict[str, Any]
+    models: list[str]
+    kudos: int
+    ttl: float
+    n: int
+    slow_workers: bool
+    worker_blacklist: bool
+    webhook: str | None
+    created_at: float
+    nsfw: bool
+
+
+@dataclass(slots=True)
+class SubmitOutcome:
+    """What a kind makes of a worker's submit: the stored result and the money."""
+
+    result: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    reward: float = 0.0  # kudos to the worker (before the bridge multiplier)
+    burn: float = 0.0  # kudos the requester pays
+    things: float = 0.0  # megapixelsteps, tokens or forms, for worker stats
+    faulted: bool = False
+
+
+class Kind(ABC):
+    """What is particular to image, text or alchemy work."""
+
+    name: str
+    api_type: str
+    always_skipped_keys: tuple[str, ...] = ()
+    batch_across_requests = False  # alchemy pops `amount` forms of any requests at once
+
+    @abstractmethod
+    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+        """Validate a client's request (rc errors), price it and split it into jobs; no database."""
+
+    @abstractmethod
+    def ttl(self, horde: Horde, new: NewRequest) -> float:
+        """Seconds a worker has for one job of this request."""
+
+    @abstractmethod
+    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+        """What a worker can take, from its record (which holds its latest check-in)."""
+
+    @abstractmethod
+    async def pop_body(
+        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+    ) -> dict[str, Any]:
+        """The pop response for a batch of claimed jobs of one request."""
+
+    @abstractmethod
+    async def accept(
+        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+    ) -> SubmitOutcome:
+        """Store what the worker sent (off the database) and price it."""
+
+    @abstractmethod
+    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+        """One finished job as the status endpoint shows it."""
+
+    def things(self, payload: dict[str, Any]) -> float:
+        """Work in one job: megapixelsteps (image), tokens (text) or forms (alchemy)."""
+        return 1.0
+
+    def batch_size(self, request: RequestRow, profile: WorkerProfile) -> int:
+        """How many jobs of one request a pop may take together."""
+        if request.payload.get("disable_batching"):
+            return 1
+        return profile.amount
+
+    def merge_pop_bodies(self, bodies: list[dict[str, Any]]) -> dict[str, Any]:
+        return bodies[0]
+
+    def empty_pop_body(self, skipped: dict[str, int]) -> dict[str, Any]:
+        return {"id": None, "ids": [], "skipped": skipped, "messages": []}
+
+    @abstractmethod
+    def worker_config(self, body: Any) -> dict[str, Any]:
+        """The per-kind check-in fields stored on the worker record."""

@@ -1,0 +1,241 @@
+"""Image generation (Stable Diffusion-style requests and workers)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+import zlib
+from typing import Any
+
+from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
+from horde.server.images.sources import load_source
+from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.common import (
+    base_profile,
+    check_webhook,
+    common_config,
+    random_seed,
+    target_workers,
+    with_caps,
+)
+from horde.server.jobs.kinds.image_checks import allowed_caps, check_image_request, required_caps
+from horde.server.jobs.records import JobSpec, NewRequest, WorkerProfile
+from horde.server.kudos import pricing
+from horde.server.state import Horde
+from horde.server.users.principal import Principal
+from horde.server.workers.capabilities import Cap
+from horde.server.workers.models import Worker
+
+SKIPPED_KEYS = (
+    "worker_id", "performance", "nsfw", "blacklist", "untrusted", "models", "bridge_version", "kudos",
+    "max_pixels", "step_count", "unsafe_ip", "img2img", "painting", "post-processing", "lora", "controlnet",
+)  # fmt: skip
+
+
+def seed_of(text: str | None) -> int | None:
+    """The reference's seed: digits as a number, other text folded from its bytes to below 2**32."""
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text) % 2**32
+    return zlib.crc32(text.encode())
+
+
+def job_seeds(seed: str | None, variation: int | None, n: int) -> list[int]:
+    base = seed_of(seed)
+    if base is None:
+        return [random_seed() for _ in range(n)]
+    return [(base + (variation or 0) * i) % 2**32 for i in range(n)]
+
+
+async def _store_sources(horde: Horde, body: GenerationInputStable, request_id: uuid.UUID) -> dict[str, Any]:
+    stored: dict[str, Any] = {}
+    policy = horde.source_policy
+    if body.source_image:
+        data, _, _ = await load_source(horde.http, body.source_image, policy)
+        await horde.storage.put(f"{request_id}_src.webp", data)
+        stored["source_image"] = f"{request_id}_src.webp"
+    if body.source_mask:
+        data, _, _ = await load_source(horde.http, body.source_mask, policy)
+        await horde.storage.put(f"{request_id}_msk.webp", data)
+        stored["source_mask"] = f"{request_id}_msk.webp"
+    extras = []
+    for i, extra in enumerate(body.extra_source_images or []):
+        data, _, _ = await load_source(horde.http, extra.image, policy)
+        key = f"{request_id}_exra_src_{i}.webp"
+        await horde.storage.put(key, data)
+        extras.append({"key": key, "strength": extra.strength})
+    if extras:
+        stored["extra_source_images"] = extras
+    return stored
+
+
+def _base_price(body: GenerationInputStable) -> float:
+    p = body.params
+    return pricing.image_base_price(
+        width=p.width, height=p.height, steps=p.steps, post_processors=len(p.post_processing),
+        controlnet=bool(p.control_type) and not p.return_control_map, loras=len(p.loras or []),
+        tis=bool(p.tis),
+    )  # fmt: skip
+
+
+def _dry_run(horde: Horde, body: GenerationInputStable, price: float) -> float:
+    p = body.params
+    factor = pricing.baseline_factor(horde.catalog.baseline(body.models[0])) if body.models else 2.0
+    burn = pricing.image_burn(
+        price, source_image=bool(body.source_image), slow_workers=body.slow_workers,
+        upscalers=len([pp for pp in p.post_processing if pp in pricing.UPSCALERS]),
+        worker_blacklist=body.worker_blacklist,
+    )  # fmt: skip
+    return round(burn * p.n * factor + 1, 2)
+
+
+class ImageKind(Kind):
+    name = "image"
+    api_type = "image"
+    always_skipped_keys = SKIPPED_KEYS
+
+    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+        assert isinstance(body, GenerationInputStable)
+        check_image_request(body, user)
+        p = body.params
+        price = _base_price(body)
+        webhook = await check_webhook(horde, body.webhook)
+        request_id = uuid.uuid4()
+        sources = {} if body.dry_run else await _store_sources(horde, body, request_id)
+        params = p.model_dump(mode="json", exclude={"n", "steps", "seed", "seed_variation"}, by_alias=True)
+        payload = {
+            "params": params, "steps": p.steps, "prompt": body.prompt, "r2": body.r2,
+            "use_nsfw_censor": (not body.nsfw) and body.censor_nsfw, "shared": False,
+            "source_processing": body.source_processing, "disable_batching": body.disable_batching,
+            **sources,
+        }  # fmt: skip
+        return NewRequest(
+            id=request_id, kind=self.name, payload=payload,
+            jobs=[JobSpec(seed=s) for s in job_seeds(p.seed, p.seed_variation, p.n)],
+            kudos=pricing.hundredths(price), prompt=body.prompt, pixels=p.width * p.height,
+            nsfw=body.nsfw, trusted_workers=body.trusted_workers, slow_workers=body.slow_workers,
+            extra_slow_workers=body.extra_slow_workers, worker_blacklist=body.worker_blacklist,
+            worker_ids=target_workers(body), models=list(dict.fromkeys(body.models)),
+            required_caps=required_caps(body), webhook=webhook,
+            dry_run_kudos=_dry_run(horde, body, price),
+        )  # fmt: skip
+
+    def ttl(self, horde: Horde, new: NewRequest) -> float:
+        s = horde.settings
+        ttl = s.image_job_ttl_base + new.payload["steps"] * 2 * (new.pixels / (512 * 512))
+        if new.payload["params"].get("control_type"):
+            ttl *= 2
+        return max(ttl, s.image_job_ttl_min)
+
+    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+        fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
+        config = worker.get("config") or {}
+        fields.update(
+            models=frozenset(worker.get("models") or ()),
+            max_pixels=int(config.get("max_pixels", 512 * 512)),
+            slow=fields["speed"] < 0.5,
+        )
+        bridge = int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or "")))
+        return with_caps(fields, allowed_caps(bridge, config))
+
+    def worker_config(self, body: Any) -> dict[str, Any]:
+        assert isinstance(body, PopInputStable)
+        flags = ("allow_img2img", "allow_painting", "allow_post_processing", "allow_controlnet",
+                 "allow_sdxl_controlnet", "allow_lora", "limit_max_steps", "require_upfront_kudos")  # fmt: skip
+        return {**common_config(body), "max_pixels": body.max_pixels, **{f: getattr(body, f) for f in flags}}
+
+    def batch_size(self, request: RequestRow, profile: WorkerProfile) -> int:
+        if request.payload.get("disable_batching"):
+            return 1
+        w, h = request.payload["params"]["width"], request.payload["params"]["height"]
+        pp = len(request.payload["params"].get("post_processing") or [])
+        budget = round(profile.max_pixels / 3.5 * profile.amount / (w * h * (1 + 0.4 * pp)))
+        return max(1, min(profile.amount, budget))
+
+    async def pop_body(
+        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+    ) -> dict[str, Any]:
+        first, payload = jobs[0], request.payload
+        body: dict[str, Any] = {
+            "payload": {
+                **payload["params"], "prompt": payload["prompt"], "ddim_steps": payload["steps"],
+                "seed": str(first.seed), "n_iter": len(jobs),
+            },
+            "id": str(first.id), "ids": [str(j.id) for j in jobs], "model": first.model,
+            "ttl": math.ceil(request.ttl * horde.settings.job_ttl_scale),
+            "source_processing": payload.get("source_processing", "img2img"),
+            "r2_upload": horde.storage.upload_url(f"{first.id}.webp"),
+            "r2_uploads": [horde.storage.upload_url(f"{j.id}.webp") for j in jobs],
+            "messages": [], "skipped": {},
+        }  # fmt: skip
+        if payload.get("use_nsfw_censor"):
+            body["payload"]["use_nsfw_censor"] = True
+        by_url = bool(profile.caps & Cap.R2_SOURCE)
+        for field in ("source_image", "source_mask"):
+            if key := payload.get(field):
+                body[field] = await self._source(horde, key, by_url)
+        if extras := payload.get("extra_source_images"):
+            body["extra_source_images"] = [
+                {"image": await self._source(horde, e["key"], by_url), "strength": e["strength"]} for e in extras
+            ]
+        return body
+
+    @staticmethod
+    async def _source(horde: Horde, key: str, by_url: bool) -> str:
+        if by_url:
+            return horde.storage.download_url(key)
+        data = await horde.storage.get(key)
+        return b64(data) if data else ""
+
+    async def accept(
+        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+    ) -> SubmitOutcome:
+        assert isinstance(body, SubmitInputStable)
+        if body.state == "faulted":
+            return SubmitOutcome(result=None, faulted=True)
+        key = f"{job['id']}.webp"
+        if body.generation and body.generation != "R2":
+            try:
+                data, _, _ = await reencode_webp(decode_base64(body.generation))
+            except ImageError as exc:
+                raise HordeError(RC.ImageValidationFailed, "The generation is not a readable image") from exc
+            await horde.storage.put(key, data)
+        meta = [m.model_dump(mode="json") for m in body.gen_metadata or []]
+        censored = body.censored or body.state in ("censored", "csam") or any(
+            m["type"] == "censorship" for m in meta
+        )
+        reward = request.kudos / 100 * pricing.baseline_factor(horde.catalog.baseline(job.get("model") or ""))
+        params = request.payload["params"]
+        burn = pricing.image_burn(
+            0.0 if censored else reward, source_image=bool(request.payload.get("source_image")),
+            upscalers=len([pp for pp in params.get("post_processing") or [] if pp in pricing.UPSCALERS]),
+            slow_workers=request.slow_workers, worker_blacklist=request.worker_blacklist,
+        )  # fmt: skip
+        state = "csam" if body.state == "csam" else ("censored" if censored else "ok")
+        things = params["width"] * params["height"] * request.payload["steps"] / 1e6
+        meta_out = {"seed": body.seed, "censored": censored, "gen_metadata": meta, "state": state}
+        return SubmitOutcome(result=key, meta=meta_out, reward=reward, burn=burn, things=things)
+
+    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+        meta = job.get("result_meta") or {}
+        key = job.get("result") or ""
+        if request.payload.get("r2", True):
+            img = horde.storage.download_url(key) if key else ""
+        else:
+            data = await horde.storage.get(key) if key else None
+            img = b64(data) if data else ""
+        return {
+            "img": img, "seed": str(meta.get("seed", job.get("seed") or 0)), "id": str(job["id"]),
+            "censored": bool(meta.get("censored")), "gen_metadata": meta.get("gen_metadata", []),
+            "worker_id": str(job["worker_id"]), "worker_name": job.get("worker_name") or "",
+            "model": job.get("model") or "", "state": meta.get("state", "ok"),
+        }  # fmt: skip
+
+    def things(self, payload: dict[str, Any]) -> float:
+        params = payload["params"]
+        return float(params["width"] * params["height"] * payload["steps"] / 1e6)
+

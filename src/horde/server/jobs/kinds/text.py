@@ -1,0 +1,180 @@
+"""Text generation (KoboldAI-style requests and workers)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from horde.contract import (
+    GenerationInputKobold,
+    PopInputKobold,
+    SubmitInputKobold,
+)
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.common import (
+    base_profile,
+    check_batching,
+    check_webhook,
+    common_config,
+    refuse_unbuilt,
+    target_workers,
+    with_caps,
+)
+from horde.server.jobs.records import JobSpec, NewRequest, WorkerProfile
+from horde.server.kudos import pricing
+from horde.server.state import Horde
+from horde.server.users.principal import Principal
+from horde.server.workers.capabilities import Cap
+from horde.server.workers.models import Worker
+
+MIN_SAMPLER_ORDER = 7
+MAX_STOP_SEQUENCES = 128
+MAX_STOP_CHARS = 2000
+
+
+def _check_params(body: GenerationInputKobold) -> None:
+    params = body.params
+    if params.max_length > params.max_context_length:
+        raise HordeError(RC.TokenOverflow, "max_length cannot be greater than max_context_length")
+    order = params.sampler_order
+    if order is not None and len(set(order)) < MIN_SAMPLER_ORDER:
+        raise HordeError(RC.MissingFullSamplerOrder, "sampler_order needs at least 7 distinct samplers")
+    stops = params.stop_sequence or []
+    if len(set(stops)) > MAX_STOP_SEQUENCES:
+        raise HordeError(RC.TooManyStopSequences, "At most 128 stop sequences are allowed")
+    if sum(len(s) for s in stops) > MAX_STOP_CHARS:
+        raise HordeError(RC.ExcessiveStopSequence, "Stop sequences may hold at most 2000 characters")
+
+
+def _check_request(body: GenerationInputKobold, user: Principal) -> None:
+    refuse_unbuilt(body)
+    if not body.prompt:
+        raise HordeError(RC.MissingPrompt, "A prompt is required")
+    if body.extra_source_images:
+        raise HordeError(RC.BadRequest, "extra_source_images are only for image generation")
+    if body.softprompt:
+        raise HordeError(RC.BadRequest, "softprompts are not available on this horde")
+    check_batching(body, user)
+    _check_params(body)
+
+
+class TextKind(Kind):
+    name = "text"
+    api_type = "text"
+
+    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+        assert isinstance(body, GenerationInputKobold)
+        _check_request(body, user)
+        params = body.params
+        billions = max((p for m in body.models if (p := horde.catalog.text_params_billions(m))), default=None)
+        estimate = pricing.text_estimate(
+            max_length=params.max_length,
+            max_context_length=params.max_context_length,
+            params_billions=billions,
+        )
+        payload = {"params": params.model_dump(mode="json", exclude={"n"}), "prompt": body.prompt}
+        return NewRequest(
+            kind=self.name,
+            payload=payload,
+            jobs=[JobSpec() for _ in range(params.n)],
+            kudos=0,  # the reference never prices a real text request up front (4.2)
+            prompt=body.prompt,
+            max_length=params.max_length,
+            max_context_length=params.max_context_length,
+            trusted_workers=body.trusted_workers,
+            slow_workers=body.slow_workers,
+            extra_slow_workers=body.extra_slow_workers,
+            worker_blacklist=body.worker_blacklist,
+            worker_ids=target_workers(body),
+            models=list(dict.fromkeys(body.models)),
+            required_caps=int(Cap.VALIDATED_BACKEND) if body.validated_backends else 0,
+            webhook=await check_webhook(horde, body.webhook),
+            dry_run_kudos=round((estimate + 1) * params.n + 1, 2),
+        )
+
+    def ttl(self, horde: Horde, new: NewRequest) -> float:
+        return horde.settings.text_job_ttl
+
+    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+        fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
+        config = worker.get("config") or {}
+        fields.update(
+            models=frozenset(worker.get("models") or ()),
+            max_length=int(config.get("max_length", 512)),
+            max_context_length=int(config.get("max_context_length", 2048)),
+            slow=fields["speed"] < 2.0,
+        )
+        agent = str(worker.get("bridge_agent") or "")
+        caps = horde.capabilities.caps_of(agent)
+        if horde.capabilities.is_validated_text_backend(agent):
+            caps |= Cap.VALIDATED_BACKEND
+        return with_caps(fields, int(caps))
+
+    def worker_config(self, body: Any) -> dict[str, Any]:
+        assert isinstance(body, PopInputKobold)
+        return {
+            **common_config(body),
+            "max_length": body.max_length,
+            "max_context_length": body.max_context_length,
+            "softprompts": list(body.softprompts),
+        }
+
+    async def pop_body(
+        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+    ) -> dict[str, Any]:
+        first = jobs[0]
+        payload = {**request.payload["params"], "prompt": request.payload["prompt"], "n": 1}
+        return {
+            "payload": payload,
+            "id": str(first.id),
+            "ids": [str(job.id) for job in jobs],
+            "model": first.model,
+            "ttl": math.ceil(request.ttl * horde.settings.job_ttl_scale),
+            "messages": [],
+        }
+
+    async def accept(
+        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+    ) -> SubmitOutcome:
+        assert isinstance(body, SubmitInputKobold)
+        if body.state == "faulted":
+            return SubmitOutcome(result=None, faulted=True)
+        text = body.generation or ""
+        max_length = int(request.payload["params"].get("max_length", 80))
+        model = job.get("model") or ""
+        reward = pricing.text_reward(
+            text=text,
+            prompt=str(request.payload["prompt"]),
+            max_length=max_length,
+            params_billions=horde.catalog.text_params_billions(model) if model else None,
+            validated=horde.capabilities.is_validated_text_backend(worker.bridge_agent),
+            owner_trusted=False,
+        )
+        meta = [m.model_dump(mode="json") for m in body.gen_metadata or []]
+        state = body.state if body.state in ("censored", "csam") else "ok"
+        tokens = min(max(math.ceil(len(text) / 4), 1), max_length)
+        return SubmitOutcome(
+            result=text,
+            meta={"state": state, "gen_metadata": meta, "seed": body.seed},
+            reward=reward,
+            burn=reward + 1,
+            things=tokens,
+        )
+
+    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+        meta = job.get("result_meta") or {}
+        return {
+            "text": job.get("result") or "",
+            "seed": int(meta.get("seed") or 0),
+            "id": str(job["id"]),
+            "state": meta.get("state", "ok"),
+            "gen_metadata": meta.get("gen_metadata", []),
+            "worker_id": str(job["worker_id"]),
+            "worker_name": job.get("worker_name") or "",
+            "model": job.get("model") or "",
+        }
+
+    def things(self, payload: dict[str, Any]) -> float:
+        return float(payload["params"].get("max_length", 80))

@@ -1,0 +1,99 @@
+"""Plain data passed between the jobs service, the per-kind behaviour and the matching query."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerProfile:
+    """What a popping worker can take: its declaration on this pop plus facts from the server."""
+
+    worker_id: uuid.UUID
+    owner_id: int
+    kind: str
+    owner_trusted: bool = False
+    models: frozenset[str] = frozenset()
+    nsfw: bool = True
+    caps: int = 0
+    blacklist: tuple[str, ...] = ()
+    max_pixels: int = 512 * 512
+    max_length: int = 512
+    max_context_length: int = 2048
+    forms: frozenset[str] = frozenset()
+    max_tiles: int = 80
+    slow: bool = False
+    extra_slow: bool = False
+    amount: int = 1
+    threads: int = 1
+    speed: float = 1.0
+    allow_unsafe_ip: bool = True
+
+
+@dataclass(slots=True)
+class JobSpec:
+    seed: int | None = None
+    form: str | None = None
+
+
+@dataclass(slots=True)
+class NewRequest:
+    """A validated, priced request ready to be stored by the jobs service."""
+
+    kind: str
+    payload: dict[str, Any]
+    jobs: list[JobSpec]
+    kudos: int  # per-job price in hundredths
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    prompt: str = ""
+    pixels: int = 0
+    max_length: int = 0
+    max_context_length: int = 0
+    tiles: int = 0
+    nsfw: bool = False
+    trusted_workers: bool = False
+    slow_workers: bool = True
+    extra_slow_workers: bool = False
+    worker_blacklist: bool = False
+    worker_ids: list[uuid.UUID] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    required_caps: int = 0
+    webhook: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    dry_run_kudos: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedRequest:
+    """One queued request as the snapshot and the Python predicate see it."""
+
+    id: uuid.UUID
+    user_id: int
+    priority_key: float
+    queued: int
+    pixels: int
+    max_length: int
+    max_context_length: int
+    tiles: int
+    nsfw: bool
+    trusted_workers: bool
+    slow_workers: bool
+    extra_slow_workers: bool
+    worker_blacklist: bool
+    worker_ids: frozenset[uuid.UUID]
+    any_model: bool
+    models: frozenset[str]
+    forms: frozenset[str]
+    required_caps: int
+    prompt: str
+    things: float  # per job: megapixelsteps, tokens or forms
+
+    def signature(self) -> tuple[Any, ...]:
+        """Everything matching depends on, except identity and order."""
+        return (
+            self.pixels, self.max_length, self.max_context_length, self.tiles, self.nsfw,
+            self.trusted_workers, self.slow_workers, self.extra_slow_workers, self.worker_blacklist,
+            self.worker_ids, self.any_model, self.models, self.forms, self.required_caps, self.prompt,
+        )  # fmt: skip

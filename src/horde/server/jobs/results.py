@@ -1,0 +1,211 @@
+"""Submitting results and faults: the second half of a job's lease.
+
+Invariants: a result is accepted only by the compare-and-set `state = 'processing' AND worker_id = ..`
+(so a double, late, unknown or foreign submit changes nothing); every payment goes through
+`kudos.service.post` in the same transaction; a faulted job is kept and replaced by a fresh queued row
+until the request reaches its fault limit (ADR 0001).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.jobs import store
+from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.kinds.base import RequestRow, SubmitOutcome
+from horde.server.jobs.models import JobState, RequestState
+from horde.server.kudos import pricing
+from horde.server.kudos import service as kudos
+from horde.server.state import Horde
+from horde.server.users.models import User
+from horde.server.users.principal import Principal
+from horde.server.webhooks import service as webhooks
+from horde.server.workers.models import Worker
+
+jobs = store.jobs
+requests = store.requests
+workers_t = Worker.__table__
+users_t = User.__table__
+
+
+def _parse_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise HordeError(RC.InvalidJobID, "Processing Generation with ID not found") from None
+
+
+def _diagnose(job: dict[str, Any] | None, worker: dict[str, Any] | None, user: Principal, faulting: bool) -> None:
+    """Raise the reference's error for a job that cannot take this submit."""
+    if job is None or worker is None:
+        raise HordeError(RC.InvalidJobID, "Processing Generation with ID not found")
+    if worker["user_id"] != user.id:
+        raise HordeError(RC.WrongCredentials, "Wrong credentials to submit as this worker")
+    if job["state"] == JobState.DONE:
+        raise HordeError(RC.DuplicateGen, "Processing Generation has already been submitted")
+    if job["state"] in (JobState.FAULTED, JobState.CANCELLED) and not faulting:
+        raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
+
+
+async def _load(conn: AsyncConnection, job_id: uuid.UUID) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
+    if row is None or row.worker_id is None:
+        return (dict(row._mapping) if row else None), None
+    worker = (await conn.execute(select(workers_t).where(workers_t.c.id == row.worker_id))).first()
+    return dict(row._mapping), (dict(worker._mapping) if worker else None)
+
+
+async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> dict[str, Any]:
+    """Accept a worker's result (or fault) for a job it holds; answers `{reward}`."""
+    behaviour = KINDS[kind]
+    job_id = _parse_id(body.id)
+    faulting = getattr(body, "state", "ok") == "faulted"
+    async with horde.db.autocommit() as conn:
+        job, worker = await _load(conn, job_id)
+        _diagnose(job, worker, user, faulting)
+        assert job is not None and worker is not None
+        if job["state"] != JobState.PROCESSING:
+            return {"reward": 0}  # the worker reports a fault for a job that already timed out
+        request = await horde.requests.get(conn, job["request_id"])
+    if request is None or job["kind"] != kind:
+        raise HordeError(RC.InvalidJobID, "Processing Generation with ID not found")
+    outcome = await behaviour.accept(horde, body, request=request, job=job, worker=Worker(**worker))
+    if outcome.faulted:
+        await fault_jobs(horde, [job_id], reason="worker", worker_id=worker["id"])
+        return {"reward": 0}
+    async with horde.db.transaction() as conn:
+        finished = await _complete(horde, conn, job=job, worker=worker, request=request, outcome=outcome)
+        if finished is None:
+            current, _ = await _load(conn, job_id)
+            _diagnose(current, worker, user, faulting)
+            raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
+        if finished and request.webhook:
+            await webhooks.enqueue(conn, horde, request=request, job_id=job_id, kind=kind)
+    horde.notifier.request_changed(request.id)
+    if finished and request.webhook:
+        horde.webhooks.kick()
+    return {"reward": round(outcome.reward, 2)}
+
+
+async def _complete(
+    horde: Horde,
+    conn: AsyncConnection,
+    *,
+    job: dict[str, Any],
+    worker: dict[str, Any],
+    request: RequestRow,
+    outcome: SubmitOutcome,
+) -> bool | None:
+    """Store the result and pay; None when the compare-and-set lost, else whether the request finished."""
+    now = horde.clock.now()
+    reward = pricing.hundredths(outcome.reward)
+    won = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job["id"], jobs.c.state == JobState.PROCESSING, jobs.c.worker_id == worker["id"])
+        .values(state=JobState.DONE, finished_at=now, result=outcome.result, result_meta=outcome.meta, reward=reward)
+    )
+    if won.rowcount != 1:
+        return None
+    burn = pricing.hundredths(outcome.burn)
+    legs = [
+        kudos.Leg(amount=reward, user_id=worker["user_id"]),
+        kudos.Leg(amount=-burn, user_id=request.user_id, floor=await _floor(conn, request.user_id)),
+        kudos.Leg(amount=burn - reward, system="horde"),
+    ]
+    await kudos.post(conn, legs=legs, reason="generation", ref=str(job["id"]), now=now)
+    elapsed = max(now - float(job["started_at"] or now), 0.001)
+    await conn.execute(
+        update(workers_t)
+        .where(workers_t.c.id == worker["id"])
+        .values(
+            fulfilments=workers_t.c.fulfilments + 1,
+            kudos_generated=workers_t.c.kudos_generated + reward,
+            things=workers_t.c.things + outcome.things,
+            speed=workers_t.c.speed * 0.9 + (outcome.things / elapsed) * 0.1,
+        )
+    )
+    await conn.execute(
+        update(requests)
+        .where(requests.c.id == request.id)
+        .values(consumed_kudos=requests.c.consumed_kudos + burn)
+    )
+    return await _is_finished(conn, request.id)
+
+
+async def _floor(conn: AsyncConnection, user_id: int) -> int:
+    oauth_id = await conn.scalar(select(users_t.c.oauth_id).where(users_t.c.id == user_id))
+    return kudos.user_floor(user_id, str(oauth_id or ""))
+
+
+async def _is_finished(conn: AsyncConnection, request_id: uuid.UUID) -> bool:
+    pending = await conn.scalar(
+        select(func.count())
+        .select_from(jobs)
+        .where(jobs.c.request_id == request_id, jobs.c.state.in_([JobState.QUEUED, JobState.PROCESSING]))
+    )
+    return not pending
+
+
+async def fault_jobs(
+    horde: Horde, job_ids: list[uuid.UUID], *, reason: str, worker_id: uuid.UUID | None = None
+) -> int:
+    """Fault leased jobs (expired or reported) and re-queue replacements below the fault limit."""
+    faulted = 0
+    for job_id in job_ids:
+        async with horde.db.transaction() as conn:
+            row = (
+                await conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.state == JobState.PROCESSING)
+                    .values(state=JobState.FAULTED, finished_at=horde.clock.now(), result_meta={"fault": reason})
+                    .returning(jobs)
+                )
+            ).first()
+            if row is None:
+                continue
+            faulted += 1
+            await _requeue_or_fail(horde, conn, dict(row._mapping))
+            await conn.execute(
+                update(workers_t)
+                .where(workers_t.c.id == row.worker_id)
+                .values(
+                    uncompleted_jobs=workers_t.c.uncompleted_jobs + 1,
+                    aborted_jobs=workers_t.c.aborted_jobs + (1 if reason == "expired" else 0),
+                )
+            )
+        horde.notifier.request_changed(row.request_id)
+    if faulted:
+        horde.notifier.work_added(None)
+    return faulted
+
+
+async def _requeue_or_fail(horde: Horde, conn: AsyncConnection, job: dict[str, Any]) -> None:
+    scope = [jobs.c.request_id == job["request_id"], jobs.c.state == JobState.FAULTED]
+    if job["form"] is not None:
+        scope.append(jobs.c.form == job["form"])
+    faults = int(await conn.scalar(select(func.count()).select_from(jobs).where(*scope)) or 0)
+    limit = horde.settings.alchemy_fault_limit if job["form"] is not None else horde.settings.fault_limit
+    request_state = await conn.scalar(select(requests.c.state).where(requests.c.id == job["request_id"]))
+    if faults < limit and request_state == RequestState.ACTIVE:
+        replacement = {k: job[k] for k in ("request_id", "kind", "position", "priority_key", "seed", "form")}
+        await conn.execute(
+            insert(jobs).values(
+                id=uuid.uuid4(), state=JobState.QUEUED, created_at=horde.clock.now(), reward=0, **replacement
+            )
+        )
+        return
+    if job["form"] is None and request_state == RequestState.ACTIVE:
+        await conn.execute(
+            update(requests).where(requests.c.id == job["request_id"]).values(state=RequestState.FAULTED)
+        )
+        await conn.execute(
+            update(jobs)
+            .where(jobs.c.request_id == job["request_id"], jobs.c.state == JobState.QUEUED)
+            .values(state=JobState.CANCELLED, finished_at=horde.clock.now())
+        )

@@ -1,0 +1,137 @@
+"""The v2 endpoints of the request and job lifecycle, for image, text and alchemy.
+
+Thin: parse into a contract model, take dependencies, call one service function, answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from horde.contract import (
+    GenerationInputKobold,
+    GenerationInputStable,
+    GenerationPayloadKobold,
+    GenerationPayloadStable,
+    GenerationSubmitted,
+    InterrogationPopInput,
+    InterrogationPopPayload,
+    InterrogationStatus,
+    InterrogationSubmitInput,
+    ModelInterrogationInputStable,
+    PopInputKobold,
+    PopInputStable,
+    RequestAsync,
+    RequestInterrogationResponse,
+    RequestStatusCheck,
+    RequestStatusKobold,
+    RequestStatusStable,
+    SubmitInputKobold,
+    SubmitInputStable,
+)
+from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep
+from horde.server.jobs import service
+
+router = APIRouter(tags=["v2"])
+
+
+def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code)
+
+
+async def _accept(horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str) -> JSONResponse:
+    result = await service.submit_request(horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip)
+    return _json(result, 200 if getattr(body, "dry_run", False) else 202)
+
+
+# image
+@router.post("/generate/async", response_model=RequestAsync, status_code=202)
+async def post_image_async(
+    body: GenerationInputStable, horde: HordeDep, user: CurrentUser, agent: ClientAgent, ip: ClientIP
+) -> JSONResponse:
+    return await _accept(horde, "image", body, user, agent, ip)
+
+
+@router.get("/generate/check/{id}", response_model=RequestStatusCheck)
+async def get_image_check(id: str, horde: HordeDep) -> JSONResponse:
+    return _json(await service.get_status(horde, kind="image", raw_id=id, full=False))
+
+
+@router.get("/generate/status/{id}", response_model=RequestStatusStable)
+async def get_image_status(id: str, horde: HordeDep) -> JSONResponse:
+    return _json(await service.get_status(horde, kind="image", raw_id=id, full=True))
+
+
+@router.delete("/generate/status/{id}", response_model=RequestStatusStable)
+async def delete_image_status(id: str, horde: HordeDep) -> JSONResponse:
+    return _json(await service.cancel(horde, kind="image", raw_id=id))
+
+
+@router.post("/generate/pop", response_model=GenerationPayloadStable)
+async def post_image_pop(body: PopInputStable, horde: HordeDep, user: CurrentUser, ip: ClientIP) -> JSONResponse:
+    return _json(await service.pop_jobs(horde, kind="image", body=body, user=user, ipaddr=ip))
+
+
+@router.post("/generate/submit", response_model=GenerationSubmitted)
+async def post_image_submit(body: SubmitInputStable, horde: HordeDep, user: CurrentUser) -> JSONResponse:
+    return _json(await service.submit_job(horde, kind="image", body=body, user=user))
+
+
+# text
+@router.post("/generate/text/async", response_model=RequestAsync, status_code=202)
+async def post_text_async(
+    body: GenerationInputKobold, horde: HordeDep, user: CurrentUser, agent: ClientAgent, ip: ClientIP
+) -> JSONResponse:
+    return await _accept(horde, "text", body, user, agent, ip)
+
+
+@router.get("/generate/text/status/{id}", response_model=RequestStatusKobold)
+async def get_text_status(id: str, horde: HordeDep) -> JSONResponse:
+    return _json(await service.get_status(horde, kind="text", raw_id=id, full=True))
+
+
+@router.delete("/generate/text/status/{id}", response_model=RequestStatusKobold)
+async def delete_text_status(id: str, horde: HordeDep) -> JSONResponse:
+    return _json(await service.cancel(horde, kind="text", raw_id=id))
+
+
+@router.post("/generate/text/pop", response_model=GenerationPayloadKobold)
+async def post_text_pop(body: PopInputKobold, horde: HordeDep, user: CurrentUser, ip: ClientIP) -> JSONResponse:
+    return _json(await service.pop_jobs(horde, kind="text", body=body, user=user, ipaddr=ip))
+
+
+@router.post("/generate/text/submit", response_model=GenerationSubmitted)
+async def post_text_submit(body: SubmitInputKobold, horde: HordeDep, user: CurrentUser) -> JSONResponse:
+    return _json(await service.submit_job(horde, kind="text", body=body, user=user))
+
+
+# alchemy
+@router.post("/interrogate/async", response_model=RequestInterrogationResponse, status_code=202)
+async def post_interrogate_async(
+    body: ModelInterrogationInputStable, horde: HordeDep, user: CurrentUser, agent: ClientAgent, ip: ClientIP
+) -> JSONResponse:
+    return await _accept(horde, "alchemy", body, user, agent, ip)
+
+
+@router.get("/interrogate/status/{id}", response_model=InterrogationStatus)
+async def get_interrogate_status(id: str, horde: HordeDep) -> JSONResponse:
+    return _json(await service.get_status(horde, kind="alchemy", raw_id=id, full=True))
+
+
+@router.delete("/interrogate/status/{id}", response_model=InterrogationStatus)
+async def delete_interrogate_status(id: str, horde: HordeDep) -> JSONResponse:
+    return _json(await service.cancel(horde, kind="alchemy", raw_id=id))
+
+
+@router.post("/interrogate/pop", response_model=InterrogationPopPayload)
+async def post_interrogate_pop(
+    body: InterrogationPopInput, horde: HordeDep, user: CurrentUser, ip: ClientIP
+) -> JSONResponse:
+    return _json(await service.pop_jobs(horde, kind="alchemy", body=body, user=user, ipaddr=ip))
+
+
+@router.post("/interrogate/submit", response_model=GenerationSubmitted)
+async def post_interrogate_submit(body: InterrogationSubmitInput, horde: HordeDep, user: CurrentUser) -> JSONResponse:
+    return _json(await service.submit_job(horde, kind="alchemy", body=body, user=user))

@@ -1,0 +1,56 @@
+"""The jobs domain's periodic sweeps: expired leases back to the queue, expired requests deleted."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, exists, or_, select
+
+from horde.server.jobs import store
+from horde.server.jobs.models import JobState
+from horde.server.jobs.results import fault_jobs
+from horde.server.state import Horde
+
+jobs = store.jobs
+requests = store.requests
+
+
+async def expire_leases(horde: Horde, *, batch: int = 500) -> int:
+    """Fault jobs whose lease ran out and re-queue replacements (SEMANTICS.md 3.5)."""
+    now = horde.clock.now()
+    async with horde.db.autocommit() as conn:
+        ids = (
+            await conn.scalars(
+                select(jobs.c.id)
+                .where(jobs.c.state == JobState.PROCESSING, jobs.c.lease_expires_at < now)
+                .limit(batch)
+            )
+        ).all()
+    return await fault_jobs(horde, list(ids), reason="expired") if ids else 0
+
+
+async def expire_requests(horde: Horde, *, batch: int = 1000) -> int:
+    """Delete requests idle past their expiry, with their jobs (results go with them, as on the reference)."""
+    now = horde.clock.now()
+    window = now - horde.settings.request_expiry
+    recent = exists().where(
+        jobs.c.request_id == requests.c.id,
+        or_(
+            jobs.c.state == JobState.PROCESSING,
+            jobs.c.started_at > window,
+            and_(jobs.c.finished_at.is_not(None), jobs.c.finished_at > window),
+        ),
+    )
+    async with horde.db.transaction() as conn:
+        ids = (
+            await conn.scalars(select(requests.c.id).where(requests.c.expires_at < now, ~recent).limit(batch))
+        ).all()
+        if ids:
+            await conn.execute(delete(jobs).where(jobs.c.request_id.in_(ids)))
+            await conn.execute(delete(store.request_models).where(store.request_models.c.request_id.in_(ids)))
+            await conn.execute(delete(store.request_workers).where(store.request_workers.c.request_id.in_(ids)))
+            await conn.execute(delete(requests).where(requests.c.id.in_(ids)))
+    return len(ids)
+
+
+async def purge_objects(horde: Horde) -> int:
+    """Delete stored images older than the retention (SEMANTICS.md 7)."""
+    return await horde.storage.purge(horde.clock.now() - horde.settings.result_retention)

@@ -1,0 +1,246 @@
+"""A per-node picture of the queue and the online workers, at most `snapshot_max_age` old.
+
+It answers, at a bounded cost, what the reference computes with queue scans: the `skipped` counts of
+an empty pop, `queue_position`, `wait_time`, `is_possible`, and whether a user has queued work (so the
+pop tries owner and `priority_usernames` requests first only when there are some). Requests that match
+the same workers are grouped; predicates are evaluated per (group, worker) once per snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.server.db import Database
+from horde.server.jobs.matching import blacklisted, skip_reason
+from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
+from horde.server.jobs.records import NewRequest, QueuedRequest, WorkerProfile
+from horde.server.kit.clock import Clock
+from horde.server.kit.orm import utc
+from horde.server.workers.models import Worker
+
+jobs = Job.__table__
+requests = Request.__table__
+request_models = RequestModel.__table__
+request_workers = RequestWorker.__table__
+workers_t = Worker.__table__
+
+ProfileOf = Callable[[dict[str, Any]], WorkerProfile]
+ThingsOf = Callable[[str, dict[str, Any]], float]
+
+
+@dataclass
+class KindSnapshot:
+    """The queue of one kind in priority order, grouped by matching signature."""
+
+    taken_at: float
+    queue: list[QueuedRequest] = field(default_factory=list)
+    index: dict[uuid.UUID, int] = field(default_factory=dict)
+    groups: dict[tuple[object, ...], list[int]] = field(default_factory=dict)
+    queued_users: set[int] = field(default_factory=set)
+    online: list[WorkerProfile] = field(default_factory=list)
+    _masks: dict[tuple[object, ...], int] = field(default_factory=dict)
+    _skipped: dict[WorkerProfile, dict[str, int]] = field(default_factory=dict)
+
+    def mask(self, q: QueuedRequest) -> int:
+        """Bit i set when online worker i could take requests like `q` (blacklists aside)."""
+        key = q.signature()
+        cached = self._masks.get(key)
+        if cached is None:
+            cached = 0
+            for i, worker in enumerate(self.online):
+                if skip_reason(q, worker) is None:
+                    cached |= 1 << i
+            self._masks[key] = cached
+        return cached
+
+    def skipped(self, profile: WorkerProfile) -> dict[str, int]:
+        cached = self._skipped.get(profile)
+        if cached is None:
+            counts: Counter[str] = Counter()
+            for members in self.groups.values():
+                reason = skip_reason(self.queue[members[0]], profile)
+                if reason == "blacklist" or (reason is None and profile.blacklist):
+                    for i in members:  # blacklist words depend on each prompt
+                        q = self.queue[i]
+                        r = skip_reason(q, profile)
+                        if r and r != "forms":
+                            counts[r] += 1
+                elif reason and reason != "forms":
+                    counts[reason] += len(members)
+            cached = self._skipped[profile] = dict(counts)
+        return dict(cached)
+
+    def position(self, request_id: uuid.UUID) -> tuple[int, float, bool]:
+        """(queue_position, things queued ahead including its own, whether an online worker fits)."""
+        i = self.index.get(request_id)
+        if i is None:
+            return 0, 0.0, False
+        q = self.queue[i]
+        mask = self.mask(q)
+        if not mask:
+            return i + 1, 0.0, False
+        ahead = 0
+        things = q.things * q.queued
+        for members in self.groups.values():
+            if self.mask(self.queue[members[0]]) & mask:
+                cut = bisect.bisect_left(members, i)
+                ahead += cut
+                things += sum(self.queue[m].things * self.queue[m].queued for m in members[:cut])
+        return ahead + 1, things, True
+
+    def capacity(self, request_id: uuid.UUID) -> float:
+        """Things per second the online workers able to serve this request deliver together."""
+        i = self.index.get(request_id)
+        if i is None:
+            return 0.0
+        mask = self.mask(self.queue[i])
+        return sum(w.speed * w.threads for bit, w in enumerate(self.online) if mask >> bit & 1)
+
+
+class Snapshots:
+    """Refreshes each kind's snapshot on demand, once per `max_age`, one refresh at a time."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        max_age: float,
+        online_window: float,
+        profile_of: ProfileOf,
+        things_of: ThingsOf,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.max_age = max_age
+        self.online_window = online_window
+        self.profile_of = profile_of
+        self.things_of = things_of
+        self._snaps: dict[str, KindSnapshot] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def invalidate(self) -> None:
+        self._snaps.clear()
+
+    def current(self, kind: str) -> KindSnapshot | None:
+        return self._snaps.get(kind)
+
+    async def get(self, kind: str) -> KindSnapshot:
+        snap = self._snaps.get(kind)
+        if snap is not None and self.clock.now() - snap.taken_at < self.max_age:
+            return snap
+        async with self._locks[kind]:
+            snap = self._snaps.get(kind)
+            if snap is None or self.clock.now() - snap.taken_at >= self.max_age:
+                snap = self._snaps[kind] = await self._take(kind)
+        return snap
+
+    def has_queued(self, kind: str, user_id: int) -> bool:
+        """Whether the last snapshot saw queued work of this user (stale by at most max_age)."""
+        snap = self._snaps.get(kind)
+        return snap is None or user_id in snap.queued_users
+
+    async def skipped(self, kind: str, profile: WorkerProfile) -> dict[str, int]:
+        return (await self.get(kind)).skipped(profile)
+
+    def could_be_served(self, kind: str, new: NewRequest) -> bool:
+        snap = self._snaps.get(kind)
+        if snap is None:
+            return True
+        probe = queued_from_new(new)
+        return any(skip_reason(probe, w) is None for w in snap.online)
+
+    async def _take(self, kind: str) -> KindSnapshot:
+        now = self.clock.now()
+        async with self.db.autocommit() as conn:
+            queue = await load_queue(conn, kind, self.things_of)
+            rows = (
+                await conn.execute(
+                    select(workers_t).where(
+                        workers_t.c.kind == kind,
+                        workers_t.c.last_check_in >= utc(now - self.online_window),
+                        workers_t.c.paused.is_(False),
+                    )
+                )
+            ).all()
+        snap = KindSnapshot(taken_at=now, queue=queue)
+        snap.online = [self.profile_of(dict(r._mapping)) for r in rows]
+        for i, q in enumerate(queue):
+            snap.index[q.id] = i
+            snap.groups.setdefault(q.signature(), []).append(i)
+            snap.queued_users.add(q.user_id)
+        return snap
+
+
+def queued_from_new(new: NewRequest) -> QueuedRequest:
+    return QueuedRequest(
+        id=uuid.uuid4(), user_id=0, priority_key=0.0, queued=len(new.jobs), pixels=new.pixels,
+        max_length=new.max_length, max_context_length=new.max_context_length, tiles=new.tiles,
+        nsfw=new.nsfw, trusted_workers=new.trusted_workers, slow_workers=new.slow_workers,
+        extra_slow_workers=new.extra_slow_workers, worker_blacklist=new.worker_blacklist,
+        worker_ids=frozenset(new.worker_ids), any_model=not new.models, models=frozenset(new.models),
+        forms=frozenset(j.form for j in new.jobs if j.form), required_caps=new.required_caps,
+        prompt=new.prompt, things=0.0,
+    )  # fmt: skip
+
+
+async def load_queue(conn: AsyncConnection, kind: str, things: ThingsOf) -> list[QueuedRequest]:
+    """Every request of `kind` with queued jobs, in priority order (one grouped query + children)."""
+    counts = (
+        select(jobs.c.request_id, func.count().label("queued"))
+        .where(jobs.c.state == JobState.QUEUED, jobs.c.kind == kind)
+        .group_by(jobs.c.request_id)
+        .subquery()
+    )
+    rows = (
+        await conn.execute(
+            select(requests, counts.c.queued)
+            .join(counts, counts.c.request_id == requests.c.id)
+            .order_by(requests.c.priority_key.desc(), requests.c.id)
+        )
+    ).all()
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    models: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
+    targets: defaultdict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    forms: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        for rid, model in await conn.execute(
+            select(request_models.c.request_id, request_models.c.model).where(
+                request_models.c.request_id.in_(chunk)
+            )
+        ):
+            models[rid].add(model)
+        for rid, wid in await conn.execute(
+            select(request_workers.c.request_id, request_workers.c.worker_id).where(
+                request_workers.c.request_id.in_(chunk)
+            )
+        ):
+            targets[rid].add(wid)
+        for rid, form in await conn.execute(
+            select(jobs.c.request_id, jobs.c.form)
+            .where(jobs.c.request_id.in_(chunk), jobs.c.state == JobState.QUEUED, jobs.c.form.is_not(None))
+        ):
+            forms[rid].add(form)
+    return [
+        QueuedRequest(
+            id=r.id, user_id=r.user_id, priority_key=r.priority_key, queued=r.queued, pixels=r.pixels,
+            max_length=r.max_length, max_context_length=r.max_context_length, tiles=r.tiles,
+            nsfw=r.nsfw, trusted_workers=r.trusted_workers, slow_workers=r.slow_workers,
+            extra_slow_workers=r.extra_slow_workers, worker_blacklist=r.worker_blacklist,
+            worker_ids=frozenset(targets[r.id]), any_model=r.any_model, models=frozenset(models[r.id]),
+            forms=frozenset(forms[r.id]), required_caps=r.required_caps, prompt=r.prompt,
+            things=things(kind, r.payload),
+        )
+        for r in rows
+    ]  # fmt: skip

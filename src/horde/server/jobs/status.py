@@ -1,0 +1,120 @@
+"""Request status: counts from the request's jobs, queue figures from the snapshot (<= 1 s old)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import select
+
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.jobs import store
+from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.kinds.base import RequestRow
+from horde.server.jobs.models import JobState, RequestState
+from horde.server.state import Horde
+from horde.server.workers.models import Worker
+
+workers_t = Worker.__table__
+_FORM_PREFERENCE = {"done": 0, "processing": 1, "queued": 2, "cancelled": 3, "faulted": 4}
+
+
+def parse_request_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise HordeError(RC.RequestNotFound, f"Request with ID '{raw}' not found") from None
+
+
+async def _load(horde: Horde, kind: str, request_id: uuid.UUID) -> tuple[RequestRow, str, list[dict[str, Any]]]:
+    async with horde.db.autocommit() as conn:
+        state = await conn.scalar(
+            select(store.requests.c.state).where(store.requests.c.id == request_id, store.requests.c.kind == kind)
+        )
+        if state is None:
+            raise HordeError(RC.RequestNotFound, f"Request with ID '{request_id}' not found")
+        request = await horde.requests.get(conn, request_id)
+        rows = await conn.execute(
+            select(store.jobs, workers_t.c.name.label("worker_name"))
+            .outerjoin(workers_t, workers_t.c.id == store.jobs.c.worker_id)
+            .where(store.jobs.c.request_id == request_id)
+            .order_by(store.jobs.c.position, store.jobs.c.created_at)
+        )
+        jobs = [dict(r._mapping) for r in rows]
+    assert request is not None
+    return request, str(state), jobs
+
+
+async def request_status(horde: Horde, *, kind: str, request_id: uuid.UUID, full: bool) -> dict[str, Any]:
+    """The status body of a request (check: `full=False`, no generations)."""
+    request, state, jobs = await _load(horde, kind, request_id)
+    if kind == "alchemy":
+        return await _alchemy_status(horde, request, jobs)
+    counts = Counter(job["state"] for job in jobs)
+    pending = counts[JobState.QUEUED] + counts[JobState.PROCESSING]
+    body: dict[str, Any] = {
+        "finished": counts[JobState.DONE],
+        "processing": counts[JobState.PROCESSING],
+        "restarted": counts[JobState.FAULTED],
+        "waiting": counts[JobState.QUEUED],
+        "done": state == RequestState.FAULTED or pending == 0,
+        "faulted": state == RequestState.FAULTED,
+        "kudos": round(await _consumed(horde, request_id) / 100),
+        **await _queue_figures(horde, kind, request, counts[JobState.QUEUED], counts[JobState.PROCESSING]),
+    }
+    if full:
+        behaviour = KINDS[kind]
+        body["generations"] = [
+            await behaviour.generation(horde, request, job) for job in jobs if job["state"] == JobState.DONE
+        ]
+        if kind == "image":
+            body["shared"] = False
+    return body
+
+
+async def _consumed(horde: Horde, request_id: uuid.UUID) -> int:
+    async with horde.db.autocommit() as conn:
+        value = await conn.scalar(
+            select(store.requests.c.consumed_kudos).where(store.requests.c.id == request_id)
+        )
+    return int(value or 0)
+
+
+async def _queue_figures(
+    horde: Horde, kind: str, request: RequestRow, queued: int, processing: int
+) -> dict[str, Any]:
+    if not queued:
+        return {"queue_position": 0, "wait_time": 0, "is_possible": True}
+    snap = await horde.snapshots.get(kind)
+    position, things, possible = snap.position(request.id)
+    capacity = snap.capacity(request.id)
+    wait = int(things / capacity) if capacity > 0 else 0
+    return {
+        "queue_position": position,
+        "wait_time": wait,
+        "is_possible": possible or processing > 0 or position == 0,
+    }
+
+
+async def _alchemy_status(horde: Horde, request: RequestRow, jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    latest: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        best = latest.get(job["form"])
+        if best is None or _FORM_PREFERENCE[job["state"]] < _FORM_PREFERENCE[best["state"]]:
+            latest[job["form"]] = job
+    behaviour = KINDS["alchemy"]
+    forms = [await behaviour.generation(horde, request, job) for job in latest.values()]
+    states = {form["state"] for form in forms}
+    if states == {"faulted"}:
+        overall = "faulted"
+    elif states <= {"done"}:
+        overall = "done"
+    elif "processing" in states:
+        overall = "processing"
+    elif "waiting" in states:
+        overall = "waiting"
+    else:
+        overall = "partial"
+    return {"state": overall, "forms": forms}

@@ -1,0 +1,110 @@
+"""Reading and writing requests and jobs (Core); immutable request parts are cached per node."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.server.jobs.kinds.base import RequestRow
+from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
+from horde.server.jobs.records import NewRequest
+from horde.server.kit.cache import TTLCache
+from horde.server.kit.clock import Clock
+
+jobs = Job.__table__
+requests = Request.__table__
+request_models = RequestModel.__table__
+request_workers = RequestWorker.__table__
+
+_ROW_COLUMNS = (
+    requests.c.id, requests.c.kind, requests.c.user_id, requests.c.payload, requests.c.kudos,
+    requests.c.ttl, requests.c.n, requests.c.slow_workers, requests.c.worker_blacklist,
+    requests.c.webhook, requests.c.created_at, requests.c.nsfw,
+)  # fmt: skip
+
+
+class RequestCache:
+    """Request rows by id: their fields never change after insert, so a node may keep them."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._cache: TTLCache[uuid.UUID, RequestRow] = TTLCache(ttl=600, maxsize=20_000, clock=clock.now)
+
+    async def get(self, conn: AsyncConnection, request_id: uuid.UUID) -> RequestRow | None:
+        row = self._cache.get(request_id)
+        if row is None:
+            row = await load_request(conn, request_id)
+            if row is not None:
+                self._cache.put(request_id, row)
+        return row
+
+
+async def load_request(conn: AsyncConnection, request_id: uuid.UUID) -> RequestRow | None:
+    """The request row with its models, or None."""
+    row = (await conn.execute(select(*_ROW_COLUMNS).where(requests.c.id == request_id))).first()
+    if row is None:
+        return None
+    models = (
+        await conn.scalars(select(request_models.c.model).where(request_models.c.request_id == request_id))
+    ).all()
+    return RequestRow(**row._mapping, models=list(models))
+
+
+async def queued_jobs_of_user(conn: AsyncConnection, *, user_id: int, kind: str) -> int:
+    """Jobs not yet handed out across the user's requests of one kind (the concurrency measure)."""
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
+        .where(requests.c.user_id == user_id, jobs.c.kind == kind, jobs.c.state == JobState.QUEUED)
+    )
+    return int(count or 0)
+
+
+async def insert_request(
+    conn: AsyncConnection,
+    new: NewRequest,
+    *,
+    user_id: int,
+    now: float,
+    expires_at: float,
+    priority_key: float,
+    ttl: float,
+    client_agent: str,
+    ipaddr: str,
+) -> uuid.UUID:
+    """Store a prepared request and its queued jobs."""
+    request_id = new.id
+    await conn.execute(
+        insert(requests).values(
+            id=request_id, kind=new.kind, user_id=user_id, created_at=now, expires_at=expires_at,
+            priority_key=priority_key, ttl=ttl, n=len(new.jobs), prompt=new.prompt, pixels=new.pixels,
+            max_length=new.max_length, max_context_length=new.max_context_length, tiles=new.tiles,
+            nsfw=new.nsfw, trusted_workers=new.trusted_workers, slow_workers=new.slow_workers,
+            extra_slow_workers=new.extra_slow_workers, worker_blacklist=new.worker_blacklist,
+            has_worker_list=bool(new.worker_ids), any_model=not new.models,
+            required_caps=new.required_caps, payload=new.payload, webhook=new.webhook, kudos=new.kudos,
+            consumed_kudos=0, client_agent=client_agent[:1000], ipaddr=ipaddr, state="active",
+        )
+    )  # fmt: skip
+    if new.models:
+        await conn.execute(insert(request_models), [{"request_id": request_id, "model": m} for m in new.models])
+    if new.worker_ids:
+        rows = [{"request_id": request_id, "worker_id": w} for w in dict.fromkeys(new.worker_ids)]
+        await conn.execute(insert(request_workers), rows)
+    await conn.execute(insert(jobs), [
+        {"id": uuid.uuid4(), "request_id": request_id, "kind": new.kind, "state": JobState.QUEUED,
+         "position": i, "priority_key": priority_key, "seed": spec.seed, "form": spec.form,
+         "created_at": now, "reward": 0}
+        for i, spec in enumerate(new.jobs)
+    ])  # fmt: skip
+    return request_id
+
+
+async def jobs_of_request(conn: AsyncConnection, request_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every job row of a request, in position order."""
+    rows = await conn.execute(
+        select(jobs).where(jobs.c.request_id == request_id).order_by(jobs.c.position, jobs.c.created_at)
+    )
+    return [dict(row._mapping) for row in rows]

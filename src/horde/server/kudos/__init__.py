@@ -1,0 +1,1 @@
+"""Kudos: the only writer of balances (postings in integer hundredths that sum to zero)."""

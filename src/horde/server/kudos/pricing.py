@@ -1,0 +1,106 @@
+"""Prices and rewards (SEMANTICS.md 4.1-4.3), in kudos as floats; callers store hundredths.
+
+The reference prices images with a small neural network whose weights we do not have; we use its
+documented fallback formula. Everything here is pure and unit-tested.
+"""
+
+from __future__ import annotations
+
+import math
+
+UPSCALERS = frozenset(
+    {
+        "RealESRGAN_x4plus", "RealESRGAN_x2plus", "RealESRGAN_x4plus_anime_6B", "NMKD_Siax",
+        "4x_AnimeSharp", "4xNomos8kSC", "4xLSDIRplus", "4xNomosWebPhoto_RealPLKSR",
+        "4xNomos2_realplksr_dysample", "4xNomos2_hq_dat2", "2xModernSpanimationV1",
+    }
+)  # fmt: skip
+BASELINE_FACTOR = {
+    "stable_diffusion_xl": 2.0,
+    "stable_cascade": 4.0,
+    "flux_1": 8.0,
+    "z_image": 8.0,
+    "qwen_image": 12.0,
+}
+
+
+def hundredths(kudos: float) -> int:
+    return round(kudos * 100)
+
+
+def kudos_of(value: int) -> float:
+    return value / 100
+
+
+def image_base_price(
+    *, width: int, height: int, steps: int, post_processors: int, controlnet: bool, loras: int, tis: bool
+) -> float:
+    """The per-image price on the SD 1.5 basis (the reference's fallback formula, 4.1.1)."""
+    ratio = ((max(width * height - 4096, 0)) ** 1.75) / ((1024 * 1024 - 4096) ** 1.75)
+    price = 0.1232 * steps + ratio * 0.1232 * steps * 8.75
+    price *= 1.2**post_processors
+    if controlnet:
+        price *= 3
+    price = round(price, 2)
+    return price + 3 * loras + (1 if tis else 0)
+
+
+def baseline_factor(baseline: str | None) -> float:
+    return BASELINE_FACTOR.get(baseline or "", 1.0)
+
+
+def image_burn(
+    gen_kudos: float, *, source_image: bool, upscalers: int, slow_workers: bool, worker_blacklist: bool
+) -> float:
+    """What the requester pays for one image (4.1.3)."""
+    burn = gen_kudos * (1.3 if source_image else 1.0) * (1.05**upscalers) + 1
+    if not slow_workers:
+        burn *= 1.2
+    if worker_blacklist:
+        burn *= 1.1
+    return burn
+
+
+def context_multiplier(context: int) -> float:
+    return min(max(1.2 + 2.2 ** math.log2(max(context, 1) / 1024), 0.1), 30.0)
+
+
+def text_estimate(*, max_length: int, max_context_length: int, params_billions: float | None) -> float:
+    """The per-job dry-run estimate of a text request (4.2)."""
+    c = context_multiplier(max_context_length)
+    if params_billions is None:
+        return max_length * 13 * c / 100
+    bonus = (max(params_billions, 13) / 13) ** 0.2
+    return max_length * bonus * params_billions * c / 100
+
+
+def text_reward(
+    *,
+    text: str,
+    prompt: str,
+    max_length: int,
+    params_billions: float | None,
+    validated: bool,
+    owner_trusted: bool,
+) -> float:
+    """The worker's reward for one text completion (4.2)."""
+    tokens = min(max(math.ceil(len(text) / 4), 20), max_length)
+    c = context_multiplier(min(math.ceil(len(prompt) / 4), max_length))
+    if params_billions is None:
+        return tokens * c * 0.027 if owner_trusted else c
+    bonus = (max(params_billions, 13) / 13) ** 0.2
+    reward = tokens * bonus * params_billions / 125 * c
+    return reward if validated else reward * 0.3
+
+
+def alchemy_form_kudos(form: str, *, tiles: int) -> float:
+    """What a worker earns for one alchemy form (4.3)."""
+    if form == "interrogation":
+        return 3.0
+    if form in UPSCALERS or form in {"GFPGAN", "GFPGANv1.3", "CodeFormers", "RestoreFormer", "strip_background"}:
+        return 3.0 * max(tiles, 1)
+    return 1.0
+
+
+def alchemy_burn(form_kudos: float, *, slow_workers: bool) -> float:
+    return form_kudos + 1 + (1 if slow_workers else 0)

@@ -1,0 +1,23 @@
+"""Every table of the server, imported in one place for Alembic and metadata consumers."""
+
+from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
+from horde.server.kit.orm import Base
+from horde.server.kudos.models import KudosBalance, KudosPosting
+from horde.server.users.models import User
+from horde.server.webhooks.models import WebhookDelivery
+from horde.server.workers.models import Worker
+
+metadata = Base.metadata
+
+__all__ = [
+    "Job",
+    "KudosBalance",
+    "KudosPosting",
+    "Request",
+    "RequestModel",
+    "RequestWorker",
+    "User",
+    "WebhookDelivery",
+    "Worker",
+    "metadata",
+]

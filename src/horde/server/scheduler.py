@@ -1,0 +1,79 @@
+"""Runs every domain's periodic tasks; each run holds an advisory lock, so replicas are safe.
+
+`horde scheduler` runs it as its own process; the embedded mode runs it inside the server's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from horde.server.jobs import scheduled as jobs_scheduled
+from horde.server.state import Horde
+from horde.server.webhooks import scheduled as webhooks_scheduled
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    interval: Callable[[Horde], float]
+    run: Callable[[Horde], Awaitable[int]]
+
+
+TASKS = (
+    Task("expire_leases", lambda h: min(h.settings.sweep_interval, 60.0), jobs_scheduled.expire_leases),
+    Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),
+    Task("purge_objects", lambda h: max(h.settings.sweep_interval, 60.0), jobs_scheduled.purge_objects),
+    Task("deliver_webhooks", lambda h: h.settings.webhook_retry_delay, webhooks_scheduled.deliver_webhooks),
+)
+
+
+async def run_once(horde: Horde, task: Task) -> int | None:
+    """Run one task if no other replica is running it; None when the lock was taken elsewhere."""
+    if horde.db.is_sqlite:
+        return await task.run(horde)
+    key = zlib.crc32(f"horde:{task.name}".encode())
+    async with horde.db.engine.connect() as conn:
+        got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+        await conn.commit()
+        if not got:
+            return None
+        try:
+            return await task.run(horde)
+        finally:
+            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            await conn.commit()
+
+
+async def _loop(horde: Horde, task: Task) -> None:
+    while True:
+        try:
+            done = await run_once(horde, task)
+            if done:
+                log.debug("%s: %s", task.name, done)
+        except Exception:  # one failed round must not stop the sweeps
+            log.exception("scheduled task %s failed", task.name)
+        await asyncio.sleep(task.interval(horde))
+
+
+class Scheduler:
+    def __init__(self, horde: Horde, tasks: tuple[Task, ...] = TASKS) -> None:
+        self.horde = horde
+        self.tasks = tasks
+        self._running: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._running = [asyncio.create_task(_loop(self.horde, t), name=t.name) for t in self.tasks]
+
+    async def stop(self) -> None:
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._running = []

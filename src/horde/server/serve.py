@@ -1,0 +1,39 @@
+"""Process entry points: `horde serve` and `horde db upgrade`."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from horde.server.app import create_app
+from horde.server.config import Settings
+from horde.server.db import open_database
+from horde.server.migrate import upgrade_to_head
+
+
+def run_server(*, host: str | None = None, port: int | None = None, processes: int = 1) -> None:
+    """Serve the API with uvicorn (uvloop, httptools, no access log)."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=10,
+    )
+    _ = processes
+
+
+async def upgrade_database() -> None:
+    settings = Settings()
+    db = open_database(settings.effective_database_url, pool_size=1)
+    try:
+        await upgrade_to_head(db)
+    finally:
+        await db.dispose()

@@ -1,0 +1,1 @@
+"""Status and discovery endpoints: heartbeat, models, performance, modes, news, service info."""

@@ -1,0 +1,51 @@
+"""The users table. Roles are plain flags; the API key is stored only as a peppered SHA-256."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from horde.server.kit.orm import Base, UTCDateTime
+
+ANON_USER_ID = 0
+ANON_API_KEY = "0000000000"
+ANON_OAUTH_ID = "anon"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100))
+    oauth_id: Mapped[str] = mapped_column(String(255), unique=True)
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_active: Mapped[datetime] = mapped_column(UTCDateTime())
+    concurrency: Mapped[int] = mapped_column(Integer, default=30)
+    worker_invited: Mapped[int] = mapped_column(Integer, default=0)
+    moderator: Mapped[bool] = mapped_column(Boolean, default=False)
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+    flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    customizer: Mapped[bool] = mapped_column(Boolean, default=False)
+    service: Mapped[bool] = mapped_column(Boolean, default=False)
+    education: Mapped[bool] = mapped_column(Boolean, default=False)
+    vpn: Mapped[bool] = mapped_column(Boolean, default=False)
+    special: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    public_workers: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    admin_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @property
+    def alias(self) -> str:
+        return f"{self.username}#{self.id}"
+
+    @property
+    def is_anon(self) -> bool:
+        return self.id == ANON_USER_ID
+
+    @property
+    def pseudonymous(self) -> bool:
+        return self.oauth_id != ANON_OAUTH_ID and self.oauth_id.startswith("pseudo:")

@@ -1,0 +1,147 @@
+"""Users: creation, API keys, the anonymous user, and the fields moderators and admins set.
+
+Invariants: API keys exist only as peppered hashes; user 0 is the anonymous user; every kudos change
+goes through `kudos.service.post`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.kit.orm import utc
+from horde.server.kudos import service as kudos
+from horde.server.users.keys import hash_api_key, new_api_key
+from horde.server.users.models import User
+from horde.server.users.principal import Principal
+
+users = User.__table__
+
+MODERATOR_FIELDS = frozenset(
+    {"concurrency", "worker_invited", "trusted", "flagged", "customizer", "vpn", "service", "education"}
+)
+ADMIN_FIELDS = frozenset({"moderator"})
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user: User
+    api_key: str
+    created: bool
+
+
+async def get_user(conn: AsyncConnection, user_id: int) -> User | None:
+    """The user with this id, or None."""
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+    return User(**row._mapping) if row else None
+
+
+async def create_user(
+    conn: AsyncConnection,
+    *,
+    username: str,
+    oauth_id: str,
+    pepper: str,
+    now: float,
+    concurrency: int = 30,
+    **roles: bool,
+) -> NewUser:
+    """Create a user with a fresh API key (shown once, stored hashed)."""
+    key = new_api_key()
+    values = {
+        "username": username,
+        "oauth_id": oauth_id,
+        "api_key_hash": hash_api_key(key, pepper=pepper),
+        "created_at": utc(now),
+        "last_active": utc(now),
+        "concurrency": concurrency,
+        **roles,
+    }
+    user_id = await conn.scalar(insert(users).values(**values).returning(users.c.id))
+    user = await get_user(conn, int(user_id or 0))
+    assert user is not None
+    return NewUser(user=user, api_key=key, created=True)
+
+
+async def upsert_test_user(
+    conn: AsyncConnection,
+    *,
+    username: str,
+    oauth_id: str,
+    moderator: bool,
+    trusted: bool,
+    kudos_hundredths: int,
+    pepper: str,
+    now: float,
+) -> NewUser:
+    """The reference's dev test user: create or refresh by oauth_id, new key, kudos set absolutely."""
+    row = (await conn.execute(select(users.c.id).where(users.c.oauth_id == oauth_id))).first()
+    if row is None:
+        new = await create_user(
+            conn, username=username, oauth_id=oauth_id, pepper=pepper, now=now,
+            moderator=moderator, trusted=trusted,
+        )  # fmt: skip
+    else:
+        key = new_api_key()
+        await conn.execute(
+            update(users)
+            .where(users.c.id == row.id)
+            .values(
+                username=username,
+                api_key_hash=hash_api_key(key, pepper=pepper),
+                moderator=moderator,
+                trusted=trusted,
+            )
+        )
+        user = await get_user(conn, row.id)
+        assert user is not None
+        new = NewUser(user=user, api_key=key, created=False)
+    delta = kudos_hundredths - await kudos.balance_of(conn, new.user.id)
+    if delta:
+        legs = [kudos.Leg(amount=delta, user_id=new.user.id), kudos.Leg(amount=-delta, system="admin")]
+        await kudos.post(conn, legs=legs, reason="admin", now=now)
+    return new
+
+
+async def list_users(conn: AsyncConnection, *, page: int, sort: str, page_size: int = 25) -> list[User]:
+    """One page of users, by kudos or by age."""
+    if page > 10000:
+        return []
+    balances = kudos.balances
+    stmt = select(users).outerjoin(balances, balances.c.user_id == users.c.id).where(users.c.id != 0)
+    if sort == "age":
+        stmt = stmt.order_by(users.c.id)
+    else:
+        stmt = stmt.order_by(func.coalesce(balances.c.balance, 0).desc(), users.c.id)
+    rows = await conn.execute(stmt.offset((max(page, 1) - 1) * page_size).limit(page_size))
+    return [User(**row._mapping) for row in rows]
+
+
+def check_modify_rights(actor: Principal, target: User, fields: set[str]) -> None:
+    """Raise unless `actor` may set every field in `fields` on `target`."""
+    if actor.is_anon:
+        raise HordeError(RC.AnonForbiddenUserMod, "Anonymous users cannot modify users")
+    if target.id == 0:
+        raise HordeError(RC.AnonForbiddenUserMod, "The anonymous user cannot be modified")
+    if fields & ADMIN_FIELDS and not actor.admin:
+        raise HordeError(RC.NotAdmin, "Only admins may set these fields")
+    if fields & MODERATOR_FIELDS and not (actor.moderator or actor.admin):
+        raise HordeError(RC.NotModerator, "Only moderators may set these fields")
+
+
+async def modify_user(
+    conn: AsyncConnection, *, actor: Principal, user_id: int, changes: dict[str, object]
+) -> dict[str, object]:
+    """Apply the fields moderators and admins set; returns what changed (the reference's `new_*`)."""
+    if not changes:
+        raise HordeError(RC.NoUserModSelected, "No modification selected")
+    target = await get_user(conn, user_id)
+    if target is None:
+        raise HordeError(RC.UserNotFound, f"User with ID '{user_id}' not found")
+    check_modify_rights(actor, target, set(changes))
+    await conn.execute(update(users).where(users.c.id == user_id).values(**changes))
+    return {f"new_{key}": value for key, value in changes.items()}

@@ -1,0 +1,1 @@
+"""Webhook deliveries: written in the transaction that finished a request, sent after commit."""

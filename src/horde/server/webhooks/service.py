@@ -1,0 +1,123 @@
+"""Webhooks: an outbox row written with the result, delivered after commit, 3 tries.
+
+Invariants: a delivery is recorded in the same transaction that finished the request, so a crash
+cannot lose it; the request path never waits for a webhook; the sender and the scheduled sweep both
+claim due rows with a conditional update, so a delivery is attempted by one sender at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.server.kit.orm import utc
+from horde.server.webhooks.models import WebhookDelivery
+
+if TYPE_CHECKING:
+    from horde.server.jobs.kinds.base import RequestRow
+    from horde.server.state import Horde
+
+log = logging.getLogger(__name__)
+deliveries = WebhookDelivery.__table__
+
+
+async def enqueue(
+    conn: AsyncConnection, horde: Horde, *, request: RequestRow, job_id: uuid.UUID, kind: str
+) -> None:
+    """Record the delivery of a finished request's result (sent after commit)."""
+    body = {"request": str(request.id), "id": str(job_id), "kind": kind, "kudos": 0}
+    now = utc(horde.clock.now())
+    await conn.execute(
+        insert(deliveries).values(
+            url=request.webhook, body=body, attempts=0, next_attempt_at=now, created_at=now, failed=False
+        )
+    )
+
+
+class WebhookSender:
+    """Delivers due webhooks in the background of one process; `kick()` after a commit."""
+
+    def __init__(self, horde: Horde) -> None:
+        self.horde = horde
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="webhooks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.horde.settings.webhook_retry_delay)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await deliver_due(self.horde)
+            except Exception:  # a broken webhook must never stop the sender
+                log.exception("webhook delivery round failed")
+
+
+async def deliver_due(horde: Horde, *, limit: int = 50) -> int:
+    """Send every due delivery once; returns how many were sent successfully."""
+    now = horde.clock.now()
+    async with horde.db.autocommit() as conn:
+        due = (
+            await conn.execute(
+                select(deliveries)
+                .where(deliveries.c.delivered_at.is_(None), deliveries.c.failed.is_(False))
+                .where(deliveries.c.next_attempt_at <= utc(now))
+                .order_by(deliveries.c.id)
+                .limit(limit)
+            )
+        ).all()
+    sent = 0
+    for row in due:
+        sent += await _attempt(horde, dict(row._mapping))
+    return sent
+
+
+async def _attempt(horde: Horde, row: dict[str, Any]) -> int:
+    settings = horde.settings
+    claimed_until = utc(horde.clock.now() + settings.webhook_timeout + settings.webhook_retry_delay)
+    async with horde.db.autocommit() as conn:
+        claimed = await conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == row["id"], deliveries.c.attempts == row["attempts"])
+            .values(attempts=row["attempts"] + 1, next_attempt_at=claimed_until)
+        )
+    if claimed.rowcount != 1:
+        return 0
+    error = await _post(horde.http, row["url"], row["body"], settings.webhook_timeout)
+    values: dict[str, Any] = {"last_error": error}
+    if error is None:
+        values["delivered_at"] = utc(horde.clock.now())
+    elif row["attempts"] + 1 >= settings.webhook_tries:
+        values["failed"] = True
+    else:
+        values["next_attempt_at"] = utc(horde.clock.now() + settings.webhook_retry_delay)
+    async with horde.db.autocommit() as conn:
+        await conn.execute(update(deliveries).where(deliveries.c.id == row["id"]).values(**values))
+    return 1 if error is None else 0
+
+
+async def _post(client: httpx.AsyncClient, url: str, body: dict[str, Any], timeout: float) -> str | None:
+    try:
+        response = await client.post(url, json=body, timeout=timeout, follow_redirects=False)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return None if response.is_success else f"HTTP {response.status_code}"

@@ -1,0 +1,1 @@
+"""The server's records of worker programs, their check-ins and capabilities."""

@@ -1,0 +1,141 @@
+"""Workers as the pop sees them: found or created by name, checked in (debounced), limited per owner.
+
+Invariants: one name belongs to one worker of one kind and one owner; a changed declaration is written
+at once, an unchanged one at most every `checkin_debounce` seconds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.kit.orm import utc
+from horde.server.state import Horde
+from horde.server.users.principal import Principal
+from horde.server.workers.cache import CachedWorker
+from horde.server.workers.models import Worker
+
+workers = Worker.__table__
+
+MAX_WORKER_MODELS = 300
+FORBIDDEN_NAME_PARTS = ("colab", "tpu", "google")
+
+
+def _check_name(name: str) -> None:
+    if not 5 <= len(name) <= 100:
+        raise HordeError(RC.TooLongWorkerName, "Worker names must be 5 to 100 characters")
+    lowered = name.lower()
+    if any(part in lowered for part in FORBIDDEN_NAME_PARTS):
+        raise HordeError(RC.ProfaneWorkerName, "This worker name is not allowed")
+
+
+async def _check_new_worker_limits(conn: AsyncConnection, *, owner: Principal, ipaddr: str) -> None:
+    owned = int(await conn.scalar(select(func.count()).where(workers.c.user_id == owner.id)) or 0)
+    limit = 20 if owner.is_trusted else 3
+    if owned >= limit and owned >= owner.worker_invited:
+        rc = RC.TooManyWorkersTrusted if owner.is_trusted else RC.TooManyWorkers
+        raise HordeError(rc, f"You have reached the maximum of {limit} workers")
+    same_ip = int(await conn.scalar(select(func.count()).where(workers.c.ipaddr == ipaddr)) or 0)
+    if same_ip >= limit and same_ip >= owner.worker_invited:
+        raise HordeError(RC.TooManySameIPs, "Too many workers from this IP address")
+
+
+async def _load(conn: AsyncConnection, name: str) -> Worker | None:
+    row = (await conn.execute(select(workers).where(workers.c.name_lower == name.lower()))).first()
+    return Worker(**row._mapping) if row else None
+
+
+def _verify(worker: Worker, *, kind: str, owner: Principal) -> None:
+    if worker.kind != kind:
+        raise HordeError(RC.PolymorphicNameConflict, "This worker name is already used by another worker type")
+    if worker.user_id != owner.id:
+        raise HordeError(RC.WrongCredentials, "Wrong credentials to submit as this worker")
+
+
+def _declaration(body: Any, models: list[str], config: dict[str, Any], ipaddr: str) -> dict[str, Any]:
+    return {
+        "ipaddr": ipaddr,
+        "bridge_agent": body.bridge_agent,
+        "threads": body.threads,
+        "nsfw": bool(getattr(body, "nsfw", False)),
+        "models": models,
+        "config": config,
+    }
+
+
+def _signature(declaration: dict[str, Any]) -> tuple[object, ...]:
+    return tuple(repr(declaration[k]) for k in sorted(declaration))
+
+
+async def check_in(
+    horde: Horde,
+    conn: AsyncConnection,
+    *,
+    kind: str,
+    body: Any,
+    owner: Principal,
+    models: list[str],
+    config: dict[str, Any],
+    ipaddr: str,
+) -> Worker:
+    """The popping worker's record, created on its first pop; writes the check-in when due."""
+    now = horde.clock.now()
+    declaration = _declaration(body, models, config, ipaddr)
+    signature = _signature(declaration)
+    cached = horde.workers.get(body.name)
+    if cached is not None:
+        _verify(cached.worker, kind=kind, owner=owner)
+        due = now - cached.written_at >= horde.settings.checkin_debounce
+        if not due and cached.signature == signature:
+            return cached.worker
+    worker = cached.worker if cached else await _load(conn, body.name)
+    if worker is None:
+        worker = await _create(conn, kind=kind, name=body.name, owner=owner, declaration=declaration, now=now)
+    else:
+        _verify(worker, kind=kind, owner=owner)
+        await conn.execute(
+            update(workers).where(workers.c.id == worker.id).values(last_check_in=utc(now), **declaration)
+        )
+        for key, value in declaration.items():
+            setattr(worker, key, value)
+        worker.last_check_in = utc(now)
+    horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=signature))
+    return worker
+
+
+async def _create(
+    conn: AsyncConnection, *, kind: str, name: str, owner: Principal, declaration: dict[str, Any], now: float
+) -> Worker:
+    _check_name(name)
+    await _check_new_worker_limits(conn, owner=owner, ipaddr=declaration["ipaddr"])
+    values = {
+        "id": uuid.uuid4(), "kind": kind, "name": name, "name_lower": name.lower(), "user_id": owner.id,
+        "created_at": utc(now), "last_check_in": utc(now), "info": None, "maintenance": False,
+        "maintenance_msg": None, "paused": False, "fulfilments": 0, "kudos_generated": 0,
+        "kudos_uptime": 0, "things": 0.0, "uptime": 0, "uncompleted_jobs": 0, "aborted_jobs": 0,
+        "speed": 1.0, **declaration,
+    }  # fmt: skip
+    await conn.execute(insert(workers).values(**values))
+    return Worker(**values)
+
+
+def check_models(horde: Horde, *, kind: str, models: list[str], owner: Principal) -> list[str]:
+    """The worker's declared models as the horde records them (SEMANTICS.md 3.3.3)."""
+    if len(models) > MAX_WORKER_MODELS:
+        raise HordeError(RC.BadRequest, f"A worker may declare at most {MAX_WORKER_MODELS} models")
+    declared = list(dict.fromkeys(models))
+    if kind != "image":
+        return declared
+    if not declared:
+        return ["stable_diffusion"]
+    if owner.customizer or owner.special or not horde.catalog.image:
+        return declared
+    known = [m for m in declared if horde.catalog.is_known("image", m)]
+    if not known:
+        raise HordeError(RC.BadRequest, "None of the declared models is known to this horde")
+    return known

@@ -1,0 +1,128 @@
+"""Fixtures shared by every suite: databases (PostgreSQL and SQLite), Redis, a horde, an API client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import delete, text
+
+from horde.server.app import build_horde, close_horde, create_app
+from horde.server.config import Settings
+from horde.server.kit.clock import FakeClock
+from horde.server.models import metadata
+from horde.server.state import Horde
+from tests import services
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MODEL_REFERENCE = SHARED / "api" / "model-reference"
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str]:
+    try:
+        db = await services.create_postgres_database()
+    except (OSError, Exception) as exc:  # noqa: BLE001 - any connection failure means unavailable
+        services.unavailable("PostgreSQL", exc)
+    yield db.url
+    await services.drop_postgres_database(db)
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> AsyncIterator[str]:
+    try:
+        index = await services.claim_redis_index()
+    except (OSError, Exception) as exc:  # noqa: BLE001
+        services.unavailable("Redis", exc)
+    yield f"{services.REDIS_URL}/{index}"
+    await services.release_redis_index(index)
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'horde.sqlite3'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], scope="session")
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each suite that takes this runs once on SQLite and once on PostgreSQL."""
+    fixture = "postgres_url" if request.param == "postgresql" else "sqlite_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+_migrated: set[str] = set()
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "test_apikeys": True,
+        "allow_private_source_urls": True,
+        "run_scheduler": False,
+        "db_pool_size": 5,
+        "public_url": "http://testserver",
+        "api_key_pepper": "test-pepper",
+        "model_reference_image": str(MODEL_REFERENCE / "stable_diffusion.json"),
+        "model_reference_text": str(MODEL_REFERENCE / "text_db.json"),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+async def _truncate(horde: Horde) -> None:
+    async with horde.db.transaction() as conn:
+        for table in reversed(metadata.sorted_tables):
+            if table.name == "users":
+                await conn.execute(delete(table).where(table.c.id != 0))
+            else:
+                await conn.execute(delete(table))
+        if not horde.db.is_sqlite:
+            await conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 1, false)"))
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+async def horde(
+    database_url: str, tmp_path: Path, clock: FakeClock, settings_overrides: dict[str, Any]
+) -> AsyncIterator[Horde]:
+    settings = make_settings(database_url, tmp_path, **settings_overrides)
+    first = database_url not in _migrated
+    horde = await build_horde(settings, clock=clock, migrate=first)
+    _migrated.add(database_url)
+    await _truncate(horde)
+    try:
+        yield horde
+    finally:
+        await close_horde(horde)
+
+
+@pytest.fixture
+async def client(horde: Horde) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(horde.settings, horde=horde)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 12345))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@pytest.fixture
+async def api_key(client: httpx.AsyncClient) -> str:
+    """A trusted moderator's key with 10,000 kudos."""
+    response = await client.post("/api/v2/dev/test-user", json={})
+    assert response.status_code == 201, response.text
+    key: str = response.json()["api_key"]
+    return key

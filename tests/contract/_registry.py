@@ -1,0 +1,110 @@
+"""Which contract models map to which swagger definitions, and every known, deliberate difference.
+
+Each entry says why; a difference that is not listed here fails the tests.
+"""
+
+from __future__ import annotations
+
+import horde.contract as contract
+from horde.contract import HordeModel
+
+# Contract models with no swagger definition of their own.
+NOT_IN_SWAGGER = {
+    "HordeModel": "the base class",
+    "GenerateInput": "fields GenerationInputStable and GenerationInputKobold share",
+    "InterrogationSubmitInput": "the swagger describes /interrogate/submit's body inline",
+    "HeartbeatResponse": "the swagger documents no schema for /status/heartbeat",
+    "DevTestUserInput": "test-only endpoint, absent from the reference",
+    "DevTestUser": "test-only endpoint, absent from the reference",
+}
+
+# Bodies the horde accepts (the rest are bodies it sends).
+INPUT_MODELS = {
+    "GenerationInputStable",
+    "ModelGenerationInputStable",
+    "ModelPayloadStyleStable",
+    "ModelPayloadRootStable",
+    "ModelPayloadLorasStable",
+    "ModelPayloadTextualInversionsStable",
+    "ExtraText",
+    "ExtraSourceImage",
+    "PopInput",
+    "PopInputStable",
+    "SubmitInput",
+    "SubmitInputStable",
+    "GenerationMetadataStable",
+    "GenerationInputKobold",
+    "ModelGenerationInputKobold",
+    "ModelPayloadRootKobold",
+    "ModelPayloadStyleKobold",
+    "PopInputKobold",
+    "SubmitInputKobold",
+    "GenerationMetadataKobold",
+    "ModelInterrogationInputStable",
+    "ModelInterrogationFormStable",
+    "InterrogationPopInput",
+    "ModifyWorkerInput",
+    "ModifyUserInput",
+}
+
+# Fields present on only one side.
+FIELD_DIFFERENCES = {
+    ("RequestValidationError", "rc"): "the swagger inherits it from RequestError; live bodies have none",
+    ("SubmitInputKobold", "seed"): "not in the swagger, read by the reference's parser (SEMANTICS §1.2)",
+    ("ModelInterrogationInputStable", "trusted_workers"): "read by the reference's parser (SEMANTICS §1.3)",
+}
+
+# Same field, different JSON type or enum.
+TYPE_DIFFERENCES = {
+    ("WorkerDetails", "megapixelsteps_generated"): "integer, not number: horde-sdk parses it as int",
+    ("WorkerDetails", "tokens_generated"): "integer, not number: horde-sdk parses it as int",
+    ("RequestError", "rc"): "free string: the swagger enum predates several live rcs (contract.rc.RC)",
+}
+
+# Input fields we require although the swagger does not.
+EXTRA_REQUIRED = {
+    ("GenerationInputKobold", "prompt"): "the reference's parser requires it",
+    ("PopInput", "name"): "the reference's parser requires it (SEMANTICS §1.1)",
+    ("PopInputStable", "name"): "as PopInput",
+    ("PopInputKobold", "name"): "as PopInput",
+    ("InterrogationPopInput", "name"): "as PopInput",
+    ("ModelInterrogationInputStable", "source_image"): "SEMANTICS §1.3: required",
+    ("ExtraSourceImage", "image"): "an entry without an image is meaningless (and refused)",
+    ("ExtraText", "text"): "an entry without text is meaningless (and refused)",
+    ("ExtraText", "reference"): "an entry without a reference is meaningless (and refused)",
+}
+
+_STABLE_PAYLOADS = ("ModelPayloadStyleStable", "ModelPayloadRootStable", "ModelGenerationInputStable")
+_POPS = ("PopInput", "PopInputStable", "PopInputKobold")
+
+# Input defaults that differ from the swagger's: (model, field) -> (swagger default, live default).
+DEFAULT_DIFFERENCES: dict[tuple[str, str], tuple[object, object]] = {
+    ("GenerationInputStable", "nsfw"): (False, True),
+    ("GenerationInputStable", "censor_nsfw"): (False, True),
+    ("GenerationInputStable", "validated_backends"): (True, False),
+    ("GenerationInputKobold", "validated_backends"): (True, False),
+    **{(m, "cfg_scale"): (7.5, 5.0) for m in _STABLE_PAYLOADS},
+    **{(m, "karras"): (False, True) for m in _STABLE_PAYLOADS},
+    **{(m, "nsfw"): (False, True) for m in _POPS},
+    **{(m, "extra_slow_worker"): (True, False) for m in _POPS},
+    ("PopInputStable", "allow_controlnet"): (True, False),
+    ("PopInputStable", "allow_sdxl_controlnet"): (True, False),
+    ("PopInputStable", "allow_lora"): (True, False),
+    ("PopInputStable", "limit_max_steps"): (True, False),
+    ("InterrogationPopInput", "max_tiles"): (16, 80),
+}
+
+
+def contract_models() -> dict[str, type[HordeModel]]:
+    """Every model exported by horde.contract, by class name."""
+    found: dict[str, type[HordeModel]] = {}
+    for name in contract.__all__:
+        obj = getattr(contract, name)
+        if isinstance(obj, type) and issubclass(obj, HordeModel):
+            found[obj.__name__] = obj
+    return found
+
+
+def swagger_models() -> dict[str, type[HordeModel]]:
+    """The contract models that carry a swagger definition's name."""
+    return {n: m for n, m in contract_models().items() if n not in NOT_IN_SWAGGER}

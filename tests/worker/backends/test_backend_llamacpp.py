@@ -1,0 +1,107 @@
+"""The llama.cpp text backend with the real bundled Gemma 3 270M GGUF (no mocks of the model)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("llama_cpp", reason="the text-local extra is not installed")
+
+from horde.worker.backends import BackendUnavailable, TextBackend, TextParams
+from horde.worker.backends.text import LlamaCppBackend, bundled_gguf
+
+PROMPT = "The capital of France is Paris. The capital of Germany is"
+
+
+@pytest.fixture(scope="module")
+async def llama(model_cache: Path) -> AsyncIterator[LlamaCppBackend]:
+    backend = LlamaCppBackend(data_dir=model_cache, n_ctx=2048, n_threads=2)
+    await backend.load()
+    yield backend
+    await backend.close()
+
+
+def test_bundled_gguf_is_assembled_once(model_cache: Path) -> None:
+    first = bundled_gguf(model_cache)
+    stamp = first.stat().st_mtime_ns
+    assert first.name == "gemma-3-270m-q4_k_m.gguf"
+    assert first.stat().st_size > 200_000_000
+    assert bundled_gguf(model_cache).stat().st_mtime_ns == stamp
+
+
+async def test_generates_text_and_reports_seed(llama: LlamaCppBackend) -> None:
+    assert isinstance(llama, TextBackend)
+    assert llama.models == ("koboldcpp/gemma-3-270m-q4_k_m",)
+    result = await llama.generate(PROMPT, TextParams(max_length=16, seed=7))
+    assert result.text.strip()
+    assert result.seed == 7
+    assert result.tokens is not None
+    assert 0 < result.tokens <= 16
+
+
+async def test_fixed_seed_gives_same_text(llama: LlamaCppBackend) -> None:
+    params = TextParams(max_length=24, temperature=1.2, top_k=0, top_p=1.0, seed=42)
+    first = await llama.generate("Once upon a time", params)
+    second = await llama.generate("Once upon a time", params)
+    other = await llama.generate("Once upon a time", params.model_copy(update={"seed": 43}))
+    assert first.text == second.text
+    assert first.text != other.text
+
+
+async def test_stop_sequence_is_kept_and_ends_the_text(llama: LlamaCppBackend) -> None:
+    prompt = "1, 2, 3, 4, 5, 6, 7,"
+    result = await llama.generate(
+        prompt, TextParams(max_length=32, temperature=0.0, stop_sequence=[" 9,"], seed=1)
+    )
+    assert result.text.endswith(" 9,"), result.text
+    assert result.text.count(" 9,") == 1
+
+
+async def test_singleline_and_samplers_llama_lacks(llama: LlamaCppBackend) -> None:
+    params = TextParams(
+        max_length=40, singleline=True, top_a=0.1, tfs=0.9, seed=3, use_default_badwordsids=True
+    )
+    result = await llama.generate("Line one.\nLine two.\nLine", params)
+    assert "\n" not in result.text
+    notes = {n.field: n.how for n in result.notes}
+    assert notes == {"top_a": "approximated", "tfs": "dropped"}
+
+
+async def test_long_prompt_is_cut_to_the_context(llama: LlamaCppBackend) -> None:
+    prompt = "word " * 3000 + "The end. And then"
+    result = await llama.generate(prompt, TextParams(max_length=16, max_context_length=256, seed=5))
+    assert isinstance(result.text, str)
+    assert not result.notes  # 256 fits the loaded n_ctx, so the context length was honoured exactly
+
+
+async def test_cancel_returns_at_once_and_frees_the_model(llama: LlamaCppBackend) -> None:
+    task = asyncio.create_task(llama.generate("A long story:", TextParams(max_length=1000, seed=9)))
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 0.5
+    # The running completion stops between tokens, so the next job does not wait for 1000 tokens.
+    started = time.monotonic()
+    result = await llama.generate(PROMPT, TextParams(max_length=8, seed=1))
+    assert result.text
+    assert time.monotonic() - started < 5
+
+
+async def test_missing_or_broken_gguf_is_unavailable(tmp_path: Path) -> None:
+    missing = LlamaCppBackend(tmp_path / "nope.gguf")
+    with pytest.raises(BackendUnavailable, match="does not exist"):
+        await missing.load()
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    backend = LlamaCppBackend(broken, model_name="mine/broken")
+    assert backend.models == ("mine/broken",)
+    with pytest.raises(BackendUnavailable, match="cannot load"):
+        await backend.load()
+    await missing.close()
+    await backend.close()
