@@ -25,7 +25,7 @@ MODEL_REFERENCE = SHARED / "api" / "model-reference"
 async def postgres_url() -> AsyncIterator[str]:
     try:
         db = await services.create_postgres_database()
-    except (OSError, Exception) as exc:  # noqa: BLE001 - any connection failure means unavailable
+    except (OSError, Exception) as exc:
         services.unavailable("PostgreSQL", exc)
     yield db.url
     await services.drop_postgres_database(db)
@@ -35,7 +35,7 @@ async def postgres_url() -> AsyncIterator[str]:
 async def redis_url() -> AsyncIterator[str]:
     try:
         index = await services.claim_redis_index()
-    except (OSError, Exception) as exc:  # noqa: BLE001
+    except (OSError, Exception) as exc:
         services.unavailable("Redis", exc)
     yield f"{services.REDIS_URL}/{index}"
     await services.release_redis_index(index)

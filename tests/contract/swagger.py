@@ -98,9 +98,7 @@ def check_body(definition_name: str, body: object, *, enums: bool = True) -> lis
     return check_schema(schema, body, enums=enums)
 
 
-def check_response(
-    method: str, path: str, status: int, body: object, *, enums: bool = True
-) -> list[str]:
+def check_response(method: str, path: str, status: int, body: object, *, enums: bool = True) -> list[str]:
     """Problems of a response body against what the swagger documents for that route and status.
 
     `path` may be concrete (`/api/v2/workers/4f0c...`) or a template (`/v2/workers/{worker_id}`).
@@ -152,7 +150,9 @@ def _type_name(value: object) -> str:
 
 def _is_raw(schema: Schema) -> bool:
     """A flask-restx Raw field: `{"type": "object"}` and nothing more; any value goes."""
-    return schema.get("type") == "object" and not ({"properties", "additionalProperties", "allOf"} & set(schema))
+    return schema.get("type") == "object" and not (
+        {"properties", "additionalProperties", "allOf"} & set(schema)
+    )
 
 
 def _check(schema: Schema, value: object, path: str, problems: list[str], enums: bool) -> None:

@@ -31,6 +31,7 @@ def test_contract_imports_only_pydantic_and_stdlib() -> None:
         f"{path.name}: {name}"
         for path in [package / "__init__.py", *modules]
         for name in _imports(path)
-        if name.split(".")[0] not in ALLOWED or (name.startswith("horde") and not name.startswith("horde.contract"))
+        if name.split(".")[0] not in ALLOWED
+        or (name.startswith("horde") and not name.startswith("horde.contract"))
     }
     assert bad == set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .swagger import check_body, check_response, flatten, definition, requires_swagger
+from .swagger import check_body, check_response, definition, flatten, requires_swagger
 
 pytestmark = requires_swagger
 

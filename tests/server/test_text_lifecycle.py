@@ -35,7 +35,9 @@ async def test_round_trip(client: httpx.AsyncClient, api_key: str) -> None:
     assert popped["model"] == "test-model"
     for i, job_id in enumerate(ids):
         response = await client.post(
-            f"{V2}/generate/text/submit", json={"id": job_id, "generation": f"text {i}"}, headers={"apikey": api_key}
+            f"{V2}/generate/text/submit",
+            json={"id": job_id, "generation": f"text {i}"},
+            headers={"apikey": api_key},
         )
         assert response.status_code == 200, response.text
         assert response.json()["reward"] > 0

@@ -1,4 +1,4 @@
-"""Interrogation ("alchemy") bodies: `/interrogate/async`, `/interrogate/status/{id}`, `/interrogate/pop|submit`.
+"""Interrogation ("alchemy") bodies: `/interrogate/async`, `/interrogate/status/{id}`, `pop`, `submit`.
 
 Form results are free-form objects keyed by the form name (`{"caption": "a cat"}`,
 `{"nsfw": true}`, `{"interrogation": {...}}`, `{"RealESRGAN_x4plus": "<url>"}`).
@@ -12,8 +12,7 @@ from horde.contract import limits
 from horde.contract.common import HordeModel, JsonObject, Omittable, PostProcessor
 
 AlchemyForm = Literal[
-    Literal["caption", "interrogation", "nsfw", "vectorize", "palette", "describe", "aesthetic"],
-    PostProcessor,
+    "caption", "interrogation", "nsfw", "vectorize", "palette", "describe", "aesthetic", PostProcessor
 ]
 """Form names: the seven analysis forms and every post-processor."""
 

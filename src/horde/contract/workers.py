@@ -31,9 +31,7 @@ class ResponseModelMessage(HordeModel):
     worker_id: Omittable[str] = Field(default=None, min_length=36, max_length=36)
     message: str = Field(min_length=1, max_length=limits.MAX_MESSAGE_CHARS)
     origin: Omittable[str] = Field(default=None, min_length=1, max_length=255)
-    expiry: int = Field(
-        default=limits.DEFAULT_MESSAGE_EXPIRY_HOURS, ge=1, le=limits.MAX_MESSAGE_EXPIRY_HOURS
-    )
+    expiry: int = Field(default=limits.DEFAULT_MESSAGE_EXPIRY_HOURS, ge=1, le=limits.MAX_MESSAGE_EXPIRY_HOURS)
 
 
 class WorkerDetailsLite(HordeModel):

@@ -43,7 +43,13 @@ async def current_user(request: Request, horde: HordeDep) -> Principal:
     key = _api_key(request)
     if not key:
         raise RequestValidationError(
-            [{"loc": ("header", "apikey"), "msg": "A User API key. Missing required parameter", "type": "missing"}]
+            [
+                {
+                    "loc": ("header", "apikey"),
+                    "msg": "A User API key. Missing required parameter",
+                    "type": "missing",
+                }
+            ]
         )
     return await _principal(horde, key)
 

@@ -5,6 +5,7 @@ A horde that cannot load them still starts, accepts any model name and says so (
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -59,7 +60,7 @@ async def _read(source: str, client: httpx.AsyncClient) -> dict[str, Any]:
         response.raise_for_status()
         data = response.json()
     else:
-        data = json.loads(Path(source).read_text())
+        data = json.loads(await asyncio.to_thread(Path(source).read_text))
     if not isinstance(data, dict):
         raise ValueError("a model reference must be a JSON object")
     return data

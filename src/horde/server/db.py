@@ -96,8 +96,7 @@ class Database:
         except BlockingIOError:
             os.close(fd)
             raise DatabaseLocked(
-                f"{path} is already served by another horde process; "
-                "use PostgreSQL to run several API nodes"
+                f"{path} is already served by another horde process; use PostgreSQL to run several API nodes"
             ) from None
         self._lock_fd = fd
 

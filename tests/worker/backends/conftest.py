@@ -94,4 +94,3 @@ def fake_server() -> Iterator[Callable[[dict[str, Route]], FakeServer]]:
         fake.release.set()
         httpd.shutdown()
         httpd.server_close()
-

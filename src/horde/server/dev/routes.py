@@ -26,7 +26,9 @@ def _loopback(request: Request) -> bool:
 
 
 @router.post("/dev/test-user")
-async def post_test_user(request: Request, horde: HordeDep, body: DevTestUserInput | None = None) -> JSONResponse:
+async def post_test_user(
+    request: Request, horde: HordeDep, body: DevTestUserInput | None = None
+) -> JSONResponse:
     if not horde.settings.test_apikeys:
         raise HordeError("NotFound", "Not Found", status_code=404)
     if not _loopback(request):

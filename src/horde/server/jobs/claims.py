@@ -19,6 +19,7 @@ from horde.server.jobs import queries
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow
 from horde.server.jobs.records import WorkerProfile
+from horde.server.kit.orm import table
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 from horde.server.workers import service as workers
@@ -49,18 +50,22 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
     _check_owner(user)
     behaviour = KINDS[kind]
     priority_ids = _priority_user_ids(body, user)
-    models = workers.check_models(horde, kind=kind, models=list(getattr(body, "models", []) or []), owner=user)
+    models = workers.check_models(
+        horde, kind=kind, models=list(getattr(body, "models", []) or []), owner=user
+    )
     async with horde.db.autocommit() as conn:
         worker = await workers.check_in(
             horde, conn, kind=kind, body=body, owner=user, models=models,
             config=behaviour.worker_config(body), ipaddr=ipaddr,
         )  # fmt: skip
-        record = {c.name: getattr(worker, c.name) for c in Worker.__table__.columns}
+        record = {c.name: getattr(worker, c.name) for c in table(Worker).columns}
         profile = behaviour.profile(horde, record, owner_trusted=user.is_trusted, amount=body.amount)
         claimed = await _claim(horde, conn, behaviour, profile, worker, priority_ids)
         if not claimed:
             if worker.maintenance:
-                raise HordeError(RC.WorkerMaintenance, worker.maintenance_msg or "This worker is in maintenance")
+                raise HordeError(
+                    RC.WorkerMaintenance, worker.maintenance_msg or "This worker is in maintenance"
+                )
             return await _empty(horde, behaviour, profile)
         bodies = []
         for request, batch in await _with_requests(horde, conn, behaviour, profile, claimed):
@@ -79,7 +84,7 @@ async def _claim(
     if worker.paused:
         return []
     limit = profile.amount if behaviour.batch_across_requests else 1
-    fallback = random.choice(sorted(profile.models)) if profile.models else None  # noqa: S311
+    fallback = random.choice(sorted(profile.models)) if profile.models else None
     owners_only = [worker.user_id] if worker.maintenance else []
     attempts = [owners_only] if owners_only else []
     if not owners_only:

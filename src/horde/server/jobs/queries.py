@@ -27,12 +27,13 @@ from sqlalchemy import (
 
 from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import WorkerProfile
+from horde.server.kit.orm import table
 from horde.server.workers.capabilities import ALL_CAPS
 
-jobs = Job.__table__
-requests = Request.__table__
-request_models = RequestModel.__table__
-request_workers = RequestWorker.__table__
+jobs = table(Job)
+requests = table(Request)
+request_models = table(RequestModel)
+request_workers = table(RequestWorker)
 
 RETURNING = (jobs.c.id, jobs.c.request_id, jobs.c.seed, jobs.c.form, jobs.c.model, jobs.c.position)
 

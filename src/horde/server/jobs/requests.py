@@ -18,12 +18,13 @@ from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.jobs.records import NewRequest
+from horde.server.kit.orm import table
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 from horde.server.workers.models import Worker
 
-workers = Worker.__table__
+workers = table(Worker)
 
 
 def priority_key(balance_hundredths: int, now: float) -> float:
@@ -68,7 +69,9 @@ def _accepted(horde: Horde, kind: str, request_id: uuid.UUID, new: NewRequest) -
         warnings.append(
             {"code": "NoAvailableWorker", "message": "No worker online could currently serve this request"}
         )
-        body["message"] = "Warning: No available workers can fulfill this request. It will expire in 20 minutes"
+        body["message"] = (
+            "Warning: No available workers can fulfill this request. It will expire in 20 minutes"
+        )
     if warnings:
         body["warnings"] = warnings
     return body

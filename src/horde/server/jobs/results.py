@@ -20,6 +20,7 @@ from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import RequestRow, SubmitOutcome
 from horde.server.jobs.models import JobState, RequestState
+from horde.server.kit.orm import table
 from horde.server.kudos import pricing
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
@@ -30,8 +31,8 @@ from horde.server.workers.models import Worker
 
 jobs = store.jobs
 requests = store.requests
-workers_t = Worker.__table__
-users_t = User.__table__
+workers_t = table(Worker)
+users_t = table(User)
 
 
 def _parse_id(raw: str) -> uuid.UUID:
@@ -41,7 +42,9 @@ def _parse_id(raw: str) -> uuid.UUID:
         raise HordeError(RC.InvalidJobID, "Processing Generation with ID not found") from None
 
 
-def _diagnose(job: dict[str, Any] | None, worker: dict[str, Any] | None, user: Principal, faulting: bool) -> None:
+def _diagnose(
+    job: dict[str, Any] | None, worker: dict[str, Any] | None, user: Principal, faulting: bool
+) -> None:
     """Raise the reference's error for a job that cannot take this submit."""
     if job is None or worker is None:
         raise HordeError(RC.InvalidJobID, "Processing Generation with ID not found")
@@ -53,7 +56,9 @@ def _diagnose(job: dict[str, Any] | None, worker: dict[str, Any] | None, user: P
         raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
 
 
-async def _load(conn: AsyncConnection, job_id: uuid.UUID) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+async def _load(
+    conn: AsyncConnection, job_id: uuid.UUID
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
     if row is None or row.worker_id is None:
         return (dict(row._mapping) if row else None), None
@@ -69,7 +74,8 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
     async with horde.db.autocommit() as conn:
         job, worker = await _load(conn, job_id)
         _diagnose(job, worker, user, faulting)
-        assert job is not None and worker is not None
+        assert job is not None
+        assert worker is not None
         if job["state"] != JobState.PROCESSING:
             return {"reward": 0}  # the worker reports a fault for a job that already timed out
         request = await horde.requests.get(conn, job["request_id"])
@@ -108,7 +114,13 @@ async def _complete(
     won = await conn.execute(
         update(jobs)
         .where(jobs.c.id == job["id"], jobs.c.state == JobState.PROCESSING, jobs.c.worker_id == worker["id"])
-        .values(state=JobState.DONE, finished_at=now, result=outcome.result, result_meta=outcome.meta, reward=reward)
+        .values(
+            state=JobState.DONE,
+            finished_at=now,
+            result=outcome.result,
+            result_meta=outcome.meta,
+            reward=reward,
+        )
     )
     if won.rowcount != 1:
         return None
@@ -163,7 +175,9 @@ async def fault_jobs(
                 await conn.execute(
                     update(jobs)
                     .where(jobs.c.id == job_id, jobs.c.state == JobState.PROCESSING)
-                    .values(state=JobState.FAULTED, finished_at=horde.clock.now(), result_meta={"fault": reason})
+                    .values(
+                        state=JobState.FAULTED, finished_at=horde.clock.now(), result_meta={"fault": reason}
+                    )
                     .returning(jobs)
                 )
             ).first()

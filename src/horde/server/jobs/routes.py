@@ -42,7 +42,9 @@ def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
 
 
 async def _accept(horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str) -> JSONResponse:
-    result = await service.submit_request(horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip)
+    result = await service.submit_request(
+        horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
+    )
     return _json(result, 200 if getattr(body, "dry_run", False) else 202)
 
 
@@ -70,7 +72,9 @@ async def delete_image_status(id: str, horde: HordeDep) -> JSONResponse:
 
 
 @router.post("/generate/pop", response_model=GenerationPayloadStable)
-async def post_image_pop(body: PopInputStable, horde: HordeDep, user: CurrentUser, ip: ClientIP) -> JSONResponse:
+async def post_image_pop(
+    body: PopInputStable, horde: HordeDep, user: CurrentUser, ip: ClientIP
+) -> JSONResponse:
     return _json(await service.pop_jobs(horde, kind="image", body=body, user=user, ipaddr=ip))
 
 
@@ -98,7 +102,9 @@ async def delete_text_status(id: str, horde: HordeDep) -> JSONResponse:
 
 
 @router.post("/generate/text/pop", response_model=GenerationPayloadKobold)
-async def post_text_pop(body: PopInputKobold, horde: HordeDep, user: CurrentUser, ip: ClientIP) -> JSONResponse:
+async def post_text_pop(
+    body: PopInputKobold, horde: HordeDep, user: CurrentUser, ip: ClientIP
+) -> JSONResponse:
     return _json(await service.pop_jobs(horde, kind="text", body=body, user=user, ipaddr=ip))
 
 
@@ -133,5 +139,7 @@ async def post_interrogate_pop(
 
 
 @router.post("/interrogate/submit", response_model=GenerationSubmitted)
-async def post_interrogate_submit(body: InterrogationSubmitInput, horde: HordeDep, user: CurrentUser) -> JSONResponse:
+async def post_interrogate_submit(
+    body: InterrogationSubmitInput, horde: HordeDep, user: CurrentUser
+) -> JSONResponse:
     return _json(await service.submit_job(horde, kind="alchemy", body=body, user=user))

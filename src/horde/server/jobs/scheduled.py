@@ -46,7 +46,9 @@ async def expire_requests(horde: Horde, *, batch: int = 1000) -> int:
         if ids:
             await conn.execute(delete(jobs).where(jobs.c.request_id.in_(ids)))
             await conn.execute(delete(store.request_models).where(store.request_models.c.request_id.in_(ids)))
-            await conn.execute(delete(store.request_workers).where(store.request_workers.c.request_id.in_(ids)))
+            await conn.execute(
+                delete(store.request_workers).where(store.request_workers.c.request_id.in_(ids))
+            )
             await conn.execute(delete(requests).where(requests.c.id.in_(ids)))
     return len(ids)
 

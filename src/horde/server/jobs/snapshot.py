@@ -20,18 +20,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.db import Database
-from horde.server.jobs.matching import blacklisted, skip_reason
+from horde.server.jobs.matching import skip_reason
 from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import NewRequest, QueuedRequest, WorkerProfile
 from horde.server.kit.clock import Clock
-from horde.server.kit.orm import utc
+from horde.server.kit.orm import table, utc
 from horde.server.workers.models import Worker
 
-jobs = Job.__table__
-requests = Request.__table__
-request_models = RequestModel.__table__
-request_workers = RequestWorker.__table__
-workers_t = Worker.__table__
+jobs = table(Job)
+requests = table(Request)
+request_models = table(RequestModel)
+request_workers = table(RequestWorker)
+workers_t = table(Worker)
 
 ProfileOf = Callable[[dict[str, Any]], WorkerProfile]
 ThingsOf = Callable[[str, dict[str, Any]], float]
@@ -228,8 +228,9 @@ async def load_queue(conn: AsyncConnection, kind: str, things: ThingsOf) -> list
         ):
             targets[rid].add(wid)
         for rid, form in await conn.execute(
-            select(jobs.c.request_id, jobs.c.form)
-            .where(jobs.c.request_id.in_(chunk), jobs.c.state == JobState.QUEUED, jobs.c.form.is_not(None))
+            select(jobs.c.request_id, jobs.c.form).where(
+                jobs.c.request_id.in_(chunk), jobs.c.state == JobState.QUEUED, jobs.c.form.is_not(None)
+            )
         ):
             forms[rid].add(form)
     return [

@@ -14,10 +14,11 @@ from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import RequestRow
 from horde.server.jobs.models import JobState, RequestState
+from horde.server.kit.orm import table
 from horde.server.state import Horde
 from horde.server.workers.models import Worker
 
-workers_t = Worker.__table__
+workers_t = table(Worker)
 _FORM_PREFERENCE = {"done": 0, "processing": 1, "queued": 2, "cancelled": 3, "faulted": 4}
 
 
@@ -28,10 +29,14 @@ def parse_request_id(raw: str) -> uuid.UUID:
         raise HordeError(RC.RequestNotFound, f"Request with ID '{raw}' not found") from None
 
 
-async def _load(horde: Horde, kind: str, request_id: uuid.UUID) -> tuple[RequestRow, str, list[dict[str, Any]]]:
+async def _load(
+    horde: Horde, kind: str, request_id: uuid.UUID
+) -> tuple[RequestRow, str, list[dict[str, Any]]]:
     async with horde.db.autocommit() as conn:
         state = await conn.scalar(
-            select(store.requests.c.state).where(store.requests.c.id == request_id, store.requests.c.kind == kind)
+            select(store.requests.c.state).where(
+                store.requests.c.id == request_id, store.requests.c.kind == kind
+            )
         )
         if state is None:
             raise HordeError(RC.RequestNotFound, f"Request with ID '{request_id}' not found")

@@ -13,11 +13,12 @@ from horde.server.jobs.models import Job, JobState, Request, RequestModel, Reque
 from horde.server.jobs.records import NewRequest
 from horde.server.kit.cache import TTLCache
 from horde.server.kit.clock import Clock
+from horde.server.kit.orm import table
 
-jobs = Job.__table__
-requests = Request.__table__
-request_models = RequestModel.__table__
-request_workers = RequestWorker.__table__
+jobs = table(Job)
+requests = table(Request)
+request_models = table(RequestModel)
+request_workers = table(RequestWorker)
 
 _ROW_COLUMNS = (
     requests.c.id, requests.c.kind, requests.c.user_id, requests.c.payload, requests.c.kudos,
@@ -89,7 +90,9 @@ async def insert_request(
         )
     )  # fmt: skip
     if new.models:
-        await conn.execute(insert(request_models), [{"request_id": request_id, "model": m} for m in new.models])
+        await conn.execute(
+            insert(request_models), [{"request_id": request_id, "model": m} for m in new.models]
+        )
     if new.worker_ids:
         rows = [{"request_id": request_id, "worker_id": w} for w in dict.fromkeys(new.worker_ids)]
         await conn.execute(insert(request_workers), rows)

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, TypeVar
-
-K = TypeVar("K")
-V = TypeVar("V")
 
 
-class TTLCache(Generic[K, V]):
+class TTLCache[K, V]:
     """Least-recently-used entries that expire `ttl` seconds after they were stored."""
 
     def __init__(self, *, ttl: float, maxsize: int, clock: Callable[[], float]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, DateTime, MetaData, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -58,3 +58,10 @@ def epoch(value: datetime) -> float:
 
 def as_dict(row: Any) -> dict[str, Any]:
     return dict(row._mapping)
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Core table, typed as such (hot paths use Core statements)."""
+    result = model.__table__
+    assert isinstance(result, Table)
+    return result

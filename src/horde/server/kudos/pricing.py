@@ -36,9 +36,9 @@ def image_base_price(
     *, width: int, height: int, steps: int, post_processors: int, controlnet: bool, loras: int, tis: bool
 ) -> float:
     """The per-image price on the SD 1.5 basis (the reference's fallback formula, 4.1.1)."""
-    ratio = ((max(width * height - 4096, 0)) ** 1.75) / ((1024 * 1024 - 4096) ** 1.75)
+    ratio = float(max(width * height - 4096, 0) ** 1.75) / float((1024 * 1024 - 4096) ** 1.75)
     price = 0.1232 * steps + ratio * 0.1232 * steps * 8.75
-    price *= 1.2**post_processors
+    price *= float(1.2**post_processors)
     if controlnet:
         price *= 3
     price = round(price, 2)
@@ -53,16 +53,16 @@ def image_burn(
     gen_kudos: float, *, source_image: bool, upscalers: int, slow_workers: bool, worker_blacklist: bool
 ) -> float:
     """What the requester pays for one image (4.1.3)."""
-    burn = gen_kudos * (1.3 if source_image else 1.0) * (1.05**upscalers) + 1
+    burn = gen_kudos * (1.3 if source_image else 1.0) * float(1.05**upscalers) + 1
     if not slow_workers:
         burn *= 1.2
     if worker_blacklist:
         burn *= 1.1
-    return burn
+    return float(burn)
 
 
 def context_multiplier(context: int) -> float:
-    return min(max(1.2 + 2.2 ** math.log2(max(context, 1) / 1024), 0.1), 30.0)
+    return min(max(1.2 + float(2.2 ** math.log2(max(context, 1) / 1024)), 0.1), 30.0)
 
 
 def text_estimate(*, max_length: int, max_context_length: int, params_billions: float | None) -> float:
@@ -70,7 +70,7 @@ def text_estimate(*, max_length: int, max_context_length: int, params_billions: 
     c = context_multiplier(max_context_length)
     if params_billions is None:
         return max_length * 13 * c / 100
-    bonus = (max(params_billions, 13) / 13) ** 0.2
+    bonus = float((max(params_billions, 13) / 13) ** 0.2)
     return max_length * bonus * params_billions * c / 100
 
 
@@ -88,7 +88,7 @@ def text_reward(
     c = context_multiplier(min(math.ceil(len(prompt) / 4), max_length))
     if params_billions is None:
         return tokens * c * 0.027 if owner_trusted else c
-    bonus = (max(params_billions, 13) / 13) ** 0.2
+    bonus = float((max(params_billions, 13) / 13) ** 0.2)
     reward = tokens * bonus * params_billions / 125 * c
     return reward if validated else reward * 0.3
 
@@ -97,7 +97,13 @@ def alchemy_form_kudos(form: str, *, tiles: int) -> float:
     """What a worker earns for one alchemy form (4.3)."""
     if form == "interrogation":
         return 3.0
-    if form in UPSCALERS or form in {"GFPGAN", "GFPGANv1.3", "CodeFormers", "RestoreFormer", "strip_background"}:
+    if form in UPSCALERS or form in {
+        "GFPGAN",
+        "GFPGANv1.3",
+        "CodeFormers",
+        "RestoreFormer",
+        "strip_background",
+    }:
         return 3.0 * max(tiles, 1)
     return 1.0
 

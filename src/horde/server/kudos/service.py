@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from horde.server.kit.orm import utc
+from horde.server.kit.orm import table, utc
 from horde.server.kudos.models import KudosBalance, KudosPosting
 from horde.server.users.models import ANON_USER_ID
 
-postings = KudosPosting.__table__
-balances = KudosBalance.__table__
+postings = table(KudosPosting)
+balances = table(KudosBalance)
 
 ANON_FLOOR = -5000
 PSEUDONYMOUS_FLOOR = 1400
@@ -77,8 +77,9 @@ async def post(
     if rows:
         await conn.execute(insert(postings), rows)
     for row in rows:
-        if row["user_id"] is not None and row["user_id"] != ANON_USER_ID:
-            await _add_to_balance(conn, row["user_id"], row["amount"])
+        user_id, amount = row["user_id"], row["amount"]
+        if isinstance(user_id, int) and user_id != ANON_USER_ID and isinstance(amount, int):
+            await _add_to_balance(conn, user_id, amount)
     return event_id
 
 
@@ -106,9 +107,9 @@ async def _add_to_balance(conn: AsyncConnection, user_id: int, amount: int) -> N
 async def balance_of(conn: AsyncConnection, user_id: int) -> int:
     """A user's balance in hundredths (the anonymous user's is derived from its postings)."""
     if user_id == ANON_USER_ID:
-        total = await conn.scalar(select(func.coalesce(func.sum(postings.c.amount), 0)).where(
-            postings.c.user_id == ANON_USER_ID
-        ))
+        total = await conn.scalar(
+            select(func.coalesce(func.sum(postings.c.amount), 0)).where(postings.c.user_id == ANON_USER_ID)
+        )
         return int(total or 0)
     value = await conn.scalar(select(balances.c.balance).where(balances.c.user_id == user_id))
     return int(value or 0)

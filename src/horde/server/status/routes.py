@@ -23,7 +23,11 @@ async def get_heartbeat(horde: HordeDep) -> dict[str, Any]:
         db_ok = True
     except Exception:  # the heartbeat reports a broken database instead of failing
         db_ok = False
-    body: dict[str, Any] = {"message": "OK" if db_ok else "DOWN", "version": __version__, "db_connection": db_ok}
+    body: dict[str, Any] = {
+        "message": "OK" if db_ok else "DOWN",
+        "version": __version__,
+        "db_connection": db_ok,
+    }
     return body
 
 

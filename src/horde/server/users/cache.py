@@ -7,11 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.kit.cache import TTLCache
 from horde.server.kit.clock import Clock
+from horde.server.kit.orm import table
 from horde.server.users.keys import hash_api_key
 from horde.server.users.models import User
 from horde.server.users.principal import Principal
 
-users = User.__table__
+users = table(User)
 
 
 class UserCache:

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
-from horde.server.kit.orm import utc
+from horde.server.kit.orm import table, utc
 from horde.server.kudos import service as kudos
 from horde.server.users.keys import hash_api_key, new_api_key
 from horde.server.users.models import User
 from horde.server.users.principal import Principal
 
-users = User.__table__
+users = table(User)
 
 MODERATOR_FIELDS = frozenset(
     {"concurrency", "worker_invited", "trusted", "flagged", "customizer", "vpn", "service", "education"}

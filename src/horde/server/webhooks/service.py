@@ -8,6 +8,7 @@ claim due rows with a conditional update, so a delivery is attempted by one send
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ import httpx
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from horde.server.kit.orm import utc
+from horde.server.kit.orm import table, utc
 from horde.server.webhooks.models import WebhookDelivery
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from horde.server.state import Horde
 
 log = logging.getLogger(__name__)
-deliveries = WebhookDelivery.__table__
+deliveries = table(WebhookDelivery)
 
 
 async def enqueue(
@@ -61,10 +62,8 @@ class WebhookSender:
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.horde.settings.webhook_retry_delay)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await deliver_due(self.horde)

@@ -57,8 +57,18 @@ SKIP_KEY: dict[Cap, str] = {
 DEFAULT_SKIP_KEY = "bridge_version"
 
 _REGEN_BASE = (
-    Cap.R2 | Cap.R2_SOURCE | Cap.IMG2IMG | Cap.INPAINTING | Cap.CONTROLNET | Cap.HIRES_FIX | Cap.TILING
-    | Cap.CLIP_SKIP | Cap.POST_PROCESSING | Cap.KARRAS | Cap.NON_KARRAS | Cap.RETURN_CONTROL_MAP
+    Cap.R2
+    | Cap.R2_SOURCE
+    | Cap.IMG2IMG
+    | Cap.INPAINTING
+    | Cap.CONTROLNET
+    | Cap.HIRES_FIX
+    | Cap.TILING
+    | Cap.CLIP_SKIP
+    | Cap.POST_PROCESSING
+    | Cap.KARRAS
+    | Cap.NON_KARRAS
+    | Cap.RETURN_CONTROL_MAP
 )
 _LEGACY = Cap.R2 | Cap.IMG2IMG | Cap.INPAINTING | Cap.POST_PROCESSING | Cap.KARRAS | Cap.NON_KARRAS
 

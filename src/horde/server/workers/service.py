@@ -14,13 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
-from horde.server.kit.orm import utc
+from horde.server.kit.orm import table, utc
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 from horde.server.workers.cache import CachedWorker
 from horde.server.workers.models import Worker
 
-workers = Worker.__table__
+workers = table(Worker)
 
 MAX_WORKER_MODELS = 300
 FORBIDDEN_NAME_PARTS = ("colab", "tpu", "google")
@@ -52,7 +52,9 @@ async def _load(conn: AsyncConnection, name: str) -> Worker | None:
 
 def _verify(worker: Worker, *, kind: str, owner: Principal) -> None:
     if worker.kind != kind:
-        raise HordeError(RC.PolymorphicNameConflict, "This worker name is already used by another worker type")
+        raise HordeError(
+            RC.PolymorphicNameConflict, "This worker name is already used by another worker type"
+        )
     if worker.user_id != owner.id:
         raise HordeError(RC.WrongCredentials, "Wrong credentials to submit as this worker")
 

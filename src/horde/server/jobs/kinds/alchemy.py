@@ -43,10 +43,14 @@ class AlchemyKind(Kind):
             raise HordeError(RC.BadRequest, "At least one form is required")
         webhook = await check_webhook(horde, body.webhook)
         new = NewRequest(kind=self.name, payload={}, jobs=[JobSpec(form=f) for f in forms], kudos=0)
-        data, width, height = await load_source(horde.http, body.source_image, horde.source_policy, max_side=16384)
+        data, width, height = await load_source(
+            horde.http, body.source_image, horde.source_policy, max_side=16384
+        )
         tiles = tiles_of(width, height)
         if tiles > MAX_TILES:
-            raise HordeError(RC.SourceImageResolutionExceeded, f"The image is {tiles} tiles; at most {MAX_TILES}")
+            raise HordeError(
+                RC.SourceImageResolutionExceeded, f"The image is {tiles} tiles; at most {MAX_TILES}"
+            )
         source: dict[str, Any] = {"source_url": body.source_image} if is_url(body.source_image) else {}
         if not source:
             key = f"{new.id}_src.webp"
@@ -64,7 +68,9 @@ class AlchemyKind(Kind):
     def ttl(self, horde: Horde, new: NewRequest) -> float:
         return horde.settings.alchemy_job_ttl
 
-    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+    def profile(
+        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+    ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
         fields.update(forms=frozenset(config.get("forms", ())), max_tiles=int(config.get("max_tiles", 80)))

@@ -71,7 +71,9 @@ class Kind(ABC):
         """Seconds a worker has for one job of this request."""
 
     @abstractmethod
-    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+    def profile(
+        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+    ) -> WorkerProfile:
         """What a worker can take, from its record (which holds its latest check-in)."""
 
     @abstractmethod

@@ -52,7 +52,7 @@ def check_batching(body: Any, user: Principal) -> None:
 
 
 def random_seed() -> int:
-    return random.randint(0, 2**32 - 1)  # noqa: S311 - a generation seed, not a secret
+    return random.randint(0, 2**32 - 1)
 
 
 def blacklist_words(words: list[str]) -> tuple[str, ...]:

@@ -35,6 +35,12 @@ SKIPPED_KEYS = (
 )  # fmt: skip
 
 
+POP_FLAGS = (
+    "allow_img2img", "allow_painting", "allow_post_processing", "allow_controlnet", "allow_sdxl_controlnet",
+    "allow_lora", "limit_max_steps", "require_upfront_kudos",
+)  # fmt: skip
+
+
 def seed_of(text: str | None) -> int | None:
     """The reference's seed: digits as a number, other text folded from its bytes to below 2**32."""
     if not text:
@@ -126,12 +132,14 @@ class ImageKind(Kind):
 
     def ttl(self, horde: Horde, new: NewRequest) -> float:
         s = horde.settings
-        ttl = s.image_job_ttl_base + new.payload["steps"] * 2 * (new.pixels / (512 * 512))
+        ttl = s.image_job_ttl_base + int(new.payload["steps"]) * 2 * (new.pixels / (512 * 512))
         if new.payload["params"].get("control_type"):
             ttl *= 2
         return max(ttl, s.image_job_ttl_min)
 
-    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+    def profile(
+        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+    ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
         fields.update(
@@ -144,14 +152,13 @@ class ImageKind(Kind):
 
     def worker_config(self, body: Any) -> dict[str, Any]:
         assert isinstance(body, PopInputStable)
-        flags = ("allow_img2img", "allow_painting", "allow_post_processing", "allow_controlnet",
-                 "allow_sdxl_controlnet", "allow_lora", "limit_max_steps", "require_upfront_kudos")  # fmt: skip
-        return {**common_config(body), "max_pixels": body.max_pixels, **{f: getattr(body, f) for f in flags}}
+        flags = {flag: getattr(body, flag) for flag in POP_FLAGS}
+        return {**common_config(body), "max_pixels": body.max_pixels, **flags}
 
     def batch_size(self, request: RequestRow, profile: WorkerProfile) -> int:
         if request.payload.get("disable_batching"):
             return 1
-        w, h = request.payload["params"]["width"], request.payload["params"]["height"]
+        w, h = int(request.payload["params"]["width"]), int(request.payload["params"]["height"])
         pp = len(request.payload["params"].get("post_processing") or [])
         budget = round(profile.max_pixels / 3.5 * profile.amount / (w * h * (1 + 0.4 * pp)))
         return max(1, min(profile.amount, budget))
@@ -180,7 +187,8 @@ class ImageKind(Kind):
                 body[field] = await self._source(horde, key, by_url)
         if extras := payload.get("extra_source_images"):
             body["extra_source_images"] = [
-                {"image": await self._source(horde, e["key"], by_url), "strength": e["strength"]} for e in extras
+                {"image": await self._source(horde, e["key"], by_url), "strength": e["strength"]}
+                for e in extras
             ]
         return body
 
@@ -205,8 +213,10 @@ class ImageKind(Kind):
                 raise HordeError(RC.ImageValidationFailed, "The generation is not a readable image") from exc
             await horde.storage.put(key, data)
         meta = [m.model_dump(mode="json") for m in body.gen_metadata or []]
-        censored = body.censored or body.state in ("censored", "csam") or any(
-            m["type"] == "censorship" for m in meta
+        censored = (
+            body.censored
+            or body.state in ("censored", "csam")
+            or any(m["type"] == "censorship" for m in meta)
         )
         reward = request.kudos / 100 * pricing.baseline_factor(horde.catalog.baseline(job.get("model") or ""))
         params = request.payload["params"]
@@ -238,4 +248,3 @@ class ImageKind(Kind):
     def things(self, payload: dict[str, Any]) -> float:
         params = payload["params"]
         return float(params["width"] * params["height"] * payload["steps"] / 1e6)
-

@@ -42,7 +42,9 @@ def _check_params(body: GenerationInputStable) -> None:
     if p.special:
         raise HordeError(RC.BadRequest, "special payloads are not available on this horde")
     if p.workflow == "qr_code" and not any(t.reference == "qr_code" for t in p.extra_texts or []):
-        raise HordeError("MissingExtraTexts.", "The qr_code workflow needs an extra_text with reference qr_code")
+        raise HordeError(
+            "MissingExtraTexts.", "The qr_code workflow needs an extra_text with reference qr_code"
+        )
 
 
 def _check_sources(body: GenerationInputStable) -> None:

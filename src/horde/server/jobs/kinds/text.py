@@ -97,7 +97,9 @@ class TextKind(Kind):
     def ttl(self, horde: Horde, new: NewRequest) -> float:
         return horde.settings.text_job_ttl
 
-    def profile(self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int) -> WorkerProfile:
+    def profile(
+        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+    ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
         fields.update(
