@@ -6,6 +6,9 @@ import asyncio
 
 import click
 
+from horde.cli.users import users
+from horde.cli.worker import worker
+
 
 @click.group()
 @click.version_option(package_name="horde")
@@ -36,3 +39,7 @@ def db_upgrade() -> None:
 
     asyncio.run(upgrade_database())
     click.echo("database is at the newest migration")
+
+
+main.add_command(users)
+main.add_command(worker)

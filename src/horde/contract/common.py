@@ -7,8 +7,8 @@ Wire conventions (every contract model follows them):
   values as `null`, but horde-sdk types many of them as non-nullable with a default (pop
   `source_processing`, payload `clip_skip`, `HordeModes.raid_mode`...), so omitting is what parses
   everywhere. Fields the reference always sends are required (or have a non-None default) instead.
-* A plain `X | None` field (pop `id`, `model`) is always sent, as `null` when empty: old bridges
-  index `pop["id"]`.
+* A plain `X | None` field (pop `id`, `model`; a team's `id`, `name`) is always sent, `null` when
+  empty: old bridges index `pop["id"]`.
 * Class names are the swagger definition names, so the generated OpenAPI carries the same schema names.
 """
 

@@ -1,7 +1,5 @@
 """The test-only `POST /dev/test-user` (loopback only, when explicitly enabled; not in the swagger)."""
 
-from datetime import datetime
-
 from horde.contract.common import HordeModel
 
 
@@ -25,4 +23,4 @@ class DevTestUser(HordeModel):
     kudos: float
     trusted: bool
     moderator: bool
-    created: datetime
+    created: bool  # true when this call created the user (201), false when it refreshed it (200)

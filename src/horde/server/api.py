@@ -3,13 +3,13 @@
 /api/v2  generate/async check/{id} status/{id} pop submit           jobs/routes.py (image)
          generate/text/async text/status/{id} text/pop text/submit  jobs/routes.py (text)
          interrogate/async status/{id} pop submit                    jobs/routes.py (alchemy)
-         workers workers/{id} workers/name/{name}                    workers/routes.py
-         find_user users users/{id}                                  users/routes.py
+         workers workers/{id} (GET PUT DELETE) workers/name/{name}   workers/routes.py
+         find_user users users/{id} (GET PUT)                        users/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
 /        .well-known/serviceinfo                                     status/routes.py
          objects/{key} (signed GET/PUT of the local storage)         images/routes.py
-         register (the pseudonymous key page)                        users/routes.py
+         register (GET form, POST: a pseudonymous user and its key)  users/routes.py
 /api     swagger.json (generated OpenAPI), /api/ (docs)              app.py
 """
 
@@ -19,11 +19,14 @@ from horde.server.dev import routes as dev
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
 from horde.server.status import routes as status
+from horde.server.users import routes as users
+from horde.server.workers import routes as workers
 
 api_router = APIRouter()
-for module in (jobs, status, dev):
+for module in (jobs, workers, users, status, dev):
     api_router.include_router(module.router)
 
 root_router = APIRouter()
 root_router.include_router(status.root_router)
 root_router.include_router(images.router)
+root_router.include_router(users.root_router)

@@ -66,8 +66,9 @@ class BodyGuardMiddleware:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
-            await self.app(scope, receive, send)
+        methods = ("POST", "PUT", "PATCH", "DELETE")
+        if scope["type"] != "http" or scope["method"] not in methods or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)  # object uploads are binary and sized by their route
             return
         chunks: list[bytes] = []
         size = 0

@@ -13,22 +13,17 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Update,
-    and_,
-    exists,
-    false,
     func,
     literal,
-    not_,
-    or_,
     select,
-    true,
     update,
 )
 
+from horde.server.jobs.filters import common_filters
+from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import WorkerProfile
 from horde.server.kit.orm import table
-from horde.server.workers.capabilities import ALL_CAPS
 
 jobs = table(Job)
 requests = table(Request)
@@ -38,68 +33,17 @@ request_workers = table(RequestWorker)
 RETURNING = (jobs.c.id, jobs.c.request_id, jobs.c.seed, jobs.c.form, jobs.c.model, jobs.c.position)
 
 
-def _worker_list_filter(w: WorkerProfile) -> ColumnElement[bool]:
-    listed = exists().where(
-        request_workers.c.request_id == requests.c.id, request_workers.c.worker_id == w.worker_id
-    )
-    return or_(
-        requests.c.has_worker_list == false(),
-        and_(requests.c.worker_blacklist == false(), listed),
-        and_(requests.c.worker_blacklist == true(), not_(listed)),
-    )
-
-
-def _common_filters(w: WorkerProfile) -> list[ColumnElement[bool]]:
-    filters = [_worker_list_filter(w)]
-    if w.slow:
-        filters.append(requests.c.slow_workers == true())
-    if w.extra_slow:
-        filters.append(requests.c.extra_slow_workers == true())
-    if not w.owner_trusted:
-        filters.append(requests.c.trusted_workers == false())
-    missing = int(ALL_CAPS & ~w.caps)
-    if missing:
-        filters.append(requests.c.required_caps.op("&")(missing) == 0)
-    for word in w.blacklist:
-        filters.append(not_(func.lower(requests.c.prompt).contains(word, autoescape=True)))
-    return filters
-
-
-def _models_filter(w: WorkerProfile) -> ColumnElement[bool]:
-    if not w.models:
-        return requests.c.any_model == true()
-    served = exists().where(
-        request_models.c.request_id == requests.c.id, request_models.c.model.in_(sorted(w.models))
-    )
-    return or_(requests.c.any_model == true(), served)
-
-
-def _kind_filters(w: WorkerProfile) -> list[ColumnElement[bool]]:
-    if w.kind == "image":
-        filters = [requests.c.pixels <= w.max_pixels, _models_filter(w)]
-        if not w.nsfw:
-            filters.append(requests.c.nsfw == false())
-        return filters
-    if w.kind == "text":
-        return [
-            requests.c.max_length <= w.max_length,
-            requests.c.max_context_length <= w.max_context_length,
-            _models_filter(w),
-        ]
-    return [jobs.c.form.in_(sorted(w.forms)) if w.forms else false(), requests.c.tiles <= w.max_tiles]
-
-
 def match_filters(w: WorkerProfile, *, user_ids: Sequence[int] = ()) -> list[ColumnElement[bool]]:
     """Every condition a queued job must meet for worker `w` (optionally only these users' requests)."""
-    filters = [jobs.c.state == JobState.QUEUED, jobs.c.kind == w.kind, *_kind_filters(w)]
-    filters += _common_filters(w)
+    filters = [jobs.c.state == JobState.QUEUED, jobs.c.kind == w.kind, *KINDS[w.kind].sql_filters(w)]
+    filters += common_filters(w)
     if user_ids:
         filters.append(requests.c.user_id.in_(list(user_ids)))
     return filters
 
 
 def _model_choice(w: WorkerProfile, fallback: str | None) -> Any:
-    if w.kind == "alchemy":
+    if KINDS[w.kind].batch_across_requests:  # alchemy: the form is the job's "model"
         return jobs.c.form
     served = (
         select(request_models.c.model)

@@ -87,7 +87,7 @@ async def _check_targets(conn: Any, new: NewRequest) -> None:
 
 
 async def _check_concurrency(conn: Any, horde: Horde, *, kind: str, new: NewRequest, user: Principal) -> None:
-    limit = user.concurrency * (10 if kind == "alchemy" else 1)
+    limit = user.concurrency * KINDS[kind].concurrency_factor
     if user.education:
         limit = max(limit, 200)
     queued = await store.queued_jobs_of_user(conn, user_id=user.id, kind=kind)

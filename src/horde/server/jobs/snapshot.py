@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.db import Database
-from horde.server.jobs.matching import skip_reason
+from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import NewRequest, QueuedRequest, WorkerProfile
 from horde.server.kit.clock import Clock
@@ -35,6 +35,11 @@ workers_t = table(Worker)
 
 ProfileOf = Callable[[dict[str, Any]], WorkerProfile]
 ThingsOf = Callable[[str, dict[str, Any]], float]
+
+
+def _reason(q: QueuedRequest, w: WorkerProfile) -> str | None:
+    reason: str | None = KINDS[w.kind].skip_reason(q, w)
+    return reason
 
 
 @dataclass
@@ -57,7 +62,7 @@ class KindSnapshot:
         if cached is None:
             cached = 0
             for i, worker in enumerate(self.online):
-                if skip_reason(q, worker) is None:
+                if _reason(q, worker) is None:
                     cached |= 1 << i
             self._masks[key] = cached
         return cached
@@ -67,11 +72,11 @@ class KindSnapshot:
         if cached is None:
             counts: Counter[str] = Counter()
             for members in self.groups.values():
-                reason = skip_reason(self.queue[members[0]], profile)
+                reason = _reason(self.queue[members[0]], profile)
                 if reason == "blacklist" or (reason is None and profile.blacklist):
                     for i in members:  # blacklist words depend on each prompt
                         q = self.queue[i]
-                        r = skip_reason(q, profile)
+                        r = _reason(q, profile)
                         if r and r != "forms":
                             counts[r] += 1
                 elif reason and reason != "forms":
@@ -157,7 +162,7 @@ class Snapshots:
         if snap is None:
             return True
         probe = queued_from_new(new)
-        return any(skip_reason(probe, w) is None for w in snap.online)
+        return any(_reason(probe, w) is None for w in snap.online)
 
     async def _take(self, kind: str) -> KindSnapshot:
         now = self.clock.now()

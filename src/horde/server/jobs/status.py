@@ -19,7 +19,6 @@ from horde.server.state import Horde
 from horde.server.workers.models import Worker
 
 workers_t = table(Worker)
-_FORM_PREFERENCE = {"done": 0, "processing": 1, "queued": 2, "cancelled": 3, "faulted": 4}
 
 
 def parse_request_id(raw: str) -> uuid.UUID:
@@ -55,28 +54,18 @@ async def _load(
 async def request_status(horde: Horde, *, kind: str, request_id: uuid.UUID, full: bool) -> dict[str, Any]:
     """The status body of a request (check: `full=False`, no generations)."""
     request, state, jobs = await _load(horde, kind, request_id)
-    if kind == "alchemy":
-        return await _alchemy_status(horde, request, jobs)
     counts = Counter(job["state"] for job in jobs)
-    pending = counts[JobState.QUEUED] + counts[JobState.PROCESSING]
-    body: dict[str, Any] = {
+    summary = {
         "finished": counts[JobState.DONE],
         "processing": counts[JobState.PROCESSING],
         "restarted": counts[JobState.FAULTED],
         "waiting": counts[JobState.QUEUED],
-        "done": state == RequestState.FAULTED or pending == 0,
+        "done": state == RequestState.FAULTED or counts[JobState.QUEUED] + counts[JobState.PROCESSING] == 0,
         "faulted": state == RequestState.FAULTED,
         "kudos": round(await _consumed(horde, request_id) / 100),
         **await _queue_figures(horde, kind, request, counts[JobState.QUEUED], counts[JobState.PROCESSING]),
     }
-    if full:
-        behaviour = KINDS[kind]
-        body["generations"] = [
-            await behaviour.generation(horde, request, job) for job in jobs if job["state"] == JobState.DONE
-        ]
-        if kind == "image":
-            body["shared"] = False
-    return body
+    return await KINDS[kind].status_body(horde, request, jobs, summary=summary, full=full)
 
 
 async def _consumed(horde: Horde, request_id: uuid.UUID) -> int:
@@ -101,25 +90,3 @@ async def _queue_figures(
         "wait_time": wait,
         "is_possible": possible or processing > 0 or position == 0,
     }
-
-
-async def _alchemy_status(horde: Horde, request: RequestRow, jobs: list[dict[str, Any]]) -> dict[str, Any]:
-    latest: dict[str, dict[str, Any]] = {}
-    for job in jobs:
-        best = latest.get(job["form"])
-        if best is None or _FORM_PREFERENCE[job["state"]] < _FORM_PREFERENCE[best["state"]]:
-            latest[job["form"]] = job
-    behaviour = KINDS["alchemy"]
-    forms = [await behaviour.generation(horde, request, job) for job in latest.values()]
-    states = {form["state"] for form in forms}
-    if states == {"faulted"}:
-        overall = "faulted"
-    elif states <= {"done"}:
-        overall = "done"
-    elif "processing" in states:
-        overall = "processing"
-    elif "waiting" in states:
-        overall = "waiting"
-    else:
-        overall = "partial"
-    return {"state": overall, "forms": forms}

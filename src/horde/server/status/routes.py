@@ -5,30 +5,54 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import text
+from fastapi.responses import JSONResponse
 
 from horde import __version__
-from horde.contract import HeartbeatResponse
-from horde.server.auth import HordeDep
+from horde.contract import ActiveModel, HeartbeatResponse, HordeModes, HordePerformance, Newspiece
+from horde.server.auth import HordeDep, OptionalUser
+from horde.server.status import service
 
 router = APIRouter(tags=["v2"])
 root_router = APIRouter(include_in_schema=False)
 
 
 @router.get("/status/heartbeat", response_model=HeartbeatResponse)
-async def get_heartbeat(horde: HordeDep) -> dict[str, Any]:
-    try:
-        async with horde.db.autocommit() as conn:
-            await conn.execute(text("SELECT 1"))
-        db_ok = True
-    except Exception:  # the heartbeat reports a broken database instead of failing
-        db_ok = False
-    body: dict[str, Any] = {
-        "message": "OK" if db_ok else "DOWN",
-        "version": __version__,
-        "db_connection": db_ok,
-    }
-    return body
+async def get_heartbeat(horde: HordeDep) -> JSONResponse:
+    # a JSONResponse: the model-reference problems are a key the contract model does not have
+    return JSONResponse(await service.heartbeat(horde))
+
+
+@router.get("/status/models", response_model=list[ActiveModel])
+async def get_models(
+    horde: HordeDep,
+    type: str = "image",
+    min_count: int | None = None,
+    max_count: int | None = None,
+    model_state: str = "all",
+) -> list[ActiveModel]:
+    return await service.active_models(
+        horde, model_type=type, min_count=min_count, max_count=max_count, model_state=model_state
+    )
+
+
+@router.get("/status/models/{model_name:path}", response_model=list[ActiveModel])
+async def get_model(model_name: str, horde: HordeDep) -> list[ActiveModel]:
+    return await service.model_status(horde, name=model_name)
+
+
+@router.get("/status/performance", response_model=HordePerformance)
+async def get_performance(horde: HordeDep) -> HordePerformance:
+    return await service.performance(horde)
+
+
+@router.get("/status/modes", response_model=HordeModes)
+async def get_modes(viewer: OptionalUser) -> HordeModes:
+    return service.modes(viewer)
+
+
+@router.get("/status/news", response_model=list[Newspiece])
+async def get_news(horde: HordeDep) -> list[Newspiece]:
+    return await service.news(horde)
 
 
 @root_router.get("/.well-known/serviceinfo")

@@ -9,14 +9,18 @@ import json
 import math
 from typing import Any
 
+from sqlalchemy import ColumnElement, false
+
 from horde.contract import InterrogationPopInput, InterrogationSubmitInput, ModelInterrogationInputStable
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.sources import is_url, load_source
+from horde.server.jobs.filters import jobs, requests
 from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
 from horde.server.jobs.kinds.common import base_profile, check_webhook, common_config, with_caps
 from horde.server.jobs.kinds.image_checks import NEW_POST_PROCESSORS
-from horde.server.jobs.records import JobSpec, NewRequest, WorkerProfile
+from horde.server.jobs.matching import common_reason
+from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
 from horde.server.kudos import pricing
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -35,6 +39,7 @@ class AlchemyKind(Kind):
     name = "alchemy"
     api_type = "interrogation"
     batch_across_requests = True
+    concurrency_factor = 10
 
     async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, ModelInterrogationInputStable)
@@ -64,6 +69,15 @@ class AlchemyKind(Kind):
         new.required_caps = int(Cap.NEW_POST_PROCESSORS) if needs_new else 0
         new.webhook = webhook
         return new
+
+    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
+        forms = jobs.c.form.in_(sorted(w.forms)) if w.forms else false()
+        return [forms, requests.c.tiles <= w.max_tiles]
+
+    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
+        if not (q.forms & w.forms) or q.tiles > w.max_tiles:
+            return "forms"  # not a reported key: the worker never asked for these forms
+        return common_reason(q, w)
 
     def ttl(self, horde: Horde, new: NewRequest) -> float:
         return horde.settings.alchemy_job_ttl
@@ -114,6 +128,23 @@ class AlchemyKind(Kind):
         burn = pricing.alchemy_burn(kudos, slow_workers=bool(request.payload.get("slow_workers", True)))
         return SubmitOutcome(result=json.dumps(result), reward=kudos, burn=burn, things=1.0)
 
+    async def status_body(
+        self,
+        horde: Horde,
+        request: RequestRow,
+        jobs: list[dict[str, Any]],
+        *,
+        summary: dict[str, Any],
+        full: bool,
+    ) -> dict[str, Any]:
+        latest: dict[str, dict[str, Any]] = {}  # a re-queued form shows its best attempt
+        for job in jobs:
+            best = latest.get(job["form"])
+            if best is None or _PREFERENCE[job["state"]] < _PREFERENCE[best["state"]]:
+                latest[job["form"]] = job
+        forms = [await self.generation(horde, request, job) for job in latest.values()]
+        return {"state": overall_state({form["state"] for form in forms}), "forms": forms}
+
     async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
         result = json.loads(job["result"]) if job.get("result") else {}
         if job.get("form") in IMAGE_FORMS and result.get(job["form"]) == "R2":
@@ -121,7 +152,20 @@ class AlchemyKind(Kind):
         return {"form": job["form"], "state": _FORM_STATE[job["state"]], "result": result}
 
 
+_PREFERENCE = {"done": 0, "processing": 1, "queued": 2, "cancelled": 3, "faulted": 4}
 _FORM_STATE = {
     "queued": "waiting", "processing": "processing", "done": "done", "faulted": "faulted",
     "cancelled": "cancelled",
 }  # fmt: skip
+
+
+def overall_state(states: set[str]) -> str:
+    """An interrogation's state from its forms' (SEMANTICS.md 3.7)."""
+    if states == {"faulted"}:
+        return "faulted"
+    if states <= {"done"}:
+        return "done"
+    for state in ("processing", "waiting"):
+        if state in states:
+            return state
+    return "partial"

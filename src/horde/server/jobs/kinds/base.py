@@ -7,7 +7,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from horde.server.jobs.records import NewRequest, WorkerProfile
+from sqlalchemy import ColumnElement
+
+from horde.server.jobs.records import NewRequest, QueuedRequest, WorkerProfile
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 from horde.server.workers.models import Worker
@@ -61,10 +63,19 @@ class Kind(ABC):
     api_type: str
     always_skipped_keys: tuple[str, ...] = ()
     batch_across_requests = False  # alchemy pops `amount` forms of any requests at once
+    concurrency_factor = 1  # alchemy counts forms: its cap is ten times the user's (SEMANTICS.md 3.2)
 
     @abstractmethod
     async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
         """Validate a client's request (rc errors), price it and split it into jobs; no database."""
+
+    @abstractmethod
+    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
+        """This kind's conditions of the claim, besides the shared ones (`filters.common_filters`)."""
+
+    @abstractmethod
+    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
+        """The Python twin of the claim: the `skipped` key keeping `w` from `q`, or None."""
 
     @abstractmethod
     def ttl(self, horde: Horde, new: NewRequest) -> float:
@@ -91,6 +102,21 @@ class Kind(ABC):
     @abstractmethod
     async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
         """One finished job as the status endpoint shows it."""
+
+    async def status_body(
+        self,
+        horde: Horde,
+        request: RequestRow,
+        jobs: list[dict[str, Any]],
+        *,
+        summary: dict[str, Any],
+        full: bool,
+    ) -> dict[str, Any]:
+        """The status (or, with `full=False`, check) body from the job counts and the finished jobs."""
+        if not full:
+            return summary
+        done = [job for job in jobs if job["state"] == "done"]
+        return {**summary, "generations": [await self.generation(horde, request, job) for job in done]}
 
     def things(self, payload: dict[str, Any]) -> float:
         """Work in one job: megapixelsteps (image), tokens (text) or forms (alchemy)."""

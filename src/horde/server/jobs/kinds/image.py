@@ -7,11 +7,14 @@ import uuid
 import zlib
 from typing import Any
 
+from sqlalchemy import ColumnElement, false
+
 from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
 from horde.server.images.sources import load_source
+from horde.server.jobs.filters import models_filter, requests
 from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
 from horde.server.jobs.kinds.common import (
     base_profile,
@@ -22,7 +25,8 @@ from horde.server.jobs.kinds.common import (
     with_caps,
 )
 from horde.server.jobs.kinds.image_checks import allowed_caps, check_image_request, required_caps
-from horde.server.jobs.records import JobSpec, NewRequest, WorkerProfile
+from horde.server.jobs.matching import blacklisted, common_reason, models_reason
+from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
 from horde.server.kudos import pricing
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -129,6 +133,24 @@ class ImageKind(Kind):
             required_caps=required_caps(body), webhook=webhook,
             dry_run_kudos=_dry_run(horde, body, price),
         )  # fmt: skip
+
+    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
+        conditions = [requests.c.pixels <= w.max_pixels, models_filter(w)]
+        if not w.nsfw:
+            conditions.append(requests.c.nsfw == false())
+        return conditions
+
+    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
+        if q.pixels > w.max_pixels:
+            return "max_pixels"
+        reason = models_reason(q, w) or common_reason(q, w)
+        if reason:
+            return reason
+        if q.nsfw and not w.nsfw:
+            return "nsfw"
+        if w.blacklist and blacklisted(q.prompt, w.blacklist):
+            return "blacklist"
+        return None
 
     def ttl(self, horde: Horde, new: NewRequest) -> float:
         s = horde.settings
@@ -244,6 +266,20 @@ class ImageKind(Kind):
             "worker_id": str(job["worker_id"]), "worker_name": job.get("worker_name") or "",
             "model": job.get("model") or "", "state": meta.get("state", "ok"),
         }  # fmt: skip
+
+    async def status_body(
+        self,
+        horde: Horde,
+        request: RequestRow,
+        jobs: list[dict[str, Any]],
+        *,
+        summary: dict[str, Any],
+        full: bool,
+    ) -> dict[str, Any]:
+        body = await super().status_body(horde, request, jobs, summary=summary, full=full)
+        if full:
+            body["shared"] = False  # the reference stores it but forces it off (SEMANTICS.md 4.1.6)
+        return body
 
     def things(self, payload: dict[str, Any]) -> float:
         params = payload["params"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sqlalchemy import ColumnElement
+
 from horde.contract import (
     GenerationInputKobold,
     PopInputKobold,
@@ -12,6 +14,7 @@ from horde.contract import (
 )
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
+from horde.server.jobs.filters import models_filter, requests
 from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
 from horde.server.jobs.kinds.common import (
     base_profile,
@@ -22,7 +25,8 @@ from horde.server.jobs.kinds.common import (
     target_workers,
     with_caps,
 )
-from horde.server.jobs.records import JobSpec, NewRequest, WorkerProfile
+from horde.server.jobs.matching import blacklisted, common_reason, models_reason
+from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
 from horde.server.kudos import pricing
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -93,6 +97,25 @@ class TextKind(Kind):
             webhook=await check_webhook(horde, body.webhook),
             dry_run_kudos=round((estimate + 1) * params.n + 1, 2),
         )
+
+    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
+        return [
+            requests.c.max_length <= w.max_length,
+            requests.c.max_context_length <= w.max_context_length,
+            models_filter(w),
+        ]
+
+    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
+        if q.max_length > w.max_length:
+            return "max_length"
+        if q.max_context_length > w.max_context_length:
+            return "max_context_length"
+        reason = models_reason(q, w) or common_reason(q, w)
+        if reason:
+            return reason
+        if w.blacklist and blacklisted(q.prompt, w.blacklist):
+            return "blacklist"
+        return None
 
     def ttl(self, horde: Horde, new: NewRequest) -> float:
         return horde.settings.text_job_ttl

@@ -141,6 +141,9 @@ class LlamaCppBackend:
             processors.append(lambda _ids, logits: top_a_filter(logits, call.top_a))
         logit_bias = {llm.token_eos(): float("-inf")} if call.ban_eos else None
         llm.last_n_tokens_size = call.repeat_last_n
+        # Evaluate the whole prompt every time: reusing the KV cache of the previous job decodes the
+        # prompt in different batches, which changes the logits slightly and breaks "same seed, same text".
+        llm.reset()
         try:
             out = llm.create_completion(
                 tokens,

@@ -1,0 +1,238 @@
+"""Users as the API shows them (three detail levels), their changes, and pseudonymous sign-up.
+
+Invariants: level 0 is public, level 1 is the user themself, level 2 a moderator (SEMANTICS.md 1.5);
+a change answers only the keys it wrote, and fields this horde does not build are refused with 400,
+never ignored; after any change every node-local key cache entry of this node is dropped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.contract import ModifyUser, ModifyUserInput, UserDetails, limits
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.models import Job, JobState, Request, RequestState
+from horde.server.kit.orm import table
+from horde.server.kudos import service as kudos
+from horde.server.state import Horde
+from horde.server.status.service import node_answers
+from horde.server.users import service
+from horde.server.users.models import User
+from horde.server.users.principal import Principal
+from horde.server.users.service import NewUser
+from horde.server.workers.models import Worker
+
+users = table(User)
+workers = table(Worker)
+jobs = table(Job)
+requests = table(Request)
+
+PUBLIC, SELF, MODERATOR = 0, 1, 2
+PAGE_TTL = 60.0  # seconds a node keeps a users page (the reference: 300 s)
+
+# posting reason -> the kudos_details key it adds to (a worker's earnings and a requester's spending
+# are both "accumulated" on the reference)
+KUDOS_DETAIL_OF_REASON = {
+    "generation": "accumulated", "uptime": "accumulated", "admin": "admin", "gifted": "gifted",
+    "received": "received", "donated": "donated", "recurring": "recurring", "awarded": "awarded",
+    "styled": "styled",
+}  # fmt: skip
+CONTRIBUTION_FIELD = {"image": "megapixelsteps", "text": "tokens"}  # what a kind's `things` are
+
+UNBUILT_FIELDS = (
+    "kudos", "monthly_kudos", "usage_multiplier", "special", "reset_suspicion", "undelete", "filtered",
+)  # fmt: skip
+ROLE_FIELDS = ("moderator", "concurrency", "worker_invited", "trusted", "flagged", "customizer", "service",
+               "education", "vpn")  # fmt: skip
+SELF_FIELDS = ("public_workers", "username", "contact")
+
+
+async def _worker_facts(conn: AsyncConnection, user_id: int) -> tuple[list[str], dict[str, Any]]:
+    """The user's worker ids and their records (contribution and fulfillment) from their workers."""
+    rows = (
+        await conn.execute(
+            select(workers.c.id, workers.c.kind, workers.c.things, workers.c.fulfilments)
+            .where(workers.c.user_id == user_id)
+            .order_by(workers.c.created_at)
+        )
+    ).all()
+    contribution: dict[str, float] = {}
+    fulfillment: dict[str, int] = {}
+    for row in rows:
+        api_type = KINDS[row.kind].api_type
+        fulfillment[api_type] = fulfillment.get(api_type, 0) + row.fulfilments
+        if key := CONTRIBUTION_FIELD.get(row.kind):
+            contribution[key] = contribution.get(key, 0) + row.things
+    if "tokens" in contribution:
+        contribution["tokens"] = int(contribution["tokens"])
+    return [str(r.id) for r in rows], {"contribution": contribution, "fulfillment": fulfillment}
+
+
+async def _active_generations(conn: AsyncConnection, user_id: int) -> dict[str, list[str]]:
+    pending = exists().where(
+        jobs.c.request_id == requests.c.id, jobs.c.state.in_([JobState.QUEUED, JobState.PROCESSING])
+    )
+    rows = await conn.execute(
+        select(requests.c.id, requests.c.kind)
+        .where(requests.c.user_id == user_id, requests.c.state == RequestState.ACTIVE, pending)
+        .order_by(requests.c.created_at)
+    )
+    active: dict[str, list[str]] = {}
+    for request_id, kind in rows:
+        active.setdefault(kind, []).append(str(request_id))
+    return active
+
+
+def _kudos_details(totals: dict[str, int]) -> dict[str, float]:
+    details: dict[str, float] = {}
+    for reason, hundredths in totals.items():
+        if key := KUDOS_DETAIL_OF_REASON.get(reason):
+            details[key] = round(details.get(key, 0) + hundredths / 100, 2)
+    return details
+
+
+async def user_details(conn: AsyncConnection, horde: Horde, user: User, *, level: int) -> UserDetails:
+    """A user at detail level 0 (public), 1 (self) or 2 (moderator)."""
+    worker_ids, records = await _worker_facts(conn, user.id)
+    body: dict[str, Any] = {
+        "username": user.alias, "id": user.id, "kudos": await kudos.balance_of(conn, user.id) / 100,
+        "kudos_details": _kudos_details(await kudos.totals_by_reason(conn, user.id)), "records": records,
+        "concurrency": user.concurrency, "worker_invited": user.worker_invited, "moderator": user.moderator,
+        "trusted": user.trusted or user.moderator, "flagged": user.flagged, "pseudonymous": user.pseudonymous,
+        "worker_count": len(worker_ids), "service": user.service, "deleted": user.deleted,
+        "education": user.education, "customizer": user.customizer,
+        "account_age": max(int(horde.clock.now() - user.created_at.timestamp()), 0),
+    }  # fmt: skip
+    if user.public_workers or level >= SELF:
+        body["worker_ids"] = worker_ids
+    if level >= SELF:
+        body.update(sharedkey_ids=[], contact=user.contact, vpn=user.vpn, special=user.special)
+        if not user.is_anon:  # the anonymous user's requests are everybody's: never listed
+            body["active_generations"] = await _active_generations(conn, user.id)
+    if level >= MODERATOR:
+        body.update(
+            evaluating_kudos=0, monthly_kudos={"amount": 0}, suspicious=0, admin_comment=user.admin_comment
+        )
+    return UserDetails.model_validate(body)
+
+
+async def find_user(horde: Horde, *, api_key: str | None) -> UserDetails:
+    """The key's own user at level 1; an unknown key is UserNotFound, as on the reference."""
+    async with horde.db.autocommit() as conn:
+        principal = await horde.users.by_key(conn, api_key) if api_key else None
+        user = await service.get_user(conn, principal.id) if principal else None
+        if user is None:
+            raise HordeError(
+                RC.UserNotFound, "No user matching sent API Key. Have you remembered to register?"
+            )
+        return await user_details(conn, horde, user, level=SELF)
+
+
+def _parse_id(raw: str) -> int:
+    if not raw.isdigit():
+        raise HordeError(RC.UserNotFound, f"User with ID '{raw}' not found")
+    return int(raw)
+
+
+async def get_user_details(horde: Horde, *, raw_id: str, viewer: Principal | None) -> UserDetails:
+    """A user by numeric id: level 2 for moderators, 1 for the user themself, else 0."""
+    user_id = _parse_id(raw_id)
+    async with horde.db.autocommit() as conn:
+        user = await service.get_user(conn, user_id)
+        if user is None:
+            raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
+        level = PUBLIC
+        if viewer is not None and (viewer.moderator or viewer.admin):
+            level = MODERATOR
+        elif viewer is not None and viewer.id == user.id:
+            level = SELF
+        return await user_details(conn, horde, user, level=level)
+
+
+async def list_user_details(horde: Horde, *, page: int, sort: str) -> list[UserDetails]:
+    """One page of 25 users (public level), by kudos or by age; kept a minute per node."""
+
+    async def compute() -> list[UserDetails]:
+        async with horde.db.autocommit() as conn:
+            page_users = await service.list_users(
+                conn, page=page, sort=sort, page_size=limits.USERS_PAGE_SIZE
+            )
+            return [await user_details(conn, horde, u, level=PUBLIC) for u in page_users]
+
+    sort = "age" if sort == "age" else "kudos"
+    return await node_answers(horde).get(("users", page, sort), PAGE_TTL, compute)
+
+
+def _present(body: ModifyUserInput, names: Iterable[str]) -> dict[str, Any]:
+    return {name: getattr(body, name) for name in names if getattr(body, name) is not None}
+
+
+def _check_rights(actor: Principal, target: User, body: ModifyUserInput) -> dict[str, Any]:
+    """The column values of this change, after refusing unbuilt fields and checking who may set what."""
+    unbuilt = sorted(_present(body, UNBUILT_FIELDS)) + (
+        ["generate_proxy_passkey"] if body.generate_proxy_passkey else []
+    )
+    if unbuilt:
+        raise HordeError(RC.BadRequest, f"This horde does not support changing {', '.join(unbuilt)} yet")
+    roles, own = _present(body, ROLE_FIELDS), _present(body, SELF_FIELDS)
+    comment = _present(body, ("admin_comment",))
+    service.check_modify_rights(actor, target, set(roles))
+    if comment and not (actor.moderator or actor.admin):
+        raise HordeError(RC.NotModerator, "Only moderators may set admin_comment")
+    if own and not (actor.moderator or actor.admin or actor.id == target.id):
+        raise HordeError(RC.NotModerator, "Only the user themself or a moderator may change this")
+    if len(own.get("username", "")) > limits.MAX_USERNAME_CHARS:
+        raise HordeError(
+            RC.TooLongUserName, f"Usernames are limited to {limits.MAX_USERNAME_CHARS} characters"
+        )
+    return {**roles, **own, **comment}
+
+
+async def modify_user(horde: Horde, *, actor: Principal, raw_id: str, body: ModifyUserInput) -> ModifyUser:
+    """Apply a PUT /users/{id}; answers the keys it changed, named as the reference names them."""
+    user_id = _parse_id(raw_id)
+    async with horde.db.transaction() as conn:
+        target = await service.get_user(conn, user_id)
+        if target is None:
+            raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
+        values = _check_rights(actor, target, body)
+        if not values:
+            raise HordeError(RC.NoUserModSelected, "No modification selected")
+        await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    horde.users.forget_all()
+    node_answers(horde).forget("users")
+    reply = dict(values)
+    if "username" in reply:
+        reply["username"] = f"{values['username']}#{user_id}"
+    return ModifyUser.model_validate(reply)
+
+
+def check_username(username: str) -> str:
+    """A username as a new user may choose it: stripped, 1 to 30 characters."""
+    username = username.strip()
+    if not username:
+        raise HordeError(RC.BadRequest, "A username is required")
+    if len(username) > limits.MAX_USERNAME_CHARS:
+        raise HordeError(
+            RC.TooLongUserName, f"Usernames are limited to {limits.MAX_USERNAME_CHARS} characters"
+        )
+    return username
+
+
+async def register_pseudonymous(horde: Horde, *, username: str) -> NewUser:
+    """A new pseudonymous user (oauth_id `pseudo:<uuid>`) with a fresh key, shown once."""
+    name = check_username(username)
+    async with horde.db.transaction() as conn:
+        new = await service.create_user(
+            conn, username=name, oauth_id=f"pseudo:{uuid.uuid4()}", pepper=horde.pepper,
+            now=horde.clock.now(), concurrency=horde.settings.default_concurrency,
+        )  # fmt: skip
+    node_answers(horde).forget("users")
+    return new
