@@ -33,8 +33,12 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
             if mode is run:
                 p.add_argument("--url", required=True, help="the horde, e.g. http://127.0.0.1:7001")
-                p.add_argument("--server-pid", type=int, default=None,
-                               help="API process to read CPU time from (default: the local listener)")  # fmt: skip
+                p.add_argument(
+                    "--server-pid",
+                    type=int,
+                    default=None,
+                    help="API process to read CPU time from (default: the local listener)",
+                )
                 p.add_argument("--pg-url", default=None, help="asyncpg DSN of the horde's database")
             else:
                 p.add_argument("--keep", action="store_true", help="keep the database and data directory")
@@ -49,7 +53,9 @@ def _target(args: argparse.Namespace) -> Target:
     if pid is None and is_loopback(args.url):
         pid = listener_pid(args.url)
     dsn = args.pg_url or (database_of(pid) if pid else None)
-    return Target(url=args.url.rstrip("/"), server_pid=pid, pg_dsn=dsn, pg_db=dsn.rsplit("/", 1)[1] if dsn else None)
+    return Target(
+        url=args.url.rstrip("/"), server_pid=pid, pg_dsn=dsn, pg_db=dsn.rsplit("/", 1)[1] if dsn else None
+    )
 
 
 async def _main(args: argparse.Namespace) -> int:

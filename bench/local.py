@@ -67,6 +67,13 @@ async def drop_database(name: str) -> None:
         await conn.close()
 
 
+def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
 async def start(env_extra: dict[str, str] | None = None, timeout: float = 60.0) -> LocalServer:
     """Create a database, start `horde serve` on it and wait for its heartbeat."""
     name = f"horde_bench_{uuid.uuid4().hex[:8]}"
@@ -81,11 +88,7 @@ async def start(env_extra: dict[str, str] | None = None, timeout: float = 60.0) 
         **(env_extra or {}),
     }
     log_path = data_dir / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [*horde_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    process = _spawn([*horde_command(), "serve", "--host", "127.0.0.1", "--port", str(port)], env, log_path)
     server = LocalServer(f"http://127.0.0.1:{port}", process.pid, name, db_url, process, data_dir, log_path)
     try:
         await _wait_ready(server, timeout)

@@ -116,7 +116,9 @@ class Pool:
 
     def client(self, source: str | None = None) -> httpx.AsyncClient:
         if source not in self._clients:
-            limits = httpx.Limits(max_connections=self.connections, max_keepalive_connections=self.connections)
+            limits = httpx.Limits(
+                max_connections=self.connections, max_keepalive_connections=self.connections
+            )
             transport = httpx.AsyncHTTPTransport(local_address=source, limits=limits, retries=0)
             self._clients[source] = httpx.AsyncClient(
                 base_url=self.url, transport=transport, timeout=self.timeout,
@@ -174,7 +176,9 @@ async def gather_limited(limit: int, coros: Iterable[Awaitable[Any]]) -> list[An
     return await asyncio.gather(*(one(c) for c in coros))
 
 
-async def test_user(pool: Pool, oauth_id: str, *, kudos: float = 10_000_000, source: str | None = None) -> Identity:
+async def create_test_user(
+    pool: Pool, oauth_id: str, *, kudos: float = 10_000_000, source: str | None = None
+) -> Identity:
     """A trusted moderator test user (POST /api/v2/dev/test-user: HORDE_TEST_APIKEYS, loopback only)."""
     body = {"username": oauth_id, "oauth_id": oauth_id, "moderator": True, "trusted": True, "kudos": kudos}
     response = await pool.client(source).post("/api/v2/dev/test-user", json=body)
@@ -198,6 +202,23 @@ async def raise_limits(pool: Pool, user: Identity, **fields: int) -> bool:
     return response.status_code < 400
 
 
+def same_pop(body: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
+    """A pop-body factory for a fleet whose workers all declare the same."""
+    return lambda _index: dict(body)
+
+
+_OWNERS: dict[tuple[str, str, int], Identity] = {}
+
+
+async def _owner(pool: Pool, kind: str, group: int) -> Identity:
+    # test-user hands out a new key on every call: one call per owner and process keeps keys valid
+    key = (pool.url, kind, group)
+    if key not in _OWNERS:
+        source = source_address(pool.url, kind, group)
+        _OWNERS[key] = await create_test_user(pool, f"bench-{kind}-owner-{group}", source=source)
+    return _OWNERS[key]
+
+
 async def make_fleet(
     pool: Pool,
     kind: str,
@@ -207,9 +228,7 @@ async def make_fleet(
 ) -> list[WorkerSpec]:
     """`count` workers of one kind, 20 per owner, each owner on its own loopback address."""
     groups = (count + PER_OWNER - 1) // PER_OWNER
-    owners = await gather_limited(
-        8, (test_user(pool, f"bench-{kind}-owner-{g}", source=source_address(pool.url, kind, g)) for g in range(groups))
-    )
+    owners = await gather_limited(8, (_owner(pool, kind, g) for g in range(groups)))
     fleet = []
     for i in range(count):
         owner = owners[i // PER_OWNER]
@@ -220,9 +239,11 @@ async def make_fleet(
     return fleet
 
 
-async def make_clients(pool: Pool, count: int, *, jobs_each: int, prefix: str = "bench-client") -> list[Identity]:
+async def make_clients(
+    pool: Pool, count: int, *, jobs_each: int, prefix: str = "bench-client"
+) -> list[Identity]:
     """`count` client users; each may hold `jobs_each` queued jobs (one PUT, else the default 30)."""
-    users = await gather_limited(8, (test_user(pool, f"{prefix}-{j}") for j in range(count)))
+    users = await gather_limited(8, (create_test_user(pool, f"{prefix}-{j}") for j in range(count)))
     if jobs_each > 30:
         raised = await gather_limited(8, (raise_limits(pool, u, concurrency=jobs_each) for u in users))
         if not all(raised):
@@ -232,7 +253,7 @@ async def make_clients(pool: Pool, count: int, *, jobs_each: int, prefix: str = 
 
 async def clients_for(pool: Pool, jobs: int, *, prefix: str = "bench-client") -> list[Identity]:
     """Enough client users to queue `jobs` jobs: few with raised concurrency, else 30 jobs per user."""
-    first = await test_user(pool, f"{prefix}-0")
+    first = await create_test_user(pool, f"{prefix}-0")
     if jobs > 30 and await raise_limits(pool, first, concurrency=jobs):
         return [first]
     return await make_clients(pool, max(1, (jobs + 29) // 30), jobs_each=30, prefix=prefix)
@@ -243,7 +264,9 @@ async def warm_up(pool: Pool, fleet: list[WorkerSpec]) -> Record:
     rec = Record()
 
     async def one(w: WorkerSpec) -> None:
-        response = await call(rec, "warmup", pool.client(w.source), "POST", pop_path(w.kind), key=w.api_key, body=w.pop)
+        response = await call(
+            rec, "warmup", pool.client(w.source), "POST", pop_path(w.kind), key=w.api_key, body=w.pop
+        )
         if response is not None:
             await fault_popped(pool.client(w.source), w, response.json(), rec)
 

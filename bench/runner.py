@@ -9,6 +9,7 @@ at the window's edges, and merges what the children recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import multiprocessing
 import time
@@ -50,7 +51,8 @@ class CpuProbe:
         conn = await asyncpg.connect(self.target.pg_dsn, timeout=5)
         try:
             rows = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", self.target.pg_db
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                self.target.pg_db,
             )
         finally:
             await conn.close()
@@ -60,10 +62,8 @@ class CpuProbe:
     def _cpu_of(pids: list[int]) -> dict[int, float]:
         found = {}
         for pid in pids:
-            try:
+            with contextlib.suppress(OSError):  # gone, or not on this machine
                 found[pid] = process_cpu(pid)
-            except OSError:  # gone, or not on this machine
-                pass
         return found
 
     async def start(self) -> None:
@@ -128,7 +128,12 @@ async def run_window(
         ended = time.monotonic()
         await probe.stop()
     rec = merge(parts)
-    window = {"seconds": ended - began, "generator_cpu_s": rec.cpu, "generator_procs": len(shards), **probe.to_dict()}
+    window = {
+        "seconds": ended - began,
+        "generator_cpu_s": rec.cpu,
+        "generator_procs": len(shards),
+        **probe.to_dict(),
+    }
     return rec, window
 
 

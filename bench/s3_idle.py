@@ -31,7 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def text_pop(i: int) -> dict[str, Any]:
-    return {"models": [f"bench/idle-text-{i % 5}"], "max_length": 512, "max_context_length": 2048, "amount": 1}
+    return {
+        "models": [f"bench/idle-text-{i % 5}"],
+        "max_length": 512,
+        "max_context_length": 2048,
+        "amount": 1,
+    }
 
 
 async def _pop(rec: Record, pool: Pool, w: WorkerSpec) -> None:

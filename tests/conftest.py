@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import delete, text
 
 from horde.server.app import build_horde, close_horde, create_app
+from horde.server.catalog import ModelCatalog, load_catalog
 from horde.server.config import Settings
 from horde.server.kit.clock import FakeClock
 from horde.server.models import metadata
@@ -85,6 +86,15 @@ async def _truncate(horde: Horde) -> None:
             await conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 1, false)"))
 
 
+@pytest.fixture(scope="session")
+async def catalog() -> ModelCatalog:
+    """The model reference lists, read once per run."""
+    async with httpx.AsyncClient() as http:
+        return await load_catalog(
+            str(MODEL_REFERENCE / "stable_diffusion.json"), str(MODEL_REFERENCE / "text_db.json"), http
+        )
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -98,11 +108,15 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 async def horde(
-    database_url: str, tmp_path: Path, clock: FakeClock, settings_overrides: dict[str, Any]
+    database_url: str,
+    tmp_path: Path,
+    clock: FakeClock,
+    catalog: ModelCatalog,
+    settings_overrides: dict[str, Any],
 ) -> AsyncIterator[Horde]:
     settings = make_settings(database_url, tmp_path, **settings_overrides)
     first = database_url not in _migrated
-    horde = await build_horde(settings, clock=clock, migrate=first)
+    horde = await build_horde(settings, clock=clock, migrate=first, catalog=catalog)
     _migrated.add(database_url)
     await _truncate(horde)
     try:

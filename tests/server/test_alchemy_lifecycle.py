@@ -42,8 +42,9 @@ async def test_forms_round_trip(client: httpx.AsyncClient, api_key: str) -> None
     for form in forms:
         assert form["source_image"].startswith("http://testserver/objects/")
         if form["form"] == "RealESRGAN_x2plus":
-            put = await client.put(form["r2_upload"].removeprefix("http://testserver"),
-                                   content=base64.b64decode(webp_b64()))
+            put = await client.put(
+                form["r2_upload"].removeprefix("http://testserver"), content=base64.b64decode(webp_b64())
+            )
             assert put.status_code == 200
             result: dict[str, object] = {"RealESRGAN_x2plus": "R2"}
         else:

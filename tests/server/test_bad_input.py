@@ -130,7 +130,9 @@ async def test_concurrency_cap(client: httpx.AsyncClient, api_key: str, horde: H
 
 
 async def test_worker_side_refusals(client: httpx.AsyncClient, api_key: str, horde: Horde) -> None:
-    anon = await client.post(f"{V2}/generate/text/pop", json={"name": "anon worker"}, headers={"apikey": "0000000000"})
+    anon = await client.post(
+        f"{V2}/generate/text/pop", json={"name": "anon worker"}, headers={"apikey": "0000000000"}
+    )
     assert anon.status_code == 403
     assert anon.json()["rc"] == "AnonForbiddenWorker"
     many = {"name": "greedy worker", "models": [f"model-{i}" for i in range(1000)]}
@@ -142,7 +144,9 @@ async def test_worker_side_refusals(client: httpx.AsyncClient, api_key: str, hor
     )  # fmt: skip
     assert unknown.status_code == 404
     assert unknown.json()["rc"] == "InvalidJobID"
-    bad_key = await client.post(f"{V2}/generate/text/pop", json={"name": "x worker"}, headers={"apikey": "nope"})
+    bad_key = await client.post(
+        f"{V2}/generate/text/pop", json={"name": "x worker"}, headers={"apikey": "nope"}
+    )
     assert bad_key.status_code == 401
     assert bad_key.json()["rc"] == "InvalidAPIKey"
 
@@ -150,9 +154,13 @@ async def test_worker_side_refusals(client: httpx.AsyncClient, api_key: str, hor
 async def test_submit_from_another_users_worker(client: httpx.AsyncClient, api_key: str) -> None:
     await client.post(f"{V2}/generate/text/async", json={"prompt": "hi"}, headers={"apikey": api_key})
     popped = (
-        await client.post(f"{V2}/generate/text/pop", json={"name": "owner worker"}, headers={"apikey": api_key})
+        await client.post(
+            f"{V2}/generate/text/pop", json={"name": "owner worker"}, headers={"apikey": api_key}
+        )
     ).json()
-    other = (await client.post(f"{V2}/dev/test-user", json={"oauth_id": "someone-else", "username": "eve"})).json()
+    other = (
+        await client.post(f"{V2}/dev/test-user", json={"oauth_id": "someone-else", "username": "eve"})
+    ).json()
     stolen = await client.post(
         f"{V2}/generate/text/submit", json={"id": popped["id"], "generation": "mine"},
         headers={"apikey": other["api_key"]},
@@ -160,6 +168,8 @@ async def test_submit_from_another_users_worker(client: httpx.AsyncClient, api_k
     assert stolen.status_code == 403
     assert stolen.json()["rc"] == "WrongCredentials"
     honest = await client.post(
-        f"{V2}/generate/text/submit", json={"id": popped["id"], "generation": "ok"}, headers={"apikey": api_key}
+        f"{V2}/generate/text/submit",
+        json={"id": popped["id"], "generation": "ok"},
+        headers={"apikey": api_key},
     )
     assert honest.status_code == 200

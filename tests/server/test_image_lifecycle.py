@@ -24,8 +24,13 @@ async def _request(client: httpx.AsyncClient, key: str, **fields: object) -> str
 
 
 async def _pop(client: httpx.AsyncClient, key: str, **fields: object) -> dict[str, object]:
-    body = {"name": "image worker one", "models": ["stable_diffusion"], "bridge_agent": REGEN, "amount": 2,
-            "max_pixels": 1024 * 1024}
+    body = {
+        "name": "image worker one",
+        "models": ["stable_diffusion"],
+        "bridge_agent": REGEN,
+        "amount": 2,
+        "max_pixels": 1024 * 1024,
+    }
     body.update(fields)
     response = await client.post(f"{V2}/generate/pop", json=body, headers={"apikey": key})
     assert response.status_code == 200, response.text

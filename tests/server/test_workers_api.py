@@ -18,11 +18,16 @@ REGEN = "AI Horde Worker reGen:9.0.0:https://github.com/Haidra-Org/horde-worker-
 pytestmark = requires_swagger
 
 
-async def _user(client: httpx.AsyncClient, name: str, *, moderator: bool = False) -> str:
-    body = {"username": name, "oauth_id": f"oauth-{name}", "moderator": moderator, "trusted": moderator}
+async def _new_user(client: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    body = {"username": name, "oauth_id": f"oauth-{name}", "moderator": False, "trusted": False}
     response = await client.post(f"{V2}/dev/test-user", json=body)
     assert response.status_code == 201, response.text
-    key: str = response.json()["api_key"]
+    user: dict[str, Any] = response.json()
+    return user
+
+
+async def _user(client: httpx.AsyncClient, name: str) -> str:
+    key: str = (await _new_user(client, name))["api_key"]
     return key
 
 
@@ -91,7 +96,9 @@ async def test_list_by_type_and_name(client: httpx.AsyncClient, api_key: str) ->
     assert [w["name"] for w in await _workers(client, type="text")] == ["Text Worker One"]
     assert [w["name"] for w in await _workers(client, type="interrogation")] == ["Alchemy Worker One"]
     # name is case-insensitive and wins over type
-    assert [w["name"] for w in await _workers(client, type="image", name="text worker ONE")] == ["Text Worker One"]
+    assert [w["name"] for w in await _workers(client, type="image", name="text worker ONE")] == [
+        "Text Worker One"
+    ]
     assert await _workers(client, name="nobody at all") == []
     _error(await client.get(f"{V2}/workers", params={"type": "alchemy"}), 400, "BadRequest")
 
@@ -106,7 +113,9 @@ async def test_kind_specific_fields(client: httpx.AsyncClient, api_key: str) -> 
     assert image["bridge_agent"] == REGEN and image["megapixelsteps_generated"] == 0
     assert "max_length" not in image and "forms" not in image
     text = await _by_name(client, "text worker one")
-    assert text["models"] == ["test-model"] and text["max_length"] == 256 and text["max_context_length"] == 2048
+    assert (
+        text["models"] == ["test-model"] and text["max_length"] == 256 and text["max_context_length"] == 2048
+    )
     assert "max_pixels" not in text and "img2img" not in text
     alchemy = await _by_name(client, "Alchemy Worker One")
     assert alchemy["type"] == "interrogation" and alchemy["forms"] == ["caption", "nsfw"]
@@ -115,12 +124,16 @@ async def test_kind_specific_fields(client: httpx.AsyncClient, api_key: str) -> 
         assert worker["performance"] == "No requests fulfilled yet"
         assert worker["requests_fulfilled"] == 0 and worker["kudos_rewards"] == 0
         assert worker["team"] == {"name": None, "id": None}
-        assert worker["trusted"] is True and worker["flagged"] is False and worker["maintenance_mode"] is False
+        assert (
+            worker["trusted"] is True and worker["flagged"] is False and worker["maintenance_mode"] is False
+        )
 
 
 async def test_rewards_and_performance_after_a_job(client: httpx.AsyncClient, api_key: str) -> None:
     body = {"prompt": "Once upon a time", "params": {"max_length": 32}}
-    assert (await client.post(f"{V2}/generate/text/async", json=body, headers={"apikey": api_key})).status_code == 202
+    assert (
+        await client.post(f"{V2}/generate/text/async", json=body, headers={"apikey": api_key})
+    ).status_code == 202
     job = await _text_worker(client, api_key, "Text Worker One")
     submit = {"id": job["id"], "generation": "there was a horde"}
     response = await client.post(f"{V2}/generate/text/submit", json=submit, headers={"apikey": api_key})
@@ -128,14 +141,15 @@ async def test_rewards_and_performance_after_a_job(client: httpx.AsyncClient, ap
     reward = response.json()["reward"]
     worker = await _by_name(client, "Text Worker One")
     assert worker["requests_fulfilled"] == 1
-    assert worker["kudos_rewards"] == pytest.approx(reward) and worker["kudos_details"]["generated"] == pytest.approx(
-        reward
-    )
+    assert worker["kudos_rewards"] == pytest.approx(reward) and worker["kudos_details"][
+        "generated"
+    ] == pytest.approx(reward)
     assert worker["performance"].endswith(" tokens per second") and worker["tokens_generated"] > 0
 
 
 async def test_privileged_fields(client: httpx.AsyncClient, api_key: str) -> None:
-    plain = await _user(client, "plain")
+    user = await _new_user(client, "plain")
+    plain, alias = user["api_key"], user["alias"]
     await _text_worker(client, plain, "Plain Worker")
     for key in (None, plain):
         worker = await _by_name(client, "Plain Worker", key)
@@ -143,15 +157,20 @@ async def test_privileged_fields(client: httpx.AsyncClient, api_key: str) -> Non
         listed = await _workers(client, key)
         assert not {"owner", "ipaddr", "paused"} & set(listed[0])
     moderated = await _by_name(client, "Plain Worker", api_key)
-    assert moderated["owner"] == "plain#2" and moderated["ipaddr"] == "127.0.0.1" and moderated["paused"] is False
-    assert (await _workers(client, api_key))[0]["owner"] == "plain#2"
+    assert moderated["owner"] == alias and moderated["ipaddr"] == "127.0.0.1" and moderated["paused"] is False
+    assert (await _workers(client, api_key))[0]["owner"] == alias
     # an owner who makes their workers public shows who owns them, and nothing more
-    assert (await client.put(f"{V2}/users/2", json={"public_workers": True}, headers={"apikey": plain})).status_code == 200
+    put = await client.put(
+        f"{V2}/users/{user['user_id']}", json={"public_workers": True}, headers={"apikey": plain}
+    )
+    assert put.status_code == 200, put.text
     public = await _by_name(client, "Plain Worker")
-    assert public["owner"] == "plain#2" and "ipaddr" not in public
+    assert public["owner"] == alias and "ipaddr" not in public
 
 
-async def test_get_by_id_and_unknown_ids(client: httpx.AsyncClient, api_key: str, horde: Horde, clock: FakeClock) -> None:
+async def test_get_by_id_and_unknown_ids(
+    client: httpx.AsyncClient, api_key: str, horde: Horde, clock: FakeClock
+) -> None:
     await _text_worker(client, api_key, "Text Worker One")
     worker_id = (await _by_name(client, "Text Worker One"))["id"]
     clock.advance(horde.settings.worker_online_window + 1)
@@ -187,7 +206,9 @@ async def test_pause_is_for_moderators(client: httpx.AsyncClient, api_key: str) 
     _error(await _put(client, worker_id, plain, paused=True), 403, "NotModerator")
     assert (await _put(client, worker_id, api_key, paused=True)).json() == {"paused": True}
     body = {"prompt": "Once upon a time", "params": {"max_length": 32}}
-    assert (await client.post(f"{V2}/generate/text/async", json=body, headers={"apikey": api_key})).status_code == 202
+    assert (
+        await client.post(f"{V2}/generate/text/async", json=body, headers={"apikey": api_key})
+    ).status_code == 202
     assert (await _text_worker(client, plain, "Plain Worker"))["id"] is None  # paused: nothing handed out
     assert (await _by_name(client, "Plain Worker", api_key))["paused"] is True
 
@@ -199,7 +220,8 @@ async def test_info_name_and_team(client: httpx.AsyncClient, api_key: str) -> No
     await _text_worker(client, api_key, "Mod Worker")
     worker_id = (await _by_name(client, "Plain Worker"))["id"]
     _error(await _put(client, worker_id, other, info="mine now"), 403, "NotOwner")
-    _error(await _put(client, worker_id, plain, info="x" * 1001), 400, "")  # schema: no rc
+    too_long = await _put(client, worker_id, plain, info="x" * 1001)
+    assert too_long.status_code == 400 and "info" in too_long.json()["errors"]
     response = await _put(client, worker_id, plain, info="runs on a toaster", name="Toaster Worker")
     assert response.status_code == 200
     assert response.json() == {"info": "runs on a toaster", "name": "Toaster Worker"}
@@ -221,13 +243,17 @@ async def test_delete(client: httpx.AsyncClient, api_key: str) -> None:
     plain = await _user(client, "plain")
     other = await _user(client, "other")
     body = {"prompt": "Once upon a time", "params": {"max_length": 32}}
-    assert (await client.post(f"{V2}/generate/text/async", json=body, headers={"apikey": api_key})).status_code == 202
+    assert (
+        await client.post(f"{V2}/generate/text/async", json=body, headers={"apikey": api_key})
+    ).status_code == 202
     job = await _text_worker(client, plain, "Plain Worker")
     worker_id = (await _by_name(client, "Plain Worker"))["id"]
     _error(await client.delete(f"{V2}/workers/{worker_id}", headers={"apikey": other}), 403, "NotOwner")
     _error(await client.delete(f"{V2}/workers/{worker_id}", headers={"apikey": plain}), 423, "Locked")
     submit = {"id": job["id"], "generation": "done"}
-    assert (await client.post(f"{V2}/generate/text/submit", json=submit, headers={"apikey": plain})).status_code == 200
+    assert (
+        await client.post(f"{V2}/generate/text/submit", json=submit, headers={"apikey": plain})
+    ).status_code == 200
     response = await client.delete(f"{V2}/workers/{worker_id}", headers={"apikey": plain})
     assert response.status_code == 200
     assert response.json() == {"deleted_id": worker_id, "deleted_name": "Plain Worker"}

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from horde import __version__
 from horde.server.api import api_router, root_router
-from horde.server.catalog import load_catalog
+from horde.server.catalog import ModelCatalog, load_catalog
 from horde.server.config import Settings
 from horde.server.db import open_database
 from horde.server.errors import install_error_handlers
@@ -36,7 +36,13 @@ from horde.server.workers.capabilities import load_table
 log = logging.getLogger(__name__)
 
 
-async def build_horde(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Horde:
+async def build_horde(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    catalog: ModelCatalog | None = None,
+) -> Horde:
     """Everything the server runs on, from settings (the app's lifespan and the tests use it)."""
     clock = clock or Clock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -53,7 +59,8 @@ async def build_horde(settings: Settings, *, clock: Clock | None = None, migrate
         secret=signing,
         url_ttl=settings.signed_url_ttl,
     )
-    catalog = await load_catalog(settings.model_reference_image, settings.model_reference_text, http)
+    if catalog is None:
+        catalog = await load_catalog(settings.model_reference_image, settings.model_reference_text, http)
     horde = Horde(
         settings=settings, db=db, clock=clock, storage=storage, catalog=catalog,
         capabilities=load_table(settings.bridge_capabilities), http=http, pepper=pepper,

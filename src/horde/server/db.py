@@ -57,7 +57,7 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngin
         path = _sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, pool_size=max(1, min(pool_size, 4)), max_overflow=0, **kwargs)
+        engine = create_async_engine(url, pool_size=max(1, pool_size), max_overflow=0, **kwargs)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(

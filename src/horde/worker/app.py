@@ -149,6 +149,7 @@ def options_for(config: WorkerConfig, *, burst: bool = False) -> WorkerOptions:
         ttl_margin=config.ttl_margin,
         shutdown_timeout=config.shutdown_timeout,
         max_backoff=config.max_backoff,
+        idle_backoff=config.idle_backoff,
         burst=burst,
     )
 

@@ -156,7 +156,8 @@ class WorkerConfig(_Section):
     long_poll: float = Field(default=20.0, strict=False, ge=0, le=60)
     ttl_margin: float = Field(default=2.0, strict=False, ge=0)
     shutdown_timeout: float | None = Field(default=None, strict=False, ge=0)
-    max_backoff: Seconds = 60.0
+    max_backoff: Seconds = 60.0  # longest wait after errors
+    idle_backoff: Seconds = 5.0  # longest wait between empty pops when the horde does not long-poll
     text: TextConfig = Field(default_factory=TextConfig)
     image: ImageConfig = Field(default_factory=ImageConfig)
     alchemy: AlchemyConfig = Field(default_factory=AlchemyConfig)
@@ -236,12 +237,12 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def _describe(error: Any) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    field = ".".join(str(part) for part in error["loc"])
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key"
     elif error["type"] == "missing":
         message = "required"
-    elif "input" in error and error["type"] not in ("model_type", "dict_type"):
-        message = f"{message} (got {error['input']!r})"
-    return f"{field}: {message}"
+    elif isinstance(error.get("input"), str | int | float | Path):  # echo scalars, not whole sections
+        message = f"{message} (got {str(error['input'])!r})"
+    return f"{field}: {message}" if field else message  # top-level checks name their fields themselves

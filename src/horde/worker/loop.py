@@ -94,7 +94,8 @@ class Worker:
 
     def _lane(self, handler: Handler) -> _Lane:
         cap = self.options.max_backoff
-        return _Lane(handler, errors=Backoff(cap=cap), faults=Backoff(cap=cap))
+        idle = Backoff(base=min(0.5, self.options.idle_backoff), cap=self.options.idle_backoff)
+        return _Lane(handler, errors=Backoff(cap=cap), faults=Backoff(cap=cap), idle=idle)
 
     @property
     def failed(self) -> bool:
@@ -190,7 +191,7 @@ class Worker:
                 if self.options.burst and not lane.tasks:
                     break
                 if not (self.options.long_poll and self.client.long_poll_supported):
-                    await self._sleep(min(lane.idle.next(), self.options.idle_backoff))
+                    await self._sleep(lane.idle.next())
                 continue
             lane.idle.reset()
             for job in popped.jobs:

@@ -19,9 +19,12 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def model_cache(request: pytest.FixtureRequest) -> Path:
+def model_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir kept in pytest's cache, so the GGUF is assembled and ISNet fetched once per checkout."""
-    return Path(request.config.cache.mkdir("horde-backend-models"))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    if cache is None:
+        return tmp_path_factory.mktemp("horde-backend-models")
+    return Path(cache.mkdir("horde-backend-models"))
 
 
 Route = Callable[["FakeServer", dict[str, Any]], tuple[int, Any]]

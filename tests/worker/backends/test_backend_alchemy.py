@@ -17,6 +17,9 @@ from horde.worker.backends.alchemy import (
     fetch_isnet,
 )
 
+# One xdist worker runs this module, so ISNet is fetched once.
+pytestmark = pytest.mark.xdist_group("backend-alchemy")
+
 
 def scene(size: int = 256) -> Image.Image:
     """A drawn landscape: sky, a sun, grass and a red ball on a white plate."""
@@ -35,7 +38,7 @@ def object_on_white(size: int = 256) -> Image.Image:
 
 
 async def test_nsfw_classifies_a_drawn_scene() -> None:
-    backend = NsfwBackend()
+    backend = NsfwBackend(threads=1)
     await backend.load()
     assert isinstance(backend, AlchemyBackend)
     assert backend.forms == ("nsfw",)
@@ -44,7 +47,7 @@ async def test_nsfw_classifies_a_drawn_scene() -> None:
     assert result.submit_result() == {"nsfw": False}
     score = await backend.score(scene())
     assert 0.0 <= score < 0.5
-    strict = NsfwBackend(threshold=0.0)  # everything is at least 0: proves the bool comes from the score
+    strict = NsfwBackend(threshold=0.0, threads=1)  # everything is at least 0: proves the bool comes from the score
     await strict.load()
     assert (await strict.run("nsfw", scene(), {})).result == {"nsfw": True}
     with pytest.raises(UnsupportedJob):
@@ -57,23 +60,24 @@ async def test_upscalers_quadruple_and_double() -> None:
     backend = UpscaleBackend(approximate_x2plus=True)
     await backend.load()
     assert set(backend.forms) == {"RealESRGAN_x4plus", "RealESRGAN_x4plus_anime_6B", "RealESRGAN_x2plus"}
-    source = scene(48)
+    source = scene(32)
     x4 = await backend.run("RealESRGAN_x4plus", source, {})
     assert x4.image is not None
-    assert x4.image.size == (192, 192)
+    assert x4.image.size == (128, 128)
     assert x4.submit_result() == {"RealESRGAN_x4plus": "R2"}
-    x2 = await backend.run("RealESRGAN_x2plus", source, {})
-    assert x2.image is not None
-    assert x2.image.size == (96, 96)
     # The red ball is still red in the middle of the upscaled picture.
-    red, green, blue = x4.image.getpixel((96, 96))  # type: ignore[misc]
+    red, green, _ = x4.image.getpixel((64, 64))  # type: ignore[misc]
     assert red > 150 > green
-    rgba = source.convert("RGBA")
+    x2 = await backend.run("RealESRGAN_x2plus", scene(24), {})
+    assert x2.image is not None
+    assert x2.image.size == (48, 48)
+    rgba = scene(16).convert("RGBA")
     rgba.putalpha(128)
     anime = await backend.run("RealESRGAN_x4plus_anime_6B", rgba, {})
     assert anime.image is not None
     assert anime.image.mode == "RGBA"
-    assert anime.image.size == (192, 192)
+    assert anime.image.size == (64, 64)
+    assert anime.image.getpixel((32, 32))[3] == 128  # type: ignore[index]
     await backend.close()
 
 
@@ -100,7 +104,7 @@ def isnet_dir(model_cache: Path) -> Path:
 
 
 async def test_strip_background_makes_the_background_transparent(isnet_dir: Path) -> None:
-    backend = StripBackgroundBackend(isnet_dir)
+    backend = StripBackgroundBackend(isnet_dir, threads=1)
     await backend.load()
     result = await backend.run("strip_background", object_on_white(200), {})
     assert result.image is not None

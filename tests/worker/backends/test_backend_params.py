@@ -126,7 +126,7 @@ def test_http_bodies_leave_out_what_was_not_sent() -> None:
 
 
 def test_gen_metadata_lists_notes_within_255_chars() -> None:
-    notes = tuple(ParamNote(f"field_{i}", "dropped") for i in range(60)) + (ParamNote("x", "approximated"),)
+    notes = (*(ParamNote(f"field_{i}", "dropped") for i in range(60)), ParamNote("x", "approximated"))
     (meta,) = TextResult(text="", seed=0, notes=notes).gen_metadata()
     assert meta["value"] == "see_ref"
     assert meta["ref"].startswith("dropped: field_0, field_1")

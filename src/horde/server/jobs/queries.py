@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Update,
     func,
     literal,
@@ -80,7 +81,7 @@ def claim_statement(
         .with_for_update(skip_locked=True, of=jobs)
     )
     model = _model_choice(w, fallback_model)
-    return _lease_update(jobs.c.id.in_(candidates), w, now, model, ttl_scale)
+    return _lease_update(candidates, w, now, model, ttl_scale)
 
 
 def batch_statement(
@@ -100,15 +101,18 @@ def batch_statement(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    return _lease_update(jobs.c.id.in_(candidates), w, now, literal(model), ttl_scale)
+    return _lease_update(candidates, w, now, literal(model), ttl_scale)
 
 
 def _lease_update(
-    where: ColumnElement[bool], w: WorkerProfile, now: float, model: Any, ttl_scale: float
+    candidates: Select[Any], w: WorkerProfile, now: float, model: Any, ttl_scale: float
 ) -> Update:
+    # The candidates are a materialized CTE: `id IN (SELECT .. LIMIT n SKIP LOCKED)` may be evaluated
+    # more than once by PostgreSQL and then lease more than n rows.
+    chosen = candidates.cte("chosen").prefix_with("MATERIALIZED", dialect="postgresql")
     return (
         update(jobs)
-        .where(where, jobs.c.state == JobState.QUEUED)
+        .where(jobs.c.id == chosen.c.id, jobs.c.state == JobState.QUEUED)
         .values(
             state=JobState.PROCESSING,
             worker_id=w.worker_id,

@@ -158,16 +158,16 @@ async def get_user_details(horde: Horde, *, raw_id: str, viewer: Principal | Non
 
 async def list_user_details(horde: Horde, *, page: int, sort: str) -> list[UserDetails]:
     """One page of 25 users (public level), by kudos or by age; kept a minute per node."""
+    order = "age" if sort == "age" else "kudos"
 
     async def compute() -> list[UserDetails]:
         async with horde.db.autocommit() as conn:
             page_users = await service.list_users(
-                conn, page=page, sort=sort, page_size=limits.USERS_PAGE_SIZE
+                conn, page=page, sort=order, page_size=limits.USERS_PAGE_SIZE
             )
             return [await user_details(conn, horde, u, level=PUBLIC) for u in page_users]
 
-    sort = "age" if sort == "age" else "kudos"
-    return await node_answers(horde).get(("users", page, sort), PAGE_TTL, compute)
+    return await node_answers(horde).get(("users", page, order), PAGE_TTL, compute)
 
 
 def _present(body: ModifyUserInput, names: Iterable[str]) -> dict[str, Any]:
@@ -208,6 +208,7 @@ async def modify_user(horde: Horde, *, actor: Principal, raw_id: str, body: Modi
         await conn.execute(update(users).where(users.c.id == user_id).values(**values))
     horde.users.forget_all()
     node_answers(horde).forget("users")
+    node_answers(horde).forget("workers")  # they show the owner's roles and public_workers
     reply = dict(values)
     if "username" in reply:
         reply["username"] = f"{values['username']}#{user_id}"

@@ -1,0 +1,149 @@
+"""Schemathesis, driven by the reference's swagger, fuzzes the real server: no input may get a 5xx.
+
+The operations are those of the reference's swagger (../shared/api/aihorde-v2.swagger.json) that our
+server builds, read from the running server's own OpenAPI so new routes join by themselves. Each gets
+positive and negative examples (schemathesis 4, Swagger 2.0 input), a valid API key in the `apikey`
+header, and the `not_a_server_error` check. Failures are collected, not shrunk: the report lists every
+failing operation with a curl command that reproduces it. The run is bounded in examples and in time.
+
+URLs in generated bodies (webhooks, source images) are rewritten to a closed port on 127.0.0.1, so the
+server never sends a request off this machine.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.contract.swagger import SWAGGER_PATH, requires_swagger
+from tests.e2e.conftest import HordeServer
+
+schemathesis = pytest.importorskip("schemathesis")
+hypothesis = pytest.importorskip("hypothesis")
+
+pytestmark = [pytest.mark.e2e, requires_swagger]
+
+EXAMPLES = 25  # per operation and generation mode
+BUDGET = 75.0  # seconds for one database; operations left when it is spent get no further examples
+CLOSED_URL = "http://127.0.0.1:9/e2e"  # the discard port: nothing listens, the connection is refused
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@dataclass
+class Findings:
+    """What one run saw: example counts per operation, and the failures (first few per operation)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_failure(self, label: str, text: str) -> None:
+        found = self.failures.setdefault(label, [])
+        if len(found) < 3:
+            found.append(text)
+
+
+def _template(path: str) -> str:
+    """`/api/v2/workers/{worker_id}` and `/v2/workers/{id}` both become `/v2/workers/{}`."""
+    path = path.removeprefix("/api")
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def _built_operations(server: HordeServer) -> set[tuple[str, str]]:
+    """(METHOD, path template) of every route the running server documents."""
+    spec = httpx.get(f"{server.base_url}/api/openapi.json", timeout=30).json()
+    return {(method.upper(), _template(path)) for path, item in spec["paths"].items() for method in item}
+
+
+def _without_outside_urls(value: Any) -> Any:
+    """The same value with every URL-looking string pointed at a closed local port."""
+    if isinstance(value, str) and _URL.match(value.strip()):
+        return CLOSED_URL
+    if isinstance(value, dict):
+        return {k: _without_outside_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_outside_urls(v) for v in value]
+    return value
+
+
+def _fuzz(operation: Any, mode: Any, *, api_key: str, deadline: float, findings: Findings) -> None:
+    import requests
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core import NotSet
+
+    label = f"{operation.label} [{mode.value}]"
+    findings.calls.setdefault(label, 0)
+    strategy = operation.as_strategy(generation_mode=mode, headers={"apikey": api_key})
+    session = requests.Session()
+
+    @hypothesis.settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=True,  # the same examples every run: a failure here is reproducible
+        database=None,
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],  # collect, don't shrink
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    @hypothesis.given(case=strategy)
+    def run(case: Any) -> None:
+        if time.monotonic() > deadline:
+            return
+        if not isinstance(case.body, NotSet):
+            case.body = _without_outside_urls(case.body)
+        if case.query:
+            case.query = _without_outside_urls(case.query)
+        findings.calls[label] += 1
+        try:
+            response = case.call(session=session, timeout=30)
+        except Exception as exc:  # a dropped connection is a server failure too
+            findings.add_failure(label, f"{type(exc).__name__}: {exc}\n  {case.as_curl_command()}")
+            return
+        try:
+            case.validate_response(response, checks=[not_a_server_error])
+        except AssertionError as exc:
+            body = response.text[:300]
+            findings.add_failure(
+                label,
+                f"{response.status_code} {body}\n  {case.as_curl_command()}\n  ({str(exc).splitlines()[0]})",
+            )
+
+    try:
+        run()
+    except hypothesis.errors.Unsatisfiable:  # e.g. no invalid input exists for an operation without inputs
+        if findings.calls[label] == 0:
+            del findings.calls[label]
+    finally:
+        session.close()
+
+
+def test_no_server_errors(horde_server: HordeServer) -> None:
+    """Every operation of the reference's swagger that we build answers anything without a 5xx."""
+    from schemathesis import GenerationMode
+
+    api_key = horde_server.api_key("schemathesis")
+    schema = schemathesis.openapi.from_path(str(SWAGGER_PATH))
+    schema.config.update(base_url=f"{horde_server.base_url}/api")
+    built = _built_operations(horde_server)
+    operations = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if (operation.method.upper(), _template(operation.path)) in built:
+            operations.append(operation)
+    assert len(operations) >= 10, f"only {len(operations)} swagger operations are built: {sorted(built)}"
+
+    findings = Findings()
+    deadline = time.monotonic() + BUDGET
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _fuzz(operation, mode, api_key=api_key, deadline=deadline, findings=findings)
+
+    untested = sorted(label for label, count in findings.calls.items() if count == 0)
+    summary = "\n".join(f"{label}: {count} calls" for label, count in sorted(findings.calls.items()))
+    print(f"schemathesis on {horde_server.database}: {len(operations)} operations\n{summary}")
+    report = "\n\n".join(f"{label}\n  " + "\n  ".join(texts) for label, texts in sorted(findings.failures.items()))
+    assert not findings.failures, f"server errors on {horde_server.database}:\n{report}"
+    assert not untested, f"the {BUDGET:.0f} s budget ran out before these were tried: {untested}"
