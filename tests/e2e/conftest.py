@@ -98,7 +98,9 @@ def _server_env(data_dir: Path, port: int, database_url: str) -> dict[str, str]:
 
 def _horde_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("horde")
-    entry = [str(script)] if script.is_file() else [sys.executable, "-c", "from horde.cli import main; main()"]
+    entry = (
+        [str(script)] if script.is_file() else [sys.executable, "-c", "from horde.cli import main; main()"]
+    )
     return [*entry, "serve", "--host", "127.0.0.1", "--port", str(port)]
 
 
@@ -156,7 +158,9 @@ def _start(database: str, database_url: str, data_dir: Path) -> HordeServer:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def horde_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HordeServer]:
+def horde_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HordeServer]:
     """A real `horde serve` on 127.0.0.1:<ephemeral>, once on SQLite and once on a fresh PostgreSQL."""
     database: str = request.param
     data_dir = tmp_path_factory.mktemp(f"horde-{database}")
@@ -186,5 +190,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     server = getattr(item, "funcargs", {}).get("horde_server")
     if report.failed and isinstance(server, HordeServer):
-        report.sections.append((f"horde serve log ({server.database}, last {LOG_TAIL} lines)", server.log_tail()))
+        report.sections.append(
+            (f"horde serve log ({server.database}, last {LOG_TAIL} lines)", server.log_tail())
+        )
     return report

@@ -254,7 +254,9 @@ def _record_responses(responses: list[dict[str, Any]]) -> None:
 
     original = BaseHordeAPIClient._after_request_handling
 
-    def recording(self: Any, *, raw_response_json: Any, returned_status_code: int, expected_response_type: Any) -> Any:
+    def recording(
+        self: Any, *, raw_response_json: Any, returned_status_code: int, expected_response_type: Any
+    ) -> Any:
         result = original(
             self,
             raw_response_json=raw_response_json,
@@ -352,11 +354,16 @@ class _Worker:
         for job_id in job.ids if job else []:
             generation = f"sdk text {self.text_index}"
             self.text_index += 1
-            submit = TextGenerationJobSubmitRequest(apikey=self.key, id=job_id, generation=generation, state="ok")
+            submit = TextGenerationJobSubmitRequest(
+                apikey=self.key, id=job_id, generation=generation, state="ok"
+            )
             await self._submit(submit, "text")
 
     async def image(self) -> None:
-        from horde_sdk.ai_horde_api.apimodels import ImageGenerateJobPopRequest, ImageGenerationJobSubmitRequest
+        from horde_sdk.ai_horde_api.apimodels import (
+            ImageGenerateJobPopRequest,
+            ImageGenerationJobSubmitRequest,
+        )
 
         FLOW.set("worker-image")
         pop = ImageGenerateJobPopRequest(
@@ -429,7 +436,9 @@ async def _text_round_trip(client: Any, api_key: str) -> dict[str, Any]:
     while status.finished < 2 and not status.faulted:  # the simple client waits for the first text only
         await asyncio.sleep(0.5)
         again = TextGenerateStatusRequest(id=request_id)
-        status = await client._horde_client_session.submit_request(again, again.get_default_success_response_type())
+        status = await client._horde_client_session.submit_request(
+            again, again.get_default_success_response_type()
+        )
     return {
         "done": status.done,
         "finished": status.finished,
@@ -467,7 +476,9 @@ async def _alchemy_round_trip(client: Any, api_key: str) -> dict[str, Any]:
         forms=[AlchemyAsyncRequestFormItem(name=form) for form in ALCHEMY_FORMS],
     )  # fmt: skip
     status, _ = await client.alchemy_request(request, timeout=FLOW_TIMEOUT)
-    upscale_sizes = [list((await client.download_image_from_url(u.url)).size) for u in status.all_upscale_results]
+    upscale_sizes = [
+        list((await client.download_image_from_url(u.url)).size) for u in status.all_upscale_results
+    ]
     return {
         "state": str(status.state),
         "forms": [str(form.form) for form in status.forms],

@@ -40,6 +40,7 @@ class Findings:
 
     calls: dict[str, int] = field(default_factory=dict)
     failures: dict[str, list[str]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def add_failure(self, label: str, text: str) -> None:
         found = self.failures.setdefault(label, [])
@@ -77,6 +78,9 @@ def _fuzz(operation: Any, mode: Any, *, api_key: str, deadline: float, findings:
 
     label = f"{operation.label} [{mode.value}]"
     findings.calls.setdefault(label, 0)
+    if time.monotonic() > deadline:
+        return
+    started = time.monotonic()
     strategy = operation.as_strategy(generation_mode=mode, headers={"apikey": api_key})
     session = requests.Session()
 
@@ -118,6 +122,7 @@ def _fuzz(operation: Any, mode: Any, *, api_key: str, deadline: float, findings:
             del findings.calls[label]
     finally:
         session.close()
+        findings.seconds[label] = time.monotonic() - started
 
 
 def test_no_server_errors(horde_server: HordeServer) -> None:
@@ -142,8 +147,12 @@ def test_no_server_errors(horde_server: HordeServer) -> None:
             _fuzz(operation, mode, api_key=api_key, deadline=deadline, findings=findings)
 
     untested = sorted(label for label, count in findings.calls.items() if count == 0)
-    summary = "\n".join(f"{label}: {count} calls" for label, count in sorted(findings.calls.items()))
+    summary = "\n".join(
+        f"{label}: {count} calls, {findings.seconds.get(label, 0):.1f} s" for label, count in findings.calls.items()
+    )
     print(f"schemathesis on {horde_server.database}: {len(operations)} operations\n{summary}")
-    report = "\n\n".join(f"{label}\n  " + "\n  ".join(texts) for label, texts in sorted(findings.failures.items()))
+    report = "\n\n".join(
+        f"{label}\n  " + "\n  ".join(texts) for label, texts in sorted(findings.failures.items())
+    )
     assert not findings.failures, f"server errors on {horde_server.database}:\n{report}"
     assert not untested, f"the {BUDGET:.0f} s budget ran out before these were tried: {untested}"

@@ -519,9 +519,13 @@ def _bundled_model_installed() -> bool:
     not _bundled_model_installed(), reason="llama-cpp-python or the bundled Gemma is not installed"
 )
 async def test_bundled_gemma_completes_a_request(
-    client: HordeClient, start_worker: Callable[..., WorkerProcess], request: pytest.FixtureRequest
+    client: HordeClient,
+    start_worker: Callable[..., WorkerProcess],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
 ) -> None:
-    data_dir = Path(request.config.cache.mkdir("horde-backend-models"))  # shared with the backend tests
+    cache = getattr(request.config, "cache", None)  # shared with the backend tests: assemble the GGUF once
+    data_dir = Path(cache.mkdir("horde-backend-models")) if cache is not None else tmp_path
     text = {"backend": "llamacpp", "models": ["e2e/gemma"]}
     worker = start_worker("e2e gemma worker", text, data_dir=str(data_dir))
     # The text API has no seed, so sampling is made deterministic with top_k 1 (greedy).

@@ -28,7 +28,9 @@ KINDS = ("text", "image", "alchemy")
 @click.option("--horde-url", help="The horde to work for (env HORDE_URL).")
 @click.option("--api-key", help="The worker owner's API key (env HORDE_API_KEY).")
 @click.option("--name", help="Worker name (env HORDE_WORKER_NAME).")
-@click.option("--kind", "kinds", multiple=True, type=click.Choice(KINDS), help="A kind to serve (repeatable).")
+@click.option(
+    "--kind", "kinds", multiple=True, type=click.Choice(KINDS), help="A kind to serve (repeatable)."
+)
 @click.option("--threads", type=click.IntRange(1, 50), help="Jobs run at once, per kind.")
 @click.option("--text-backend", type=click.Choice(["llamacpp", "openai", "kobold"]), help="Text backend.")
 @click.option("--gguf", type=click.Path(dir_okay=False, path_type=Path), help="GGUF model file for llamacpp.")

@@ -47,7 +47,9 @@ async def test_nsfw_classifies_a_drawn_scene() -> None:
     assert result.submit_result() == {"nsfw": False}
     score = await backend.score(scene())
     assert 0.0 <= score < 0.5
-    strict = NsfwBackend(threshold=0.0, threads=1)  # everything is at least 0: proves the bool comes from the score
+    strict = NsfwBackend(
+        threshold=0.0, threads=1
+    )  # everything is at least 0: proves the bool comes from the score
     await strict.load()
     assert (await strict.run("nsfw", scene(), {})).result == {"nsfw": True}
     with pytest.raises(UnsupportedJob):

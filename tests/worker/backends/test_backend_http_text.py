@@ -189,3 +189,18 @@ async def test_kobold_without_model_is_unavailable(fake_server: Any) -> None:
     with pytest.raises(BackendUnavailable, match="no model loaded"):
         await backend.load()
     await backend.close()
+
+
+async def test_openai_puts_back_the_stop_sequence_the_server_stripped(fake_server: Any) -> None:
+    routes = openai_routes()
+    routes["POST /v1/completions"] = lambda s, b: (
+        200,
+        {"choices": [{"text": "Bob: hi", "finish_reason": "stop", "stop_reason": "\nYou:"}]},
+    )
+    server = fake_server(routes)
+    backend = OpenAIBackend(server.url)
+    await backend.load()
+    result = await backend.generate("x", TextParams(stop_sequence=["\nYou:"]))
+    assert result.text == "Bob: hi\nYou:"
+    assert server.bodies("/v1/completions")[0]["include_stop_str_in_output"] is True
+    await backend.close()

@@ -95,17 +95,23 @@ async def check_in(
         due = now - cached.written_at >= horde.settings.checkin_debounce
         if not due and cached.signature == signature:
             return cached.worker
-    worker = cached.worker if cached else await _load(conn, body.name)
-    if worker is None:
-        worker = await _create(conn, kind=kind, name=body.name, owner=owner, declaration=declaration, now=now)
-    else:
-        _verify(worker, kind=kind, owner=owner)
+    # The write returns the whole row, so what other nodes changed (maintenance, paused, name by a
+    # PUT, speed) reaches this node's cache at every due check-in.
+    row = (
         await conn.execute(
-            update(workers).where(workers.c.id == worker.id).values(last_check_in=utc(now), **declaration)
+            update(workers)
+            .where(workers.c.name_lower == body.name.lower(), workers.c.user_id == owner.id, workers.c.kind == kind)
+            .values(last_check_in=utc(now), **declaration)
+            .returning(workers)
         )
-        for key, value in declaration.items():
-            setattr(worker, key, value)
-        worker.last_check_in = utc(now)
+    ).first()
+    if row is not None:
+        worker = Worker(**row._mapping)
+    else:
+        existing = await _load(conn, body.name)
+        if existing is not None:
+            _verify(existing, kind=kind, owner=owner)  # raises: another owner's or another kind's name
+        worker = await _create(conn, kind=kind, name=body.name, owner=owner, declaration=declaration, now=now)
     horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=signature))
     return worker
 
