@@ -331,6 +331,11 @@ def _print(kind: str, s: dict[str, Any]) -> None:
 async def run(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"parameters": vars(args) | {"url": target.url}}
     for kind in ("text", "image") if args.kind == "both" else (args.kind,):
-        result[kind] = await run_kind(target, args, kind)
+        try:
+            result[kind] = await run_kind(target, args, kind)
+        except RuntimeError as exc:  # an unhealthy horde: keep what the other kind measured
+            print(f"S1 {kind}: FAILED: {exc}")
+            result[kind] = {"error": str(exc)}
+            continue
         _print(kind, result[kind])
     return result

@@ -128,7 +128,7 @@ async def horde(
 @pytest.fixture
 async def client(horde: Horde) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(horde.settings, horde=horde)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 12345))
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 12345), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 

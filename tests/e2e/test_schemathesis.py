@@ -28,8 +28,8 @@ hypothesis = pytest.importorskip("hypothesis")
 
 pytestmark = [pytest.mark.e2e, requires_swagger]
 
-EXAMPLES = 25  # per operation and generation mode
-BUDGET = 75.0  # seconds for one database; operations left when it is spent get no further examples
+EXAMPLES = {"positive": 15, "negative": 10}  # per operation: 25 in all
+BUDGET = 50.0  # seconds for one database; operations left when it is spent get no further examples
 CLOSED_URL = "http://127.0.0.1:9/e2e"  # the discard port: nothing listens, the connection is refused
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -85,7 +85,7 @@ def _fuzz(operation: Any, mode: Any, *, api_key: str, deadline: float, findings:
     session = requests.Session()
 
     @hypothesis.settings(
-        max_examples=EXAMPLES,
+        max_examples=EXAMPLES[mode.value],
         deadline=None,
         derandomize=True,  # the same examples every run: a failure here is reproducible
         database=None,
@@ -143,7 +143,9 @@ def test_no_server_errors(horde_server: HordeServer) -> None:
     findings = Findings()
     deadline = time.monotonic() + BUDGET
     for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        # Without a body or query there is no invalid input to make (path params are free strings).
+        has_inputs = bool(len(operation.body) or len(operation.query))
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if has_inputs else (GenerationMode.POSITIVE,):
             _fuzz(operation, mode, api_key=api_key, deadline=deadline, findings=findings)
 
     untested = sorted(label for label, count in findings.calls.items() if count == 0)

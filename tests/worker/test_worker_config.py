@@ -110,6 +110,20 @@ def test_required_and_cross_field_problems(tmp_path: Path) -> None:
     )
 
 
+def test_image_backend_settings(tmp_path: Path) -> None:
+    assert _problems(tmp_path, MINIMAL + "kinds: [image]\nimage:\n  backend: comfy\n")[0].startswith(
+        "image.backend: Input should be 'diffusers'"
+    )
+    problems = _problems(tmp_path, MINIMAL + "kinds: [image]\nimage:\n  backend: diffusers\n")
+    assert problems == ["image: backend 'diffusers' needs a 'diffusers' section with a 'checkpoint'"]
+    missing = tmp_path / "sd15.safetensors"
+    text = MINIMAL + f"kinds: [image]\nimage:\n  backend: diffusers\n  diffusers: {{checkpoint: {missing}}}\n"
+    assert _problems(tmp_path, text) == [f"image.diffusers.checkpoint: path does not exist (got '{missing}')"]
+    missing.write_bytes(b"weights")
+    config = load_config(_write(tmp_path, text), env={})
+    assert config.image.diffusers is not None and config.image.diffusers.checkpoint == missing
+
+
 def test_unreadable_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.yaml", env={})

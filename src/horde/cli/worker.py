@@ -22,8 +22,8 @@ KINDS = ("text", "image", "alchemy")
 
 @click.command("worker")
 @click.option(
-    "-c", "--config", "config_path", envvar="HORDE_WORKER_CONFIG", type=click.Path(dir_okay=False, path_type=Path),
-    help="YAML configuration file (env HORDE_WORKER_CONFIG).",
+    "-c", "--config", "config_path", envvar="HORDE_WORKER_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path), help="YAML configuration file.",
 )  # fmt: skip
 @click.option("--horde-url", help="The horde to work for (env HORDE_URL).")
 @click.option("--api-key", help="The worker owner's API key (env HORDE_API_KEY).")
@@ -54,12 +54,7 @@ def worker(config_path: Path | None, burst: bool, check: bool, verbose: int, **f
         click.echo(config.model_dump_json(indent=2, exclude=secrets))
         return
     _setup_logging(verbose)
-    try:
-        code = asyncio.run(run_worker(config, burst=burst))
-    except ConfigError as exc:  # raised while building a backend (e.g. an image backend not installed)
-        click.echo(f"horde worker: {exc}", err=True)
-        sys.exit(2)
-    sys.exit(code)
+    sys.exit(asyncio.run(run_worker(config, burst=burst)))
 
 
 def _overrides(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import signal
 from importlib.metadata import PackageNotFoundError, version
@@ -12,7 +11,7 @@ from typing import Any
 from horde.client import HordeClient, RetryPolicy
 from horde.contract import InterrogationPopInput, PopInputKobold, PopInputStable
 from horde.worker.backends import AlchemyBackend, ImageBackend, TextBackend, default_data_dir
-from horde.worker.config import ConfigError, WorkerConfig
+from horde.worker.config import WorkerConfig
 from horde.worker.jobs import AlchemyJobs, Handler, ImageJobs, TextJobs
 from horde.worker.loop import Worker, WorkerError, WorkerOptions
 
@@ -31,8 +30,6 @@ def _version() -> str:
 BRIDGE_NAME = "horde-worker"  # the name the horde's capability table knows (server OUR_BRIDGE)
 BRIDGE_AGENT = f"{BRIDGE_NAME}:{_version()}:https://github.com/horde/horde"
 
-# `image.backend` names -> the class in horde.worker.backends.image (built with `image.options`).
-IMAGE_BACKENDS = {"diffusers": "DiffusersBackend", "comfyui": "ComfyUIBackend"}
 UPSCALER_FORMS = ("RealESRGAN_x4plus", "RealESRGAN_x4plus_anime_6B", "RealESRGAN_x2plus")
 
 
@@ -109,20 +106,18 @@ def _image(config: WorkerConfig) -> Handler:
 
 
 def _image_backend(config: WorkerConfig) -> ImageBackend:
-    name = config.image.backend or ""
-    try:
-        module = importlib.import_module("horde.worker.backends.image")
-        cls = getattr(module, IMAGE_BACKENDS[name])
-    except (ImportError, AttributeError, KeyError):
-        known = ", ".join(sorted(IMAGE_BACKENDS))
-        raise ConfigError(
-            [f"image.backend: {name!r} is not available in this installation (known: {known})"]
-        ) from None
-    try:
-        backend: ImageBackend = cls(**config.image.options)
-    except TypeError as exc:
-        raise ConfigError([f"image.options: {exc}"]) from None
-    return backend
+    from horde.worker.backends.image import DiffusersBackend
+
+    settings = config.image.diffusers
+    assert settings is not None  # the config requires it for the one image backend there is
+    return DiffusersBackend(
+        settings.checkpoint,
+        models=config.image.models,
+        kind=settings.kind,
+        config=str(settings.config) if settings.config else None,
+        device=settings.device,
+        threads=settings.threads,
+    )
 
 
 def _alchemy(config: WorkerConfig) -> Handler:

@@ -21,6 +21,7 @@ __all__ = [
     "ENV_KEYS",
     "AlchemyConfig",
     "ConfigError",
+    "DiffusersConfig",
     "ImageConfig",
     "Kind",
     "KoboldConfig",
@@ -50,6 +51,15 @@ def _http_url(value: str) -> str:
 Url = Annotated[str, AfterValidator(_http_url)]
 AnyPath = Annotated[Path, Field(strict=False)]
 ExistingFile = Annotated[FilePath, Field(strict=False)]
+
+
+def _exists(path: Path) -> Path:
+    if not path.exists():
+        raise ValueError("path does not exist")
+    return path
+
+
+ExistingPath = Annotated[Path, Field(strict=False), AfterValidator(_exists)]
 Threads = Annotated[int, Field(ge=1, le=limits.MAX_THREADS)]
 ModelName = Annotated[str, Field(min_length=3, max_length=255)]
 Seconds = Annotated[float, Field(strict=False, gt=0)]
@@ -107,13 +117,23 @@ class TextConfig(_Section):
         return self
 
 
+class DiffusersConfig(_Section):
+    """A Stable Diffusion 1.5 / SDXL checkpoint run with diffusers (the `image` extra)."""
+
+    checkpoint: ExistingPath  # a diffusers folder or a single .safetensors/.ckpt file
+    kind: Literal["auto", "sd15", "sdxl"] = "auto"
+    config: ExistingPath | None = None  # a local diffusers folder with the pipeline configs of a single file
+    device: str | None = None  # default: cuda when available, else cpu
+    threads: int | None = Field(default=None, ge=1)
+
+
 class ImageConfig(_Section):
-    """Serving image jobs; `backend` names an image backend and `options` are its settings."""
+    """Serving image jobs."""
 
     name: str | None = Field(default=None, min_length=5, max_length=100)
-    backend: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-    models: list[ModelName] = Field(default_factory=list)
+    backend: Literal["diffusers"] | None = None
+    diffusers: DiffusersConfig | None = None
+    models: list[ModelName] = Field(default_factory=list)  # names to advertise; default: the checkpoint's
     max_pixels: int = Field(default=limits.DEFAULT_MAX_PIXELS, ge=64 * 64)
     max_batch: int = Field(default=1, ge=1, le=limits.MAX_POP_AMOUNT)
     threads: Threads | None = None
@@ -125,6 +145,12 @@ class ImageConfig(_Section):
     allow_sdxl_controlnet: bool = False
     allow_lora: bool = False
     limit_max_steps: bool = False
+
+    @model_validator(mode="after")
+    def _backend_settings(self) -> ImageConfig:
+        if self.backend == "diffusers" and self.diffusers is None:
+            raise ValueError("backend 'diffusers' needs a 'diffusers' section with a 'checkpoint'")
+        return self
 
 
 class AlchemyConfig(_Section):

@@ -179,11 +179,8 @@ class ImageJobs:
         self.name = template.name
         self.threads = template.threads
         self.backends: list[ImageBackend] = list(backends)
-        self._advertised = list(template.models)
 
     def _table(self) -> dict[str, ImageBackend]:
-        if self._advertised and len(self.backends) == 1:  # the operator names the one backend's models
-            return dict.fromkeys(self._advertised, self.backends[0])
         return _route(self.backends, lambda b: b.models)
 
     def offers(self) -> list[str]:
@@ -205,7 +202,7 @@ class ImageJobs:
         backend = _pick(self._table(), reply.model, "model")
         source = await load_image(client, reply.source_image) if reply.source_image else None
         payload = reply.payload.model_dump(mode="json")
-        payload["n_iter"] = len(job.ids)
+        payload.update(n_iter=len(job.ids), source_processing=reply.source_processing)
         images = await backend.generate(payload, source_image=source)
         uploads = reply.r2_uploads or ([reply.r2_upload] if reply.r2_upload else [])
         bodies: list[BaseModel] = []
