@@ -132,57 +132,99 @@ def _stop(server: HordeServer) -> None:
         server.process.wait(5)
 
 
-def _start(database: str, database_url: str, data_dir: Path) -> HordeServer:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for _attempt in range(3):  # the port can be taken between choosing it and binding it
-        port = _free_port()
-        log_path = data_dir / f"serve-{port}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                _horde_command(port),
-                env=_server_env(data_dir, port, database_url),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: stopping it stops its children too
-            )
-        server = HordeServer(f"http://127.0.0.1:{port}", database, log_path, process)
-        try:
-            _wait_ready(server)
-        except RuntimeError:
-            if "address already in use" in server.log_tail().lower():
+def _launch(database: str, database_url: str, data_dir: Path) -> HordeServer:
+    port = _free_port()
+    log_path = data_dir / f"serve-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            _horde_command(port),
+            env=_server_env(data_dir, port, database_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopping it stops its children too
+        )
+    return HordeServer(f"http://127.0.0.1:{port}", database, log_path, process)
+
+
+class ServerPool:
+    """The session's servers, one per database, started together and stopped at the end.
+
+    Starting is slow (imports) and mostly waiting, so every variant the selected tests use starts at
+    once, and a test waits only for its own.
+    """
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self.tmp_path_factory = tmp_path_factory
+        self.servers: dict[str, HordeServer] = {}
+        self.ready: set[str] = set()
+        self.urls: dict[str, str] = {}
+        self.unavailable: dict[str, BaseException] = {}
+        self.postgres: services.PostgresDatabase | None = None
+
+    def launch(self, database: str) -> None:
+        if database in self.servers or database in self.unavailable:
+            return
+        data_dir = self.tmp_path_factory.mktemp(f"horde-{database}")
+        if database == "postgresql":
+            try:
+                self.postgres = asyncio.run(services.create_postgres_database())
+            except Exception as exc:  # any connection failure means unavailable
+                self.unavailable[database] = exc
+                return
+            self.urls[database] = self.postgres.url
+        else:
+            self.urls[database] = f"sqlite+aiosqlite:///{data_dir / 'horde.sqlite3'}"
+        self.servers[database] = _launch(database, self.urls[database], data_dir)
+
+    def get(self, database: str) -> HordeServer:
+        """The running server for `database` (skipped, or failed under CI=true, when it cannot run)."""
+        self.launch(database)
+        if database in self.unavailable:
+            services.unavailable("PostgreSQL", self.unavailable[database])
+        server = self.servers[database]
+        for _attempt in range(3):  # the port can be taken between choosing it and binding it
+            if database in self.ready:
+                return server
+            try:
+                _wait_ready(server)
+            except RuntimeError:
+                if "address already in use" not in server.log_tail().lower():
+                    raise
+                server = self.servers[database] = _launch(database, self.urls[database], server.log_path.parent)
                 continue
-            raise
+            self.ready.add(database)
+        if database not in self.ready:
+            raise RuntimeError(f"horde serve ({database}) could not bind a free port three times in a row")
         return server
-    raise RuntimeError("horde serve could not bind a free port three times in a row")
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            _stop(server)
+        if self.postgres is not None:
+            asyncio.run(services.drop_postgres_database(self.postgres))
+
+
+@pytest.fixture(scope="session")
+def horde_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+    pool = ServerPool(tmp_path_factory)
+    wanted = {
+        item.callspec.params["horde_server"]
+        for item in request.session.items
+        if hasattr(item, "callspec") and "horde_server" in item.callspec.params
+    }
+    try:
+        for database in sorted(wanted):
+            pool.launch(database)
+        yield pool
+    finally:
+        pool.close()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def horde_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[HordeServer]:
+def horde_server(request: pytest.FixtureRequest, horde_pool: ServerPool) -> HordeServer:
     """A real `horde serve` on 127.0.0.1:<ephemeral>, once on SQLite and once on a fresh PostgreSQL."""
-    database: str = request.param
-    data_dir = tmp_path_factory.mktemp(f"horde-{database}")
-    postgres: services.PostgresDatabase | None = None
-    if database == "postgresql":
-        try:
-            postgres = asyncio.run(services.create_postgres_database())
-        except Exception as exc:  # noqa: BLE001 - any connection failure means unavailable
-            services.unavailable("PostgreSQL", exc)
-        assert postgres is not None
-        url = postgres.url
-    else:
-        url = f"sqlite+aiosqlite:///{data_dir / 'horde.sqlite3'}"
-    try:
-        server = _start(database, url, data_dir)
-        try:
-            yield server
-        finally:
-            _stop(server)
-    finally:
-        if postgres is not None:
-            asyncio.run(services.drop_postgres_database(postgres))
+    return horde_pool.get(request.param)
 
 
 @pytest.hookimpl(wrapper=True)

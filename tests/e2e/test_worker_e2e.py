@@ -397,6 +397,15 @@ async def test_text_request_is_served_by_an_http_backend(
     assert {g.worker_name for g in status.generations} == {f"e2e {api} worker"}
     assert {g.model for g in status.generations} == {model}
     assert backend.prompts == ["Tell me a story"] * 2
+    # the worker as the horde lists it, read back with the client
+    listed = await client.worker_by_name(f"e2e {api} worker")
+    assert (
+        listed.type == "text" and listed.bridge_agent.startswith("horde-worker:") and listed.models == [model]
+    )
+    assert listed.requests_fulfilled == 2 and listed.max_length == 512
+    assert listed.id in {w.id for w in await client.workers("text")}
+    assert model in {m.name for m in await client.models("text")}
+    assert (await client.find_user()).worker_count >= 1 and (await client.heartbeat()).message == "OK"
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
     assert "stopped: 2 submitted, 0 reported faulted, 0 not reported" in worker.log()

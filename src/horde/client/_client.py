@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -267,6 +268,11 @@ class HordeClient:
             "GET", f"/workers/{worker_id}", WorkerDetails, idem=Idempotency.SAFE, auth=True
         )
 
+    async def worker_by_name(self, name: str) -> WorkerDetails:
+        """One worker by its exact name, any kind."""
+        path = f"/workers/name/{quote(name, safe='')}"
+        return await self._model("GET", path, WorkerDetails, idem=Idempotency.SAFE, auth=True)
+
     async def find_user(self) -> UserDetails:
         """The user owning this client's API key."""
         return await self._model("GET", "/find_user", UserDetails, idem=Idempotency.SAFE, auth=True)
@@ -367,11 +373,14 @@ class HordeClient:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError("the request was not done in time")
+            asked = time.monotonic()
             current = await status(min(wait, left) if left is not None else wait)
             if _is_done(current):
                 return current
-            if not self.long_poll_supported:
-                await self._sleep(poll if left is None else max(0.0, min(poll, left)))
+            # Poll at `poll` intervals unless the horde held the call (a quick answer is a change: go on).
+            pause = poll if not self.long_poll_supported else max(0.0, 0.2 - (time.monotonic() - asked))
+            if pause:
+                await self._sleep(pause if left is None else max(0.0, min(pause, left)))
 
 
 def _is_done(status: BaseModel) -> bool:

@@ -172,6 +172,7 @@ class Worker:
         while not self._stopping.is_set():
             if not await self._ready(lane):
                 break
+            asked = time.monotonic()
             try:
                 popped = await self._pop(lane)
             except HordeError as exc:
@@ -190,7 +191,8 @@ class Worker:
             if not popped.jobs:
                 if self.options.burst and not lane.tasks:
                     break
-                if not (self.options.long_poll and self.client.long_poll_supported):
+                held = self.options.long_poll and self.client.long_poll_supported
+                if not held or time.monotonic() - asked < min(self.options.long_poll, 1.0):  # no hot loop
                     await self._sleep(lane.idle.next())
                 continue
             lane.idle.reset()

