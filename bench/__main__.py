@@ -72,6 +72,9 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"local horde {server.url} pid {server.pid} database {server.db_name}")
         try:
             result = await runner(target, args)
+        except BaseException:
+            print(local.error_summary(server), file=sys.stderr)
+            raise
         finally:
             await local.stop(server, keep=args.keep)
     if not args.no_save:

@@ -21,7 +21,7 @@ import time
 import uuid
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 from bench.net import BRIDGE, Pool, Shard, create_test_user, make_fleet, same_pop, shard, warm_up
 from bench.runner import Target, fmt_cpu, measure, per_op, run_window

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -111,6 +111,17 @@ async def _wait_ready(server: LocalServer, timeout: float) -> None:
                 pass
             await asyncio.sleep(0.2)
     raise RuntimeError(f"horde serve did not answer within {timeout:.0f} s (log: {server.log_path})")
+
+
+def error_summary(server: LocalServer, limit: int = 10) -> str:
+    """The last distinct error lines of the server's log (it is deleted on teardown)."""
+    try:
+        lines = server.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in lines if "Error" in line and not line.startswith(" ")]
+    distinct = list(dict.fromkeys(errors))[-limit:]
+    return "server log errors:\n" + "\n".join(f"  {line[:300]}" for line in distinct) if distinct else ""
 
 
 async def stop(server: LocalServer, *, keep: bool = False) -> None:

@@ -270,7 +270,8 @@ async def warm_up(pool: Pool, fleet: list[WorkerSpec]) -> Record:
         if response is not None:
             await fault_popped(pool.client(w.source), w, response.json(), rec)
 
-    await gather_limited(20, (one(w) for w in fleet))
+    unique = {w.name: w for w in fleet}  # a name's first pop creates it: never twice at once
+    await gather_limited(20, (one(w) for w in unique.values()))
     if rec.errors:
         raise RuntimeError(f"worker warm-up failed: {dict(rec.errors)}")
     return rec

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import time
 import uuid
 from collections import Counter
@@ -189,13 +190,14 @@ async def storm(sh: Shard, start_at: float, deadline: float) -> Record:
         nonlocal last_submit
         client, streak = pool.client(w.source), 0
         while time.monotonic() < deadline and streak < streak_limit:
+            began = time.monotonic() - start_at
             response = await call(rec, "pop", client, "POST", pop_path(kind), key=w.api_key, body=w.pop)
             body = response.json() if response is not None else {}
             if not body.get("id"):
                 streak += 1
                 if response is not None:
                     rec.latencies["pop_empty"].append(rec.latencies["pop"][-1])
-                    rec.values["empty_at"].append(round(time.monotonic() - start_at, 3))
+                    rec.values["empty"].append((w.index, began, time.monotonic() - start_at))
                 await asyncio.sleep(empty_sleep)
                 continue
             streak = 0
@@ -203,6 +205,7 @@ async def storm(sh: Shard, start_at: float, deadline: float) -> Record:
             verdict = check_job(kind, run, w, expected, body)
             if isinstance(verdict, int):
                 rec.values["popped"].append(verdict)
+                rec.values["hit"].append((verdict, began))
             elif verdict == "foreign":
                 rec.counts["foreign"] += 1
             else:
@@ -261,7 +264,39 @@ async def run_kind(target: Target, args: argparse.Namespace, kind: str) -> dict[
               "empty_streak": args.empty_streak, "empty_sleep": args.empty_sleep}  # fmt: skip
     shards = [Shard(target.url, workers=s, params=params) for s in shard(fleet, args.procs)]
     rec, window = await run_window(target, "bench.s1_storm:storm", shards, seconds=args.seconds)
-    return _summary(kind, expected, unservable, enq, enq_window, rec, window)
+    summary = _summary(kind, expected, unservable, enq, enq_window, rec, window)
+    summary["missed_pops"], summary["missed_examples"] = missed_pops(kind, fleet, expected, rec)
+    return summary
+
+
+def missed_pops(
+    kind: str, fleet: list[WorkerSpec], expected: dict[int, dict[str, Any]], rec: Record
+) -> tuple[int, list[str]]:
+    """Empty pops answered while a job this worker could take was still queued.
+
+    Nothing is queued during the drain, so a job of request r popped (by anyone) after an empty pop
+    of worker w had ended was queued all through that empty pop.
+    """
+    last_by_spec: dict[str, float] = {}
+    specs: dict[str, dict[str, Any]] = {}
+    for idx, began in rec.values.get("hit", []):
+        key = json.dumps(expected[idx], sort_keys=True)
+        specs[key] = expected[idx]
+        last_by_spec[key] = max(last_by_spec.get(key, -1.0), began)
+    workers = {w.index: w for w in fleet}
+    last_servable = {
+        w.index: max(
+            (t for k, t in last_by_spec.items() if not can_serve(kind, w.caps, specs[k])), default=-1.0
+        )
+        for w in fleet
+    }
+    missed = [(i, s, e) for i, s, e in rec.values.get("empty", []) if e < last_servable[i]]
+    examples = [
+        f"{workers[i].name} {workers[i].caps}: empty pop at {s:.2f}-{e:.2f} s, servable job popped at "
+        f"{last_servable[i]:.2f} s"
+        for i, s, e in missed[:5]
+    ]
+    return len(missed), examples
 
 
 def _summary(
@@ -291,9 +326,7 @@ def _summary(
         "wrong_examples": rec.values.get("wrong", [])[:10], "foreign_jobs": rec.counts.get("foreign", 0),
         "latency_ms": {op: percentiles(rec.latencies.get(op, [])) for op in OPS},
         "errors": dict(rec.errors), "window": window, "cpu_per_completed_job": per_op(window, completed),
-        "pops": rec.counts.get("pop", 0),
-        # an empty pop while jobs were still being handed out: suspicious for the workers able to take them
-        "empty_pops_before_last_job": sum(1 for t in rec.values.get("empty_at", []) if t < drain),
+        "pops": rec.counts.get("pop", 0), "empty_pops": len(rec.values.get("empty", [])),
     }  # fmt: skip
 
 
@@ -321,9 +354,11 @@ def _print(kind: str, s: dict[str, Any]) -> None:
         if stats.get("n"):
             print(f"  {op}: {fmt_latency(stats)}")
     print(
-        f"  errors {s['errors'] or 0}; pops {s['pops']}, "
-        f"empty before the last job {s['empty_pops_before_last_job']}"
+        f"  errors {s['errors'] or 0}; pops {s['pops']}, empty {s['empty_pops']}, "
+        f"missed (empty while servable work was queued) {s['missed_pops']}"
     )
+    for example in s["missed_examples"][:2]:
+        print(f"    {example}")
     what = "completed job (pop + submit" + (" + upload)" if kind == "image" else ")")
     print(f"  {fmt_cpu(s['cpu_per_completed_job'], what)}")
 

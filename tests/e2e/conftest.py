@@ -191,7 +191,8 @@ class ServerPool:
             except RuntimeError:
                 if "address already in use" not in server.log_tail().lower():
                     raise
-                server = self.servers[database] = _launch(database, self.urls[database], server.log_path.parent)
+                server = _launch(database, self.urls[database], server.log_path.parent)
+                self.servers[database] = server
                 continue
             self.ready.add(database)
         if database not in self.ready:
@@ -206,7 +207,10 @@ class ServerPool:
 
 
 @pytest.fixture(scope="session")
-def horde_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+def horde_pool(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerPool]:
+    """Every server variant the selected tests use, started at once."""
     pool = ServerPool(tmp_path_factory)
     wanted = {
         item.callspec.params["horde_server"]

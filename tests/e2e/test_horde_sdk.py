@@ -1,4 +1,4 @@
-"""horde-sdk, the reference's Python client, drives image, text and alchemy round trips against the real server.
+"""horde-sdk, the reference's Python client, drives image, text and alchemy round trips on the real server.
 
 The client side is horde-sdk's `AIHordeAPIAsyncSimpleClient` (submit, poll check/status, fetch results,
 download images); the worker side is horde-sdk's own worker request classes (`*PopRequest`,
@@ -8,7 +8,7 @@ It runs in a subprocess (this file run as a script) because horde-sdk reads its 
 environment at import time:
 * `AI_HORDE_URL=<server>/api/`: the horde it talks to (read by `horde_sdk.ai_horde_api.endpoints`);
 * `TESTS_ONGOING=1` (the strict run): every horde-sdk model forbids unknown fields, so a key our server
-  sends that horde-sdk does not know fails the parse (`horde_sdk.consts.get_default_frozen_model_config_dict`);
+  sends that horde-sdk does not know fails the parse (`get_default_frozen_model_config_dict`);
 * the offline switch: horde-sdk's model reference layer (`horde_model_reference`) downloads references
   from GitHub or models.aihorde.net when asked for them; `HORDE_MODEL_REFERENCE_OFFLINE=1` makes it read
   local files only and never download. The script also refuses every non-loopback DNS lookup, so any
@@ -24,6 +24,7 @@ import base64
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -130,13 +131,12 @@ def _report(sdk_runs: dict[str, Any], mode: str) -> dict[str, Any]:
 
 
 def _flow(report: dict[str, Any], name: str) -> dict[str, Any]:
-    """One round trip's result, after checking that horde-sdk parsed and swagger describes every body."""
+    """One round trip's result, after checking that horde-sdk parsed every body of it."""
     worker = f"worker-{name.split('_')[0]}"
     responses = [r for r in report["responses"] if r["flow"] == name or (r["flow"] == worker and _has_job(r))]
     assert responses, f"no response was recorded for {name}"
     unparsed = [f"{r['type']}: {r['parse_error']}\n{r['body']}" for r in responses if r["parse_error"]]
     assert unparsed == [], "horde-sdk could not parse these responses:\n" + "\n".join(unparsed)
-    assert _swagger_problems(responses) == []
     flow: dict[str, Any] = report["flows"][name]
     assert flow["error"] is None, flow["error"]
     return flow
@@ -158,7 +158,7 @@ def _swagger_problems(responses: list[dict[str, Any]]) -> list[str]:
             problems.append(f"{item['type']}: horde-sdk names {name!r}, which the swagger lacks")
             continue
         found = check_body(name, item["body"], enums=item["status"] < 400)
-        problems += [f"{item['type']} ({name}) {p}" for p in found]
+        problems += [re.sub(r"\[\d+\]", "[*]", f"{item['type']} ({name}) {p}") for p in found]
     return sorted(set(problems))
 
 
@@ -220,8 +220,8 @@ def test_alchemy(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str)
 @MODES
 @pytest.mark.xfail(
     strict=True,
-    reason="server defect: an empty /generate/pop or /generate/text/pop answer has no `payload` key, which "
-    "horde-sdk's ImageGenerateJobPopResponse and TextGenerateJobPopResponse require (the reference sends one)",
+    reason="server defect: an empty /generate/pop or /generate/text/pop answer has no `payload` key, "
+    "which horde-sdk's ImageGenerateJobPopResponse and TextGenerateJobPopResponse require",
 )
 def test_empty_pops_parse(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
     """A worker pops far more often than it gets a job: horde-sdk must parse the empty answers too."""
@@ -230,7 +230,19 @@ def test_empty_pops_parse(sdk_runs: dict[str, Any], horde_server: HordeServer, m
     assert {r["flow"] for r in empty} == {"worker-text", "worker-image", "worker-alchemy"}
     unparsed = sorted({f"{r['type']}: {r['body']}" for r in empty if r["parse_error"]})
     assert unparsed == []
-    assert _swagger_problems(empty) == []
+
+
+@MODES
+@pytest.mark.xfail(
+    strict=True,
+    reason="server defect: text status generations carry an `id` key that GenerationKobold lacks "
+    "(jobs/kinds/text.py; contract.text.GenerationKobold says the swagger has none)",
+)
+def test_bodies_match_swagger(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
+    """Every body horde-sdk received has the names and types of the swagger definition it names."""
+    report = _report(sdk_runs, mode)
+    assert len(report["responses"]) > 10
+    assert _swagger_problems(report["responses"]) == []
 
 
 @MODES
@@ -366,12 +378,11 @@ class _Worker:
         )  # fmt: skip
         job = await self._pop(pop)
         for job_id in job.ids if job else []:
-            generation = f"sdk text {self.text_index}"
-            self.text_index += 1
+            generation = f"{job.payload.prompt} there was a test"
             submit = TextGenerationJobSubmitRequest(
                 apikey=self.key, id=job_id, generation=generation, state="ok"
             )
-            await self._submit(submit, "text")
+            await self._submit(submit, "text", ours=job.payload.prompt == TEXT_PROMPT)
 
     async def image(self) -> None:
         from horde_sdk.ai_horde_api.apimodels import (
@@ -442,13 +453,9 @@ async def _text_round_trip(client: Any, api_key: str) -> dict[str, Any]:
         apikey=api_key, prompt=TEXT_PROMPT, models=[TEXT_MODEL],
         params=ModelGenerationInputKobold(max_length=64, max_context_length=1024, n=1),
     )  # fmt: skip
-    status, request_id = await client.text_generate_request(request, timeout=FLOW_TIMEOUT)
-    while status.finished < 2 and not status.faulted:  # the simple client waits for the first text only
-        await asyncio.sleep(0.5)
-        again = TextGenerateStatusRequest(id=request_id)
-        status = await client._horde_client_session.submit_request(
-            again, again.get_default_success_response_type()
-        )
+    # n=1: horde-sdk's simple client waits for exactly one generation (`number_of_responses=1`), so with
+    # n=2 it would poll until its timeout whenever both texts arrive between two polls.
+    status, _ = await client.text_generate_request(request, timeout=FLOW_TIMEOUT)
     return {
         "done": status.done,
         "finished": status.finished,

@@ -152,9 +152,8 @@ def test_no_server_errors(horde_server: HordeServer) -> None:
             _fuzz(operation, GenerationMode.NEGATIVE, api_key=api_key, deadline=deadline, findings=findings)
 
     untested = sorted(label for label, count in findings.calls.items() if count == 0)
-    summary = "\n".join(
-        f"{label}: {count} calls, {findings.seconds.get(label, 0):.1f} s" for label, count in findings.calls.items()
-    )
+    took, calls = findings.seconds, findings.calls
+    summary = "\n".join(f"{label}: {n} calls, {took.get(label, 0):.1f} s" for label, n in calls.items())
     print(f"schemathesis on {horde_server.database}: {len(operations)} operations\n{summary}")
     report = "\n\n".join(
         f"{label}\n  " + "\n  ".join(texts) for label, texts in sorted(findings.failures.items())

@@ -265,3 +265,25 @@ async def test_alchemy_unreadable_source_is_faulted(fake_horde: FakeHorde, horde
     template = InterrogationPopInput(name="alchemist", bridge_agent=AGENT)
     await _run(horde_client, AlchemyJobs(template, [FakeAlchemy()], ttl=30))
     assert fake_horde.submitted("alchemy")[form]["state"] == "faulted"
+
+
+async def test_long_poll_pops_back_to_back_and_a_held_pop_is_dropped_on_stop() -> None:
+    pops: list[httpx.Request] = []
+    held = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        pops.append(request)
+        if len(pops) >= 3:  # the third pop is held by the horde until a job arrives (never)
+            held.set()
+            await asyncio.sleep(3600)
+        await asyncio.sleep(1.0)  # a held pop that times out empty
+        empty = {"payload": {}, "id": None, "ids": [], "skipped": {}}
+        return httpx.Response(200, json=empty, headers={"Horde-Wait-Supported": "1"})
+
+    async with HordeClient("http://horde.test", "k", transport=httpx.MockTransport(handler)) as client:
+        worker = Worker(client, [_text(FakeText())], WorkerOptions(long_poll=20, idle_backoff=30))
+        await worker.start()
+        await asyncio.wait_for(held.wait(), 10)  # no idle back-off between held pops
+        worker.stop()
+        await asyncio.wait_for(worker.wait(), 2)
+    assert all(r.headers["horde-wait"] == "20" for r in pops) and len(pops) == 3

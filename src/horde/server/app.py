@@ -26,6 +26,7 @@ from horde.server.kit.notify import Notifier
 from horde.server.kit.secrets import derive, load_or_create
 from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
 from horde.server.migrate import upgrade_to_head
+from horde.server.redis import connect_relay
 from horde.server.scheduler import Scheduler
 from horde.server.state import Horde
 from horde.server.users.cache import UserCache
@@ -93,6 +94,11 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         horde = await build_horde(settings)
         app.state.horde = horde
+        relay = (
+            await connect_relay(settings.redis_url, prefix=settings.redis_prefix, notifier=horde.notifier)
+            if (settings.redis_url)
+            else None
+        )
         scheduler = Scheduler(horde)
         horde.webhooks.start()
         if settings.run_scheduler:
@@ -104,6 +110,8 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
         finally:
             await scheduler.stop()
             await horde.webhooks.stop()
+            if relay is not None:
+                await relay.stop()
             await close_horde(horde)
 
     app = FastAPI(

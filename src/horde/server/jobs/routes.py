@@ -5,9 +5,9 @@ Thin: parse into a contract model, take dependencies, call one service function,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from horde.contract import (
@@ -33,12 +33,31 @@ from horde.contract import (
 )
 from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep
 from horde.server.jobs import service
+from horde.server.jobs.waiting import SUPPORTED_HEADER, pop_waiting, status_waiting, wait_seconds
 
 router = APIRouter(tags=["v2"])
+# An extension clients of the reference never send: park the request up to this many seconds.
+Wait = Annotated[str | None, Header(alias="Horde-Wait", include_in_schema=False)]
 
 
 def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status_code)
+
+
+def _waited(body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, headers={SUPPORTED_HEADER: "1"})
+
+
+async def _status(
+    horde: HordeDep, kind: str, id: str, wait: str | None, *, full: bool = True
+) -> JSONResponse:
+    seconds = wait_seconds(horde, wait)
+    return _waited(await status_waiting(horde, kind=kind, raw_id=id, full=full, wait=seconds))
+
+
+async def _pop(horde: HordeDep, kind: str, body: Any, user: Any, ip: str, wait: str | None) -> JSONResponse:
+    seconds = wait_seconds(horde, wait)
+    return _waited(await pop_waiting(horde, kind=kind, body=body, user=user, ipaddr=ip, wait=seconds))
 
 
 async def _accept(horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str) -> JSONResponse:
@@ -57,13 +76,13 @@ async def post_image_async(
 
 
 @router.get("/generate/check/{id}", response_model=RequestStatusCheck)
-async def get_image_check(id: str, horde: HordeDep) -> JSONResponse:
-    return _json(await service.get_status(horde, kind="image", raw_id=id, full=False))
+async def get_image_check(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
+    return await _status(horde, "image", id, wait, full=False)
 
 
 @router.get("/generate/status/{id}", response_model=RequestStatusStable)
-async def get_image_status(id: str, horde: HordeDep) -> JSONResponse:
-    return _json(await service.get_status(horde, kind="image", raw_id=id, full=True))
+async def get_image_status(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
+    return await _status(horde, "image", id, wait)
 
 
 @router.delete("/generate/status/{id}", response_model=RequestStatusStable)
@@ -73,9 +92,9 @@ async def delete_image_status(id: str, horde: HordeDep) -> JSONResponse:
 
 @router.post("/generate/pop", response_model=GenerationPayloadStable)
 async def post_image_pop(
-    body: PopInputStable, horde: HordeDep, user: CurrentUser, ip: ClientIP
+    body: PopInputStable, horde: HordeDep, user: CurrentUser, ip: ClientIP, wait: Wait = None
 ) -> JSONResponse:
-    return _json(await service.pop_jobs(horde, kind="image", body=body, user=user, ipaddr=ip))
+    return await _pop(horde, "image", body, user, ip, wait)
 
 
 @router.post("/generate/submit", response_model=GenerationSubmitted)
@@ -92,8 +111,8 @@ async def post_text_async(
 
 
 @router.get("/generate/text/status/{id}", response_model=RequestStatusKobold)
-async def get_text_status(id: str, horde: HordeDep) -> JSONResponse:
-    return _json(await service.get_status(horde, kind="text", raw_id=id, full=True))
+async def get_text_status(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
+    return await _status(horde, "text", id, wait)
 
 
 @router.delete("/generate/text/status/{id}", response_model=RequestStatusKobold)
@@ -103,9 +122,9 @@ async def delete_text_status(id: str, horde: HordeDep) -> JSONResponse:
 
 @router.post("/generate/text/pop", response_model=GenerationPayloadKobold)
 async def post_text_pop(
-    body: PopInputKobold, horde: HordeDep, user: CurrentUser, ip: ClientIP
+    body: PopInputKobold, horde: HordeDep, user: CurrentUser, ip: ClientIP, wait: Wait = None
 ) -> JSONResponse:
-    return _json(await service.pop_jobs(horde, kind="text", body=body, user=user, ipaddr=ip))
+    return await _pop(horde, "text", body, user, ip, wait)
 
 
 @router.post("/generate/text/submit", response_model=GenerationSubmitted)
@@ -122,8 +141,8 @@ async def post_interrogate_async(
 
 
 @router.get("/interrogate/status/{id}", response_model=InterrogationStatus)
-async def get_interrogate_status(id: str, horde: HordeDep) -> JSONResponse:
-    return _json(await service.get_status(horde, kind="alchemy", raw_id=id, full=True))
+async def get_interrogate_status(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
+    return await _status(horde, "alchemy", id, wait)
 
 
 @router.delete("/interrogate/status/{id}", response_model=InterrogationStatus)
@@ -133,9 +152,9 @@ async def delete_interrogate_status(id: str, horde: HordeDep) -> JSONResponse:
 
 @router.post("/interrogate/pop", response_model=InterrogationPopPayload)
 async def post_interrogate_pop(
-    body: InterrogationPopInput, horde: HordeDep, user: CurrentUser, ip: ClientIP
+    body: InterrogationPopInput, horde: HordeDep, user: CurrentUser, ip: ClientIP, wait: Wait = None
 ) -> JSONResponse:
-    return _json(await service.pop_jobs(horde, kind="alchemy", body=body, user=user, ipaddr=ip))
+    return await _pop(horde, "alchemy", body, user, ip, wait)
 
 
 @router.post("/interrogate/submit", response_model=GenerationSubmitted)

@@ -100,7 +100,11 @@ async def check_in(
     row = (
         await conn.execute(
             update(workers)
-            .where(workers.c.name_lower == body.name.lower(), workers.c.user_id == owner.id, workers.c.kind == kind)
+            .where(
+                workers.c.name_lower == body.name.lower(),
+                workers.c.user_id == owner.id,
+                workers.c.kind == kind,
+            )
             .values(last_check_in=utc(now), **declaration)
             .returning(workers)
         )
