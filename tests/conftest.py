@@ -63,6 +63,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "database_url": database_url,
         "data_dir": data_dir,
         "test_apikeys": True,
+        "test_ratelimit_disabled": True,
         "allow_private_source_urls": True,
         "run_scheduler": False,
         "db_pool_size": 5,

@@ -79,6 +79,7 @@ def _server_env(data_dir: Path, port: int, database_url: str) -> dict[str, str]:
         HORDE_DATABASE_URL=database_url,
         HORDE_PUBLIC_URL=f"http://127.0.0.1:{port}",
         HORDE_TEST_APIKEYS="1",
+        HORDE_TEST_RATELIMIT_DISABLED="1",
         HORDE_ALLOW_PRIVATE_SOURCE_URLS="1",
         HORDE_API_KEY_PEPPER="e2e-pepper",
         HORDE_DB_POOL_SIZE="5",

@@ -182,11 +182,6 @@ def test_image_inline_base64(sdk_runs: dict[str, Any], horde_server: HordeServer
 
 
 @MODES
-@pytest.mark.xfail(
-    strict=True,
-    reason="server defect: BodyGuardMiddleware answers 400 NulByteInPayload to the worker's binary PUT "
-    "of a webp to its r2_upload URL (/objects/{key}), so no R2 upload can succeed",
-)
 def test_image_r2(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
     """r2=true (the default): the worker PUTs each image to its r2_upload URL; the status hands out URLs."""
     report = _report(sdk_runs, mode)

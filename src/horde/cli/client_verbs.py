@@ -145,7 +145,9 @@ def table(rows: Iterable[Sequence[object]], header: Sequence[str]) -> str:
     """Rows as left-aligned columns under ``header``."""
     cells = [[str(h) for h in header], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
 
 
 # workers, models, user -----------------------------------------------------------------------------
@@ -189,7 +191,9 @@ def models(kind: str | None, url: str, api_key: str, as_json: bool, quiet: bool)
         if not found:
             click.echo("no model is served now", err=True)
             return
-        rows = [(m.name, m.type, m.count, f"{m.queued:g}", m.jobs, m.eta, f"{m.performance:g}") for m in found]
+        rows = [
+            (m.name, m.type, m.count, f"{m.queued:g}", m.jobs, m.eta, f"{m.performance:g}") for m in found
+        ]
         click.echo(table(rows, ("name", "type", "workers", "queued", "jobs", "eta", "performance")))
 
     run_verb(target, verb)
@@ -238,7 +242,7 @@ def transfer(username: str, amount: float, url: str, api_key: str, as_json: bool
         try:
             answer = await _transfer(client, username, amount)
         except NotFound as exc:
-            if exc.rc:  # UserNotFound and friends: the route exists, the recipient does not
+            if exc.rc not in ("", "NotFound"):  # UserNotFound: the route exists, the recipient does not
                 raise
             message = "this horde does not offer kudos transfers (POST /api/v2/kudos/transfer answered 404)"
             if target.json:
@@ -265,7 +269,11 @@ async def _transfer(client: HordeClient, username: str, amount: float) -> dict[s
         username: str
         amount: float
 
-    answer = await client._model(  # noqa: SLF001
-        "POST", "/kudos/transfer", RootModel[dict[str, Any]], body=Body(username=username, amount=amount), auth=True
+    answer = await client._model(
+        "POST",
+        "/kudos/transfer",
+        RootModel[dict[str, Any]],
+        body=Body(username=username, amount=amount),
+        auth=True,
     )
     return answer.root

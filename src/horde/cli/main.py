@@ -43,3 +43,10 @@ def db_upgrade() -> None:
 
 main.add_command(users)
 main.add_command(worker)
+
+from horde.cli.client_verbs import kudos, models, user, workers  # noqa: E402
+from horde.cli.generate import generate, interrogate, status  # noqa: E402
+from horde.cli.up import up  # noqa: E402
+
+for command in (up, generate, interrogate, status, workers, models, user, kudos):
+    main.add_command(command)

@@ -48,7 +48,13 @@ class Progress:
         self.started = time.monotonic()
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self._last_key: tuple[Any, ...] | None = None
+        self._last: Snapshot | None = None
         self._drawn = False
+
+    @property
+    def live(self) -> bool:
+        """Whether the line is redrawn in place (a terminal), so a ticking clock is worth drawing."""
+        return self.enabled and self._tty
 
     def render(self, snap: Snapshot) -> str:
         total = max(snap.total, 1)
@@ -75,7 +81,13 @@ class Progress:
         elif snap.key != self._last_key:
             self.stream.write(self.render(snap) + "\n")
         self._last_key = snap.key
+        self._last = snap
         self.stream.flush()
+
+    def tick(self) -> None:
+        """Redraw the last line on a terminal (its clock moves while a server-side wait is held)."""
+        if self.live and self._last is not None and not self._last.done:
+            self.update(self._last)
 
     def close(self) -> None:
         """End the line (a terminal's progress line stays visible above what follows)."""
@@ -107,24 +119,49 @@ async def follow[S](
 ) -> S:
     """Fetch the status (``fetch(wait)``) until its snapshot is done; TimeoutError after ``timeout``.
 
-    ``long_poll()`` says whether the horde honoured the last wait; then a quick answer is a change
-    and the next call goes at once, with a floor of 0.2 s so a horde that answers at once is not hammered.
+    The first call asks for no wait, so the queue position shows at once. ``long_poll()`` says whether
+    the horde honoured the last wait; then a quick answer is a change and the next call goes at once,
+    with a floor of 0.2 s so a horde that answers at once is not hammered.
     """
-    polling = polling or Polling()
+    ticker = asyncio.create_task(_tick(progress)) if progress.live else None
+    try:
+        return await _follow(fetch, snapshot, progress, long_poll, polling or Polling(), timeout)
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+
+
+async def _tick(progress: Progress, every: float = 0.5) -> None:
+    while True:
+        await asyncio.sleep(every)
+        progress.tick()
+
+
+async def _follow[S](
+    fetch: Callable[[float | None], Awaitable[S]],
+    snapshot: Callable[[S], Snapshot],
+    progress: Progress,
+    long_poll: Callable[[], bool | None],
+    polling: Polling,
+    timeout: float | None,
+) -> S:
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = polling.first
+    first = True
     while True:
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise TimeoutError(f"not done after {timeout:g}s")
         asked = time.monotonic()
-        wait = polling.wait if left is None else min(polling.wait, left)
+        wait = 0.0 if first else polling.wait if left is None else min(polling.wait, left)
         current = await fetch(wait if wait > 0 else None)
         snap = snapshot(current)
         progress.update(snap)
         if snap.done:
             return current
-        if long_poll():
+        if first:
+            delay, first = 0.0, False
+        elif long_poll():
             delay = max(0.0, 0.2 - (time.monotonic() - asked))
         else:
             delay, pause = pause, min(polling.cap, pause * polling.growth)

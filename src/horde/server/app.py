@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
@@ -26,6 +27,7 @@ from horde.server.kit.notify import Notifier
 from horde.server.kit.secrets import derive, load_or_create
 from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
 from horde.server.migrate import upgrade_to_head
+from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
 from horde.server.redis import connect_relay
 from horde.server.scheduler import Scheduler
 from horde.server.state import Horde
@@ -86,6 +88,13 @@ async def close_horde(horde: Horde) -> None:
     await horde.db.dispose()
 
 
+def _counters(settings: Settings) -> Counters:
+    if settings.redis_url:
+        client = aioredis.from_url(settings.redis_url, socket_timeout=2)
+        return RedisCounters(client, settings.redis_prefix)
+    return MemoryCounters()
+
+
 def create_app(settings: Settings | None = None, *, horde: Horde | None = None) -> FastAPI:
     """The horde's ASGI app; with `horde` given (tests), it serves that one and owns no lifespan."""
     settings = settings or Settings()
@@ -133,5 +142,7 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
         return JSONResponse(app.openapi())
 
     app.add_middleware(BodyGuardMiddleware)
+    if not settings.test_ratelimit_disabled:
+        app.add_middleware(RateLimitMiddleware, counters=_counters(settings))
     app.add_middleware(CORSMiddleware)
     return app

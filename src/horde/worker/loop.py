@@ -184,6 +184,11 @@ class Worker:
                 log.warning("%s pop failed: %s; next try in %.1fs", lane.handler.kind, exc, delay)
                 await self._sleep(delay)
                 continue
+            except Exception:  # a defect: keep the worker up, but say so loudly
+                delay = lane.errors.next()
+                log.exception("%s pop: unexpected error; next try in %.1fs", lane.handler.kind, delay)
+                await self._sleep(delay)
+                continue
             if popped is None:
                 break
             lane.errors.reset()
@@ -191,13 +196,17 @@ class Worker:
             if not popped.jobs:
                 if self.options.burst and not lane.tasks:
                     break
-                held = self.options.long_poll and self.client.long_poll_supported
-                if not held or time.monotonic() - asked < min(self.options.long_poll, 1.0):  # no hot loop
-                    await self._sleep(lane.idle.next())
+                await self._idle(lane, time.monotonic() - asked)
                 continue
             lane.idle.reset()
             for job in popped.jobs:
                 self._hold(lane, job)
+
+    async def _idle(self, lane: _Lane, took: float) -> None:
+        """After an empty pop: back off, unless the horde held the pop (long-poll) for a while."""
+        held = self.options.long_poll and self.client.long_poll_supported
+        if not held or took < min(self.options.long_poll, 1.0):  # a quick empty answer: no hot loop
+            await self._sleep(lane.idle.next())
 
     async def _ready(self, lane: _Lane) -> bool:
         """Wait for a free slot and the end of any fault pause; False when stopping."""
@@ -255,9 +264,13 @@ class Worker:
         task.add_done_callback(done)
 
     async def _run(self, lane: _Lane, job: Job) -> None:
-        bodies, ok = await self._produce(lane, job)
-        for body in bodies:
-            await self._submit(lane, job, body, ok=ok)
+        try:
+            bodies, ok = await self._produce(lane, job)
+            for body in bodies:
+                await self._submit(lane, job, body, ok=ok)
+        except Exception:  # a defect here must not vanish into a task nobody awaits
+            log.exception("%s: unexpected error; the horde requeues it at its ttl", job.describe())
+            self.stats.lost += 1
 
     async def _produce(self, lane: _Lane, job: Job) -> tuple[list[BaseModel], bool]:
         """The job's submit bodies, or its faulted bodies when it fails, runs out of ttl or is abandoned."""

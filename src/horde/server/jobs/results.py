@@ -86,17 +86,27 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
         await fault_jobs(horde, [job_id], reason="worker", worker_id=worker["id"])
         return {"reward": 0}
     async with horde.db.transaction() as conn:
-        finished = await _complete(horde, conn, job=job, worker=worker, request=request, outcome=outcome)
-        if finished is None:
+        won = await _complete(horde, conn, job=job, worker=worker, request=request, outcome=outcome)
+        if not won:
             current, _ = await _load(conn, job_id)
             _diagnose(current, worker, user, faulting)
             raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
-        if finished and request.webhook:
-            await webhooks.enqueue(conn, horde, request=request, job_id=job_id, kind=kind)
+        if request.webhook:
+            body = await _webhook_body(horde, request, job, worker, outcome)
+            await webhooks.enqueue(conn, horde, url=request.webhook, body=body)
     horde.notifier.request_changed(request.id)
-    if finished and request.webhook:
+    if request.webhook:
         horde.webhooks.kick()
     return {"reward": round(outcome.reward, 2)}
+
+
+async def _webhook_body(
+    horde: Horde, request: RequestRow, job: dict[str, Any], worker: dict[str, Any], outcome: SubmitOutcome
+) -> dict[str, Any]:
+    """What the reference POSTs for a finished job: the job as status shows it, plus ids and kudos."""
+    done = {**job, "state": JobState.DONE, "result": outcome.result, "result_meta": outcome.meta}
+    generation = await KINDS[request.kind].generation(horde, request, {**done, "worker_name": worker["name"]})
+    return {**generation, "request": str(request.id), "id": str(job["id"]), "kudos": round(outcome.reward, 2)}
 
 
 async def _complete(
@@ -107,8 +117,8 @@ async def _complete(
     worker: dict[str, Any],
     request: RequestRow,
     outcome: SubmitOutcome,
-) -> bool | None:
-    """Store the result and pay; None when the compare-and-set lost, else whether the request finished."""
+) -> bool:
+    """Store the result and pay; False when the compare-and-set lost (someone else changed the job)."""
     now = horde.clock.now()
     reward = pricing.hundredths(outcome.reward)
     won = await conn.execute(
@@ -123,7 +133,7 @@ async def _complete(
         )
     )
     if won.rowcount != 1:
-        return None
+        return False
     burn = pricing.hundredths(outcome.burn)
     legs = [
         kudos.Leg(amount=reward, user_id=worker["user_id"]),
@@ -147,21 +157,12 @@ async def _complete(
         .where(requests.c.id == request.id)
         .values(consumed_kudos=requests.c.consumed_kudos + burn)
     )
-    return await _is_finished(conn, request.id)
+    return True
 
 
 async def _floor(conn: AsyncConnection, user_id: int) -> int:
     oauth_id = await conn.scalar(select(users_t.c.oauth_id).where(users_t.c.id == user_id))
     return kudos.user_floor(user_id, str(oauth_id or ""))
-
-
-async def _is_finished(conn: AsyncConnection, request_id: uuid.UUID) -> bool:
-    pending = await conn.scalar(
-        select(func.count())
-        .select_from(jobs)
-        .where(jobs.c.request_id == request_id, jobs.c.state.in_([JobState.QUEUED, JobState.PROCESSING]))
-    )
-    return not pending
 
 
 async def fault_jobs(

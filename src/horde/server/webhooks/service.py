@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -21,22 +20,18 @@ from horde.server.kit.orm import table, utc
 from horde.server.webhooks.models import WebhookDelivery
 
 if TYPE_CHECKING:
-    from horde.server.jobs.kinds.base import RequestRow
     from horde.server.state import Horde
 
 log = logging.getLogger(__name__)
 deliveries = table(WebhookDelivery)
 
 
-async def enqueue(
-    conn: AsyncConnection, horde: Horde, *, request: RequestRow, job_id: uuid.UUID, kind: str
-) -> None:
-    """Record the delivery of a finished request's result (sent after commit)."""
-    body = {"request": str(request.id), "id": str(job_id), "kind": kind, "kudos": 0}
+async def enqueue(conn: AsyncConnection, horde: Horde, *, url: str, body: dict[str, Any]) -> None:
+    """Record the delivery of a finished job (sent after commit; the reference POSTs each job)."""
     now = utc(horde.clock.now())
     await conn.execute(
         insert(deliveries).values(
-            url=request.webhook, body=body, attempts=0, next_attempt_at=now, created_at=now, failed=False
+            url=url, body=body, attempts=0, next_attempt_at=now, created_at=now, failed=False
         )
     )
 

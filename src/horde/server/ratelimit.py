@@ -1,0 +1,146 @@
+"""Fixed-window rate limits per client IP (and per API key on generate), as the reference sets them.
+
+The rules are data (SEMANTICS.md 3.8). Counters live in Redis when it is configured, so every API
+node shares them, else in this process. `HORDE_TEST_RATELIMIT_DISABLED=1` turns them off for test
+stacks and benchmarks. Applied at the boundary, as ASGI middleware.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+ANON_KEY = "0000000000"
+
+
+@dataclass(frozen=True)
+class Rule:
+    method: str
+    path: re.Pattern[str]
+    limits: tuple[tuple[int, int], ...]  # (requests, seconds)
+    per_path: bool = True  # count per IP + full path (per request id), else per IP
+    per_key: int = 0  # requests per second per API key (0: none)
+
+
+def _rule(
+    method: str, pattern: str, *limits: tuple[int, int], per_path: bool = True, per_key: int = 0
+) -> Rule:
+    return Rule(method, re.compile(f"^/api/v2/{pattern}$"), limits, per_path, per_key)
+
+
+RULES = (
+    _rule("POST", r"generate/(text/)?async", (90, 60), (2, 1), per_key=2),
+    _rule("POST", r"interrogate/async", (90, 60), (2, 1), per_key=2),
+    _rule("GET", r"generate/status/[^/]+", (10, 60)),
+    _rule("GET", r"generate/check/[^/]+", (10, 1)),
+    _rule("GET", r"generate/text/status/[^/]+", (60, 60)),
+    _rule("GET", r"interrogate/status/[^/]+", (10, 1)),
+    _rule("POST", r"(generate|generate/text|interrogate)/(pop|submit)", (60, 1)),
+    _rule("PUT", r"workers/[^/]+", (30, 60)),
+    _rule("GET", r"users", (90, 60)),
+    _rule("GET", r"users/[^/]+", (60, 60)),
+    _rule("PUT", r"users/[^/]+", (60, 60)),
+)
+DEFAULT = Rule("*", re.compile(r"^/api/v2/"), ((90, 60),), per_path=False)
+EXEMPT = re.compile(r"^/api/v2/(status/heartbeat|dev/test-user)$")
+
+
+def rule_for(method: str, path: str) -> Rule | None:
+    if EXEMPT.match(path) or not path.startswith("/api/v2/"):
+        return None
+    for rule in RULES:
+        if rule.method == method and rule.path.match(path):
+            return rule
+    return DEFAULT
+
+
+class Counters(Protocol):
+    async def hit(self, key: str, seconds: int) -> int: ...
+
+
+class MemoryCounters:
+    """Per-process counters (one API node)."""
+
+    def __init__(self) -> None:
+        self._windows: dict[str, tuple[int, int]] = {}
+
+    async def hit(self, key: str, seconds: int) -> int:
+        window = int(time.time() // seconds)
+        start, count = self._windows.get(key, (window, 0))
+        count = count + 1 if start == window else 1
+        self._windows[key] = (window, count)
+        if len(self._windows) > 100_000:  # forget finished windows now and then
+            now = time.time()
+            self._windows = {k: v for k, v in self._windows.items() if v[0] >= int(now // 3600) - 1}
+        return count
+
+
+class RedisCounters:
+    """Counters shared by every API node."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    async def hit(self, key: str, seconds: int) -> int:
+        window = int(time.time() // seconds)
+        name = f"{self.prefix}rl:{key}:{seconds}:{window}"
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, seconds + 1)
+            count, _ = await pipe.execute()
+        return int(count)
+
+
+def _client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _api_key(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"apikey":
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, *, counters: Counters) -> None:
+        self.app = app
+        self.counters = counters
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (rule := rule_for(scope["method"], scope["path"])):
+            message = await self._check(rule, scope)
+            if message is not None:
+                await _refuse(send, message)
+                return
+        await self.app(scope, receive, send)
+
+    async def _check(self, rule: Rule, scope: Scope) -> str | None:
+        ip = _client_ip(scope)
+        subject = f"{ip}:{scope['path']}" if rule.per_path else ip
+        for count, seconds in rule.limits:
+            if await self.counters.hit(subject, seconds) > count:
+                return f"{count} per {seconds} second(s)"
+        key = _api_key(scope)
+        if rule.per_key and key:
+            per_second = 60 if key == ANON_KEY else rule.per_key
+            digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+            if await self.counters.hit(f"key:{digest}:{scope['path']}", 1) > per_second:
+                return f"{per_second} per 1 second(s) for this API key"
+        return None
+
+
+async def _refuse(send: Send, limit: str) -> None:
+    body = json.dumps({"message": f"Rate limit exceeded: {limit}", "rc": "TooManyRequests"}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
