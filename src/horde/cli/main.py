@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import click
 
@@ -25,6 +26,15 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
     from horde.server.serve import run_server
 
     run_server(host=host, port=port, processes=processes)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the periodic sweeps (lease expiry, request expiry, webhooks) as their own process."""
+    from horde.server.serve import run_scheduler
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_scheduler())
 
 
 @main.group()

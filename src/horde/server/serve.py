@@ -30,6 +30,27 @@ def run_server(*, host: str | None = None, port: int | None = None, processes: i
     _ = processes
 
 
+async def run_scheduler() -> None:
+    """The periodic sweeps as their own process (`horde scheduler`), until interrupted."""
+    import asyncio
+
+    from horde.server.app import build_horde, close_horde
+    from horde.server.scheduler import Scheduler
+
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    horde = await build_horde(settings)
+    scheduler = Scheduler(horde)
+    horde.webhooks.start()
+    scheduler.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await scheduler.stop()
+        await horde.webhooks.stop()
+        await close_horde(horde)
+
+
 async def upgrade_database() -> None:
     settings = Settings()
     db = open_database(settings.effective_database_url, pool_size=1)
