@@ -72,6 +72,9 @@ async def _main(args: argparse.Namespace) -> int:
         print(f"local horde {server.url} pid {server.pid} database {server.db_name}")
         try:
             result = await runner(target, args)
+            if errors := local.error_summary(server):
+                print(errors)
+                result["server_log_errors"] = errors
         except BaseException:
             print(local.error_summary(server), file=sys.stderr)
             raise

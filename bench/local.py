@@ -85,6 +85,7 @@ async def start(env_extra: dict[str, str] | None = None, timeout: float = 60.0) 
         "HORDE_DATABASE_URL": db_url.replace("postgresql://", "postgresql+asyncpg://", 1),
         "HORDE_DATA_DIR": str(data_dir),
         "HORDE_TEST_APIKEYS": "1",
+        "HORDE_TEST_RATELIMIT_DISABLED": "1",  # the bench is thousands of requests from a few keys and IPs
         **(env_extra or {}),
     }
     log_path = data_dir / "server.log"

@@ -309,3 +309,12 @@ async def test_lists_parse() -> None:
     workers = await client.workers("text", name="w1")
     assert workers[0].name == "w1"
     assert recorder.requests[0].url.params == httpx.QueryParams({"type": "text", "name": "w1"})
+
+
+async def test_kudos_transfer_retries_under_one_idempotency_key() -> None:
+    recorder = Recorder(httpx.ReadTimeout("answer lost"), httpx.Response(200, json={"transferred": 50}))
+    client, _ = _client(recorder)
+    assert await client.transfer_kudos("alice#2", 50) == 50
+    keys = {r.headers["idempotency-key"] for r in recorder.requests}
+    assert len(recorder.requests) == 2 and len(keys) == 1
+    assert json.loads(recorder.requests[0].content) == {"username": "alice#2", "amount": 50}

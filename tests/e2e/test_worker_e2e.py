@@ -137,14 +137,16 @@ async def _status_when(
     timeout: float,
     log: Any,
 ) -> RequestStatusKobold:
-    latest: list[RequestStatusKobold] = []
-
-    async def check() -> bool:
-        latest[:] = [await client.text_status(request_id)]
-        return done(latest[0])
-
-    await _until(check, timeout, f"request {request_id}", lambda: f"{latest}\n{log()}")
-    return latest[0]
+    """Poll the status (long-polling: the text status is limited to 60 calls a minute) until `done`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await client.text_status(request_id, wait=5)
+        if done(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"request {request_id} is still {status}; worker log:\n{log()}")
+        if not client.long_poll_supported:
+            await asyncio.sleep(1)
 
 
 # The worker -----------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = ["generate", "interrogate", "status"]
 
 FINAL_FORM_STATES = ("done", "faulted", "cancelled")
+FINAL_STATES = (*FINAL_FORM_STATES, "partial")  # an interrogation's: "partial" is some done, some not
 timeout_option = click.option(
     "--timeout", type=click.FloatRange(min=0, min_open=True), help="Give up (and cancel) after SECONDS."
 )
@@ -254,7 +255,7 @@ def snapshot_of(current: Any, total: int) -> Snapshot:
             finished=sum(state in FINAL_FORM_STATES for state in states),
             total=len(states) or total,
             processing=states.count("processing"),
-            done=current.state in FINAL_FORM_STATES,
+            done=current.state in FINAL_STATES,
             note=current.state,
         )
     check: RequestStatusCheck = current

@@ -37,7 +37,7 @@ KEY_FILE = "up_api_key"
 WORKER_CONFIG = "up_worker.yaml"
 WORKER_SHUTDOWN = 15.0  # seconds the worker may spend finishing held jobs before it reports them faulted
 WORKER_KILL_AFTER = WORKER_SHUTDOWN + 15.0
-READY_POLL = 0.5
+READY_MARK = "serving text as "
 
 # The worker child's entry: it asks Linux for SIGTERM when `horde up` dies (even by SIGKILL), so it is
 # never left popping against a dead horde, then runs `horde worker`.
@@ -71,6 +71,8 @@ def up(port: int, host: str, no_worker: bool) -> None:
     Ctrl-C stops everything.
     """  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     sys.exit(_run(_Up(host=host, port=port, with_worker=not no_worker)))
 
 
@@ -157,16 +159,12 @@ class _Up:
 
     # The worker child ----------------------------------------------------------------------------------
     async def _with_worker(self, settings: Settings, key: str) -> int:
-        config, name = _write_worker_config(settings)
+        config = _write_worker_config(settings)
         self.worker = await _spawn_worker(config, settings.effective_public_url, key)
-        relay = asyncio.create_task(_relay(self.worker))
-        ready = asyncio.create_task(
-            _announce_worker(settings.effective_public_url, key, name, started=self.started)
-        )
+        relay = asyncio.create_task(_relay(self.worker, started=self.started))
         exited = asyncio.create_task(self.worker.wait())
         stopping = asyncio.create_task(self.stop.wait())
         await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        ready.cancel()
         code = 0
         if exited.done():
             log.error("the worker exited (code %s); stopping the server", self.worker.returncode)
@@ -232,7 +230,7 @@ def _uvicorn_config(app: FastAPI, settings: Settings) -> Any:
         access_log=False,
         log_level="info",
         http="httptools",
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=3,
     )
 
 
@@ -279,12 +277,11 @@ def _announce(url: str, key: str, elapsed: float) -> None:
     sys.stdout.flush()
 
 
-def _write_worker_config(settings: Settings) -> tuple[Path, str]:
+def _write_worker_config(settings: Settings) -> Path:
     import yaml
 
-    name = f"local worker {socket.gethostname()}"[:60]
     config = {
-        "name": name,
+        "name": f"local worker {socket.gethostname()}"[:60],
         "kinds": ["text", "alchemy"],
         "data_dir": str(settings.data_dir),
         "shutdown_timeout": WORKER_SHUTDOWN,
@@ -292,7 +289,7 @@ def _write_worker_config(settings: Settings) -> tuple[Path, str]:
     }
     path = settings.data_dir / WORKER_CONFIG
     path.write_text("# written by `horde up` at every start\n" + yaml.safe_dump(config, sort_keys=False))
-    return path, name
+    return path
 
 
 async def _spawn_worker(config: Path, url: str, key: str) -> asyncio.subprocess.Process:
@@ -309,25 +306,17 @@ async def _spawn_worker(config: Path, url: str, key: str) -> asyncio.subprocess.
     )
 
 
-async def _relay(worker: asyncio.subprocess.Process) -> None:
-    """The worker's log lines on our stderr, marked as its."""
+async def _relay(worker: asyncio.subprocess.Process, *, started: float) -> None:
+    """The worker's log lines on our stderr, marked as its; "worker ready" on stdout once it serves text."""
     assert worker.stdout is not None
-    async for line in worker.stdout:
-        sys.stderr.write("worker | " + line.decode(errors="replace"))
+    ready = False
+    async for raw in worker.stdout:
+        line = raw.decode(errors="replace")
+        sys.stderr.write("worker | " + line)
         sys.stderr.flush()
-
-
-async def _announce_worker(url: str, key: str, name: str, *, started: float) -> None:
-    """Say once the worker's text side has checked in, with what it serves."""
-    from horde.client import HordeClient, HordeError
-
-    async with HordeClient(url, key) as client:
-        while True:
-            await asyncio.sleep(READY_POLL)
-            with contextlib.suppress(HordeError):
-                mine = [w for w in await client.workers() if w.name.startswith(name)]
-                if any(w.type == "text" for w in mine):
-                    offers = "; ".join(f"{w.type}: {', '.join(w.models or w.forms or [])}" for w in mine)
-                    click.echo(f"worker ready ({time.monotonic() - started:.1f}s): {offers}")
-                    sys.stdout.flush()
-                    return
+        if not ready and READY_MARK in line:  # the worker's "serving text as ..." (horde.worker.loop)
+            ready = True
+            click.echo(
+                f"worker ready ({time.monotonic() - started:.1f}s): {line.split(READY_MARK, 1)[1].strip()}"
+            )
+            sys.stdout.flush()

@@ -10,7 +10,7 @@ Bodies and answers are the `horde.contract` models. Failures raise one tree of e
 The library reads no environment: `HORDE_URL` and `HORDE_API_KEY` are the CLI's and the worker's.
 """
 
-from horde.client._client import DEFAULT_CLIENT_AGENT, HordeClient, JobSubmitted, api_root
+from horde.client._client import DEFAULT_CLIENT_AGENT, HordeClient, JobSubmitted
 from horde.client._exceptions import (
     AbortedGen,
     AnonForbidden,
@@ -37,6 +37,7 @@ from horde.client._exceptions import (
     WrongCredentials,
 )
 from horde.client._retry import NO_RETRY, Idempotency, RetryPolicy
+from horde.client._wire import api_root
 
 __all__ = [
     "DEFAULT_CLIENT_AGENT",

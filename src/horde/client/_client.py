@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
 
+from horde.client import _wire as wire
 from horde.client._exceptions import (
-    BadResponse,
     DuplicateGen,
     HordeError,
     HordeUnreachable,
@@ -67,12 +68,13 @@ class JobSubmitted(GenerationSubmitted):
     already_submitted: bool = False
 
 
-def api_root(base_url: str) -> str:
-    """`https://h.net`, `https://h.net/api` and `https://h.net/api/v2/` all mean `https://h.net/api/v2`."""
-    root = base_url.strip().rstrip("/")
-    for suffix in ("/v2", "/api"):
-        root = root.removesuffix(suffix)
-    return f"{root}/api/v2"
+class _Transfer(BaseModel):  # POST /kudos/transfer (no contract model yet)
+    username: str
+    amount: int
+
+
+class _Transferred(BaseModel):
+    transferred: float
 
 
 class HordeClient:
@@ -94,7 +96,7 @@ class HordeClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.base_url = api_root(base_url)
+        self.base_url = wire.api_root(base_url)
         self.api_key = api_key
         self.retry = retry or RetryPolicy()
         self.long_poll_supported: bool | None = None
@@ -239,6 +241,22 @@ class HordeClient:
         content: bytes = response.content
         return content
 
+    # Kudos ----------------------------------------------------------------------------------------
+    async def transfer_kudos(
+        self, username: str, amount: int, *, idempotency_key: str | None = None
+    ) -> float:
+        """Send kudos to ``username`` ("alias#id"); answers the amount transferred.
+
+        Every try carries the same ``Idempotency-Key`` (a fresh UUID unless given), so the horde applies
+        the transfer once however often a lost answer makes the client retry.
+        """
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        answer = await self._call(
+            "POST", self.base_url + "/kudos/transfer", _Transferred.model_validate, idem=Idempotency.SAFE,
+            body=_Transfer(username=username, amount=amount), auth=True, headers=headers,
+        )  # fmt: skip
+        return answer.transferred
+
     # Information ----------------------------------------------------------------------------------
     async def heartbeat(self) -> HeartbeatResponse:
         """Whether the horde is up."""
@@ -253,14 +271,14 @@ class HordeClient:
         model_state: ModelState = "all",
     ) -> list[ActiveModel]:
         """The models workers serve now, with queue and speed figures."""
-        params = _params(type=type, min_count=min_count, max_count=max_count, model_state=model_state)
+        params = wire.query(type=type, min_count=min_count, max_count=max_count, model_state=model_state)
         return await self._list("/status/models", list[ActiveModel], params=params)
 
     async def workers(
         self, type: WorkerType | None = None, *, name: str | None = None
     ) -> list[WorkerDetails]:
         """Workers seen in the last five minutes (``name``: an exact, case-insensitive match)."""
-        return await self._list("/workers", list[WorkerDetails], params=_params(type=type, name=name))
+        return await self._list("/workers", list[WorkerDetails], params=wire.query(type=type, name=name))
 
     async def worker(self, worker_id: str) -> WorkerDetails:
         """One worker, online or not."""
@@ -335,7 +353,7 @@ class HordeClient:
             attempt += 1
             try:
                 response = await self._send(method, url, body=body, auth=auth, wait=wait, **dict(extra))
-                return _parse(parse, response, raw=raw)
+                return wire.parse(parse, response, raw=raw)
             except HordeError as error:
                 error.attempts = attempt
                 if not self.retry.should_retry(error, attempt=attempt, idempotency=idem):
@@ -363,7 +381,9 @@ class HordeClient:
             self.long_poll_supported = response.headers.get(WAIT_SUPPORTED_HEADER) == "1"
         if response.is_success:
             return response
-        raise error_from_answer(response.status_code, _try_json(response), retry_after=_retry_after(response))
+        raise error_from_answer(
+            response.status_code, wire.try_json(response), retry_after=wire.retry_after(response)
+        )
 
     async def _until_done[M: BaseModel](
         self, status: Callable[[float | None], Awaitable[M]], timeout: float | None, poll: float, wait: float
@@ -375,59 +395,9 @@ class HordeClient:
                 raise TimeoutError("the request was not done in time")
             asked = time.monotonic()
             current = await status(min(wait, left) if left is not None else wait)
-            if _is_done(current):
+            if wire.is_done(current):
                 return current
             # Poll at `poll` intervals unless the horde held the call (a quick answer is a change: go on).
             pause = poll if not self.long_poll_supported else max(0.0, 0.2 - (time.monotonic() - asked))
             if pause:
                 await self._sleep(pause if left is None else max(0.0, min(pause, left)))
-
-
-def _is_done(status: BaseModel) -> bool:
-    if isinstance(status, InterrogationStatus):
-        return status.state in ("done", "faulted", "cancelled")
-    return bool(getattr(status, "done", False) or getattr(status, "faulted", False))
-
-
-def _parse[T](parse: Callable[[Any], T], response: httpx.Response, *, raw: bool) -> T:
-    if raw:
-        return parse(response)
-    try:
-        return parse(_decode(response))
-    except ValidationError as exc:
-        where = f"{response.request.method} {response.request.url.path}"
-        raise BadResponse(
-            f"{where}: unexpected answer: {_parse_errors(exc)}", status=response.status_code
-        ) from exc
-
-
-def _decode(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise BadResponse(
-            f"{response.request.method} {response.request.url}: the answer is not JSON",
-            status=response.status_code,
-        ) from None
-
-
-def _try_json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def _parse_errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])

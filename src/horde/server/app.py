@@ -22,6 +22,7 @@ from horde.server.images.storage import LocalStorage
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.snapshot import Snapshots
 from horde.server.jobs.store import RequestCache
+from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
 from horde.server.kit.notify import Notifier
 from horde.server.kit.secrets import derive, load_or_create
@@ -72,6 +73,7 @@ async def build_horde(
     horde.workers = WorkerCache(clock)
     horde.requests = RequestCache(clock)
     horde.notifier = Notifier()
+    horde.answers = Answers(clock)
     horde.webhooks = WebhookSender(horde)
     horde.snapshots = Snapshots(
         db, clock, max_age=settings.snapshot_max_age, online_window=settings.worker_online_window,

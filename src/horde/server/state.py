@@ -12,6 +12,7 @@ from horde.server.config import Settings
 from horde.server.db import Database
 from horde.server.images.sources import SourcePolicy
 from horde.server.images.storage import Storage
+from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
 from horde.server.workers.capabilities import CapabilityTable
 
@@ -40,6 +41,7 @@ class Horde:
     requests: RequestCache = field(init=False)
     notifier: Notifier = field(init=False)
     webhooks: WebhookSender = field(init=False)
+    answers: Answers = field(init=False)
 
     @property
     def source_policy(self) -> SourcePolicy:

@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable, Hashable
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select, text
@@ -26,8 +24,7 @@ from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request
-from horde.server.jobs.snapshot import Snapshots
-from horde.server.kit.clock import Clock
+from horde.server.kit.answers import Answers
 from horde.server.kit.orm import table, utc
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -50,43 +47,9 @@ MODEL_STATES = ("known", "custom", "all")
 SPECIAL_PREFIX = "horde_special"
 
 
-class Answers:
-    """Computed answers kept for a few seconds on this node, each with its own lifetime."""
-
-    def __init__(self, clock: Clock, maxsize: int = 2_000) -> None:
-        self._clock = clock
-        self._maxsize = maxsize
-        self._data: OrderedDict[tuple[Hashable, ...], tuple[float, object]] = OrderedDict()
-
-    async def get(self, key: tuple[Hashable, ...], ttl: float, compute: Callable[[], Awaitable[T]]) -> T:
-        """The answer under `key`, computed again when older than `ttl` seconds."""
-        hit = self._data.get(key)
-        if hit is not None and hit[0] > self._clock.now():
-            return cast(T, hit[1])
-        value = await compute()
-        self._data[key] = (self._clock.now() + ttl, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self._maxsize:
-            self._data.popitem(last=False)
-        return value
-
-    def forget(self, prefix: str) -> None:
-        """Drop every answer whose key starts with `prefix` (after a change made on this node)."""
-        for key in [k for k in self._data if k and k[0] == prefix]:
-            del self._data[key]
-
-
-# One Answers per horde. `Horde` (a dataclass) is unhashable, so its snapshots object stands in for it;
-# a `Horde.answers` field would be the natural home (see the report of this change).
-_ANSWERS: weakref.WeakKeyDictionary[Snapshots, Answers] = weakref.WeakKeyDictionary()
-
-
 def node_answers(horde: Horde) -> Answers:
     """This horde's node-local answer cache."""
-    answers = _ANSWERS.get(horde.snapshots)
-    if answers is None:
-        answers = _ANSWERS[horde.snapshots] = Answers(horde.clock)
-    return answers
+    return horde.answers
 
 
 @dataclass
