@@ -132,7 +132,9 @@ class ScriptedWorker:
 
     @property
     def _pop_path(self) -> str:
-        return {"text": "/generate/text/pop", "image": "/generate/pop", "alchemy": "/interrogate/pop"}[self.kind]
+        return {"text": "/generate/text/pop", "image": "/generate/pop", "alchemy": "/interrogate/pop"}[
+            self.kind
+        ]
 
     @property
     def _submit_path(self) -> str:

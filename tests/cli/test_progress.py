@@ -69,7 +69,9 @@ def test_disabled_progress_writes_nothing() -> None:
 
 async def test_follow_waits_on_the_server_when_it_holds_calls() -> None:
     asked: list[float | None] = []
-    answers = iter([Snapshot(0, 1, queue_position=1), Snapshot(0, 1, processing=1), Snapshot(1, 1, done=True)])
+    answers = iter(
+        [Snapshot(0, 1, queue_position=1), Snapshot(0, 1, processing=1), Snapshot(1, 1, done=True)]
+    )
 
     async def fetch(wait: float | None) -> Snapshot:
         asked.append(wait)
@@ -94,7 +96,9 @@ async def test_follow_polls_with_growing_pauses_without_server_waits(monkeypatch
         return next(answers)
 
     polling = Polling(first=0.5, cap=1.0, growth=2)
-    await follow(fetch, lambda s: s, Progress("t", stream=io.StringIO()), long_poll=lambda: False, polling=polling)
+    await follow(
+        fetch, lambda s: s, Progress("t", stream=io.StringIO()), long_poll=lambda: False, polling=polling
+    )
     assert slept == [0.5, 1.0, 1.0, 1.0]  # after the first quick look: 0.5, then capped at 1.0
 
 

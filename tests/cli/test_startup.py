@@ -14,7 +14,9 @@ import sys
 {code}
 print("\\n".join(sorted(sys.modules)))
 """
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
     return set(out.stdout.split())
 
 

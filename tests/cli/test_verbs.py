@@ -73,7 +73,11 @@ def test_a_refusal_exits_1_with_the_rc(cli: Cli) -> None:
     assert result.stdout == ""
     as_json = cli("generate", "text", "Hi", "--json", env={"HORDE_API_KEY": "not-a-real-key"})
     assert as_json.exit_code == 1
-    assert json.loads(as_json.stdout) | {"message": ""} == {"message": "", "rc": "InvalidAPIKey", "status": 401}
+    assert json.loads(as_json.stdout) | {"message": ""} == {
+        "message": "",
+        "rc": "InvalidAPIKey",
+        "status": 401,
+    }
 
 
 def test_timeout_cancels_the_request(cli: Cli, cli_server: HordeServer, model: str) -> None:
@@ -192,7 +196,9 @@ def test_user_shows_the_key_owner(cli: Cli) -> None:
 
 
 # images and alchemy --------------------------------------------------------------------------------------
-def test_generate_image_writes_the_files(cli: Cli, cli_server: HordeServer, model: str, tmp_path: Path) -> None:
+def test_generate_image_writes_the_files(
+    cli: Cli, cli_server: HordeServer, model: str, tmp_path: Path
+) -> None:
     with ScriptedWorker(cli_server, cli.api_key, "image", image_answer, model=model):
         result = cli(
             "generate", "image", "a boat", "--model", model, "--n", "2", "--steps", "5", "--seed", "42",

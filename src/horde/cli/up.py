@@ -69,7 +69,7 @@ def up(port: int, host: str, no_worker: bool) -> None:
 
     Data (database, key, model files) lives in HORDE_DATA_DIR (default ~/.local/share/horde).
     Ctrl-C stops everything.
-    """  # fmt: skip
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -128,6 +128,8 @@ class _Up:
             if not await self._first(lambda: bool(self.server and self.server.started), serving):
                 return 0 if self.stop.is_set() else 1
             key = await _local_key(app, settings)
+            if self.stop.is_set():
+                return 0
             _announce(settings.effective_public_url, key, time.monotonic() - self.started)
             if self.with_worker:
                 code = await self._with_worker(settings, key)
