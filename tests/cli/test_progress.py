@@ -107,7 +107,7 @@ async def test_follow_times_out() -> None:
         await asyncio.sleep(0.05)
         return Snapshot(0, 1)
 
-    with pytest.raises(TimeoutError, match="not done after 0.2s"):
+    with pytest.raises(TimeoutError, match=r"not done after 0\.2s"):
         await follow(
             fetch, lambda s: s, Progress("t", stream=io.StringIO()), long_poll=lambda: False,
             polling=Polling(first=0.05), timeout=0.2,

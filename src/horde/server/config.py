@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     url_signing_secret: str = ""  # empty: derived from the pepper
     admins: list[str] = Field(default_factory=list)  # aliases like "db0#1"
     horde_name: str = "horde"
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     run_scheduler: bool = True  # run the periodic sweeps inside the API process
     model_reference_image: str = ""  # path or URL of stable_diffusion.json
     model_reference_text: str = ""  # path or URL of text_db.json
@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     fault_limit: int = 3
     alchemy_fault_limit: int = 3
     snapshot_max_age: float = 1.0
+    kudos_fold_interval: float = 2.0  # balances lag their postings by at most about this
     result_retention: float = 7200.0  # stored images and sources (SEMANTICS.md 7: 120 min)
     signed_url_ttl: float = 1800.0
     webhook_tries: int = 3

@@ -60,10 +60,14 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngin
         engine = create_async_engine(url, pool_size=max(1, pool_size), max_overflow=0, **kwargs)
         _configure_sqlite(engine)
         return engine
+    # Overflow connections are opened and closed per checkout (a fork on the server each time), so
+    # the pool is sized for the load rather than leaning on overflow; a request that cannot get a
+    # connection within pool_timeout answers 503 (errors.py).
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=max(2, pool_size // 2),
+        max_overflow=max(2, pool_size // 4),
+        pool_timeout=10,
         pool_pre_ping=False,
         **kwargs,
     )

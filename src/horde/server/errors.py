@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from horde.contract.rc import RC, rc_status
@@ -65,6 +66,12 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(message, rc), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _overloaded(_request: Request, exc: Exception) -> JSONResponse:
+    log.warning("no database connection free in time: %s", exc)
+    body = error_body("The horde is overloaded; try again shortly", "Overloaded")
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(error_body("Internal Server Error", "InternalServerError"), status_code=500)
@@ -74,4 +81,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HordeError, _horde_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _overloaded)
     app.add_exception_handler(Exception, _unexpected)

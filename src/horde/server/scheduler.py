@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from horde.server.jobs import scheduled as jobs_scheduled
+from horde.server.kudos import scheduled as kudos_scheduled
 from horde.server.state import Horde
 from horde.server.webhooks import scheduled as webhooks_scheduled
 
@@ -28,6 +29,7 @@ class Task:
 
 
 TASKS = (
+    Task("fold_kudos", lambda h: h.settings.kudos_fold_interval, kudos_scheduled.fold_postings),
     Task("expire_leases", lambda h: min(h.settings.sweep_interval, 60.0), jobs_scheduled.expire_leases),
     Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),
     Task("purge_objects", lambda h: max(h.settings.sweep_interval, 60.0), jobs_scheduled.purge_objects),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ def _tokenizer(folder: Path) -> Any:
     tokens = ["<|startoftext|>", "<|endoftext|>", "!", *letters, *(f"{c}</w>" for c in letters)]
     (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    return transformers.CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    return transformers.CLIPTokenizer(
+        str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77
+    )
 
 
 def build_tiny_pipeline(folder: Path) -> Path:
@@ -149,12 +152,18 @@ async def test_img2img_follows_denoising_strength(tiny: DiffusersBackend) -> Non
 async def test_unsupported_features_and_cancel(tiny: DiffusersBackend) -> None:
     with pytest.raises(UnsupportedJob):
         await tiny.generate(payload(control_type="canny"), source_image=Image.new("RGB", (64, 64)))
-    task = asyncio.create_task(tiny.generate(payload(ddim_steps=500)))
+    started = time.monotonic()
+    await tiny.generate(payload(ddim_steps=40))
+    per_step = (time.monotonic() - started) / 40
+    task = asyncio.create_task(tiny.generate(payload(ddim_steps=1000)))
     await asyncio.sleep(0.3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    (after,) = await asyncio.wait_for(tiny.generate(payload()), timeout=60)
+    started = time.monotonic()
+    (after,) = await tiny.generate(payload(ddim_steps=1))
+    # The 1000-step job was interrupted: the next job did not wait for (most of) its steps.
+    assert time.monotonic() - started < per_step * 500
     assert after.image.size == (64, 64)
 
 

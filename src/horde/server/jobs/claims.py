@@ -61,15 +61,13 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
         record = {c.name: getattr(worker, c.name) for c in table(Worker).columns}
         profile = behaviour.profile(horde, record, owner_trusted=user.is_trusted, amount=body.amount)
         claimed = await _claim(horde, conn, behaviour, profile, worker, priority_ids)
-        if not claimed:
-            if worker.maintenance:
-                raise HordeError(
-                    RC.WorkerMaintenance, worker.maintenance_msg or "This worker is in maintenance"
-                )
-            return await _empty(horde, behaviour, profile)
-        bodies = []
-        for request, batch in await _with_requests(horde, conn, behaviour, profile, claimed):
-            bodies.append(await behaviour.pop_body(horde, request, batch, profile))
+        batches = await _with_requests(horde, conn, behaviour, profile, claimed) if claimed else []
+    # The connection is back in the pool: the snapshot and the storage need none of it.
+    if not batches:
+        if worker.maintenance:
+            raise HordeError(RC.WorkerMaintenance, worker.maintenance_msg or "This worker is in maintenance")
+        return await _empty(horde, behaviour, profile)
+    bodies = [await behaviour.pop_body(horde, request, batch, profile) for request, batch in batches]
     return behaviour.merge_pop_bodies(bodies)
 
 

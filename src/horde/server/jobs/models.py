@@ -61,7 +61,6 @@ class Request(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     webhook: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     kudos: Mapped[int] = mapped_column(BigInteger, default=0)  # per-job price, hundredths
-    consumed_kudos: Mapped[int] = mapped_column(BigInteger, default=0)  # hundredths
     client_agent: Mapped[str] = mapped_column(String(1000), default="unknown:0:unknown")
     ipaddr: Mapped[str] = mapped_column(String(64), default="")
 
@@ -104,6 +103,7 @@ class Job(Base):
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     result_meta: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)
     reward: Mapped[int] = mapped_column(BigInteger, default=0)  # hundredths paid to the worker
+    cost: Mapped[int] = mapped_column(BigInteger, default=0)  # hundredths the requester paid
 
     __table_args__ = (
         # The claim walks this index backwards (priority_key DESC, id DESC); finished rows are not in it.

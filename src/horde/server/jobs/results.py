@@ -24,7 +24,6 @@ from horde.server.kit.orm import table
 from horde.server.kudos import pricing
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
-from horde.server.users.models import User
 from horde.server.users.principal import Principal
 from horde.server.webhooks import service as webhooks
 from horde.server.workers.models import Worker
@@ -32,7 +31,6 @@ from horde.server.workers.models import Worker
 jobs = store.jobs
 requests = store.requests
 workers_t = table(Worker)
-users_t = table(User)
 
 
 def _parse_id(raw: str) -> uuid.UUID:
@@ -56,14 +54,26 @@ def _diagnose(
         raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
 
 
+_WORKER_COLUMNS = ("id", "user_id", "name", "bridge_agent", "kind")
+
+
 async def _load(
     conn: AsyncConnection, job_id: uuid.UUID
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    row = (await conn.execute(select(jobs).where(jobs.c.id == job_id))).first()
-    if row is None or row.worker_id is None:
-        return (dict(row._mapping) if row else None), None
-    worker = (await conn.execute(select(workers_t).where(workers_t.c.id == row.worker_id))).first()
-    return dict(row._mapping), (dict(worker._mapping) if worker else None)
+    """The job and the worker holding it, in one query."""
+    worker_columns = [workers_t.c[name].label(f"w__{name}") for name in _WORKER_COLUMNS]
+    row = (
+        await conn.execute(
+            select(jobs, *worker_columns)
+            .outerjoin(workers_t, workers_t.c.id == jobs.c.worker_id)
+            .where(jobs.c.id == job_id)
+        )
+    ).first()
+    if row is None:
+        return None, None
+    data = dict(row._mapping)
+    worker = {name: data.pop(f"w__{name}") for name in _WORKER_COLUMNS}
+    return data, (worker if worker["id"] is not None else None)
 
 
 async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> dict[str, Any]:
@@ -127,6 +137,7 @@ async def _complete(
         .values(
             state=JobState.DONE,
             finished_at=now,
+            cost=pricing.hundredths(outcome.burn),
             result=outcome.result,
             result_meta=outcome.meta,
             reward=reward,
@@ -137,7 +148,7 @@ async def _complete(
     burn = pricing.hundredths(outcome.burn)
     legs = [
         kudos.Leg(amount=reward, user_id=worker["user_id"]),
-        kudos.Leg(amount=-burn, user_id=request.user_id, floor=await _floor(conn, request.user_id)),
+        kudos.Leg(amount=-burn, user_id=request.user_id),
         kudos.Leg(amount=burn - reward, system="horde"),
     ]
     await kudos.post(conn, legs=legs, reason="generation", ref=str(job["id"]), now=now)
@@ -152,17 +163,7 @@ async def _complete(
             speed=workers_t.c.speed * 0.9 + (outcome.things / elapsed) * 0.1,
         )
     )
-    await conn.execute(
-        update(requests)
-        .where(requests.c.id == request.id)
-        .values(consumed_kudos=requests.c.consumed_kudos + burn)
-    )
     return True
-
-
-async def _floor(conn: AsyncConnection, user_id: int) -> int:
-    oauth_id = await conn.scalar(select(users_t.c.oauth_id).where(users_t.c.id == user_id))
-    return kudos.user_floor(user_id, str(oauth_id or ""))
 
 
 async def fault_jobs(
@@ -211,7 +212,12 @@ async def _requeue_or_fail(horde: Horde, conn: AsyncConnection, job: dict[str, A
         replacement = {k: job[k] for k in ("request_id", "kind", "position", "priority_key", "seed", "form")}
         await conn.execute(
             insert(jobs).values(
-                id=uuid.uuid4(), state=JobState.QUEUED, created_at=horde.clock.now(), reward=0, **replacement
+                id=uuid.uuid4(),
+                state=JobState.QUEUED,
+                created_at=horde.clock.now(),
+                reward=0,
+                cost=0,
+                **replacement,
             )
         )
         return

@@ -62,18 +62,10 @@ async def request_status(horde: Horde, *, kind: str, request_id: uuid.UUID, full
         "waiting": counts[JobState.QUEUED],
         "done": state == RequestState.FAULTED or counts[JobState.QUEUED] + counts[JobState.PROCESSING] == 0,
         "faulted": state == RequestState.FAULTED,
-        "kudos": round(await _consumed(horde, request_id) / 100),
+        "kudos": round(sum(int(job["cost"] or 0) for job in jobs) / 100),
         **await _queue_figures(horde, kind, request, counts[JobState.QUEUED], counts[JobState.PROCESSING]),
     }
     return await KINDS[kind].status_body(horde, request, jobs, summary=summary, full=full)
-
-
-async def _consumed(horde: Horde, request_id: uuid.UUID) -> int:
-    async with horde.db.autocommit() as conn:
-        value = await conn.scalar(
-            select(store.requests.c.consumed_kudos).where(store.requests.c.id == request_id)
-        )
-    return int(value or 0)
 
 
 async def _queue_figures(

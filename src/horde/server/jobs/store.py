@@ -86,7 +86,7 @@ async def insert_request(
             extra_slow_workers=new.extra_slow_workers, worker_blacklist=new.worker_blacklist,
             has_worker_list=bool(new.worker_ids), any_model=not new.models,
             required_caps=new.required_caps, payload=new.payload, webhook=new.webhook, kudos=new.kudos,
-            consumed_kudos=0, client_agent=client_agent[:1000], ipaddr=ipaddr, state="active",
+            client_agent=client_agent[:1000], ipaddr=ipaddr, state="active",
         )
     )  # fmt: skip
     if new.models:
@@ -99,7 +99,7 @@ async def insert_request(
     await conn.execute(insert(jobs), [
         {"id": uuid.uuid4(), "request_id": request_id, "kind": new.kind, "state": JobState.QUEUED,
          "position": i, "priority_key": priority_key, "seed": spec.seed, "form": spec.form,
-         "created_at": now, "reward": 0}
+         "created_at": now, "reward": 0, "cost": 0}
         for i, spec in enumerate(new.jobs)
     ])  # fmt: skip
     return request_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from horde.server.kit.orm import Base, UTCDateTime
@@ -24,10 +24,20 @@ class KudosPosting(Base):
     reason: Mapped[str] = mapped_column(String(32))
     ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    folded: Mapped[bool] = mapped_column(Boolean, default=False)  # counted in kudos_balances yet
+
+    __table_args__ = (
+        Index(
+            "ix_kudos_postings_unfolded",
+            "user_id",
+            postgresql_where=text("NOT folded"),
+            sqlite_where=text("NOT folded"),
+        ),
+    )
 
 
 class KudosBalance(Base):
-    """A user's spendable balance, kept equal to the sum of its postings (inline, except hot accounts)."""
+    """A user's folded balance: with the user's unfolded postings it makes the balance (ADR 0004)."""
 
     __tablename__ = "kudos_balances"
 

@@ -1,15 +1,17 @@
-"""Kudos postings and balances.
+"""Kudos: an append-only ledger of postings and the balances folded from it.
 
-Invariants: the postings of one event sum to zero; a user's `kudos_balances.balance` equals the sum of
-that user's postings; system accounts and the anonymous user have no balance row that requests
-update (they are shared by many requests: their balance is the sum of their postings, ADR 0004).
-Debits never take a balance below the user's floor; the forgiven part is posted from
-`system:floor` (the reference's FLOOR_ADJUSTMENT).
+Invariants: the postings of one event sum to zero; for every user, `kudos_balances.balance` plus the
+user's unfolded postings equals the sum of all the user's postings (`verify` proves it). Request paths
+only ever INSERT postings, so no request locks a row that many requests share (STYLE.md); a single
+folder (`fold`, scheduled every few seconds under a lock) adds them into the balances. Debits never
+take a balance below the user's floor: the folder posts the forgiven part from `system:floor` (the
+reference's FLOOR_ADJUSTMENT). The anonymous user is never charged (its floor is its balance).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,10 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.kit.orm import table, utc
 from horde.server.kudos.models import KudosBalance, KudosPosting
-from horde.server.users.models import ANON_USER_ID
+from horde.server.users.models import ANON_USER_ID, User
 
 postings = table(KudosPosting)
 balances = table(KudosBalance)
+users = table(User)
 
 ANON_FLOOR = -5000
 PSEUDONYMOUS_FLOOR = 1400
@@ -35,84 +38,104 @@ class Leg:
     amount: int  # hundredths, signed
     user_id: int | None = None
     system: str | None = None
-    floor: int | None = None  # for user debits: the balance never goes below it
 
 
 def user_floor(user_id: int, oauth_id: str) -> int:
+    """The balance below which debits are forgiven (SEMANTICS.md 4.4)."""
     if user_id == ANON_USER_ID:
         return ANON_FLOOR
     return PSEUDONYMOUS_FLOOR if oauth_id.startswith("pseudo:") else OAUTH_FLOOR
 
 
-async def _apply_floor(conn: AsyncConnection, leg: Leg) -> tuple[Leg, int]:
-    """Cap a user debit at the floor; returns the capped leg and the forgiven hundredths."""
-    if leg.user_id is None or leg.amount >= 0 or leg.floor is None:
-        return leg, 0
-    if leg.user_id == ANON_USER_ID:  # shared by everyone and never above its floor: debits are forgiven
-        return Leg(amount=0, user_id=leg.user_id), -leg.amount
-    balance = await conn.scalar(
-        select(balances.c.balance).where(balances.c.user_id == leg.user_id).with_for_update()
-    )
-    current = int(balance or 0)
-    allowed = max(min(current - leg.floor, -leg.amount), 0)
-    return Leg(amount=-allowed, user_id=leg.user_id), -leg.amount - allowed
+def _rows(legs: Sequence[Leg], reason: str, ref: str | None, now: float) -> list[dict[str, object]]:
+    event_id = uuid.uuid4()
+    rows: list[dict[str, object]] = []
+    for leg in legs:
+        if leg.user_id == ANON_USER_ID and leg.amount < 0:
+            leg = Leg(amount=leg.amount, system="floor")  # anonymous use is never charged: the floor pays
+        account = "user" if leg.user_id is not None else f"system:{leg.system}"
+        rows.append({
+            "event_id": event_id, "account": account, "user_id": leg.user_id, "amount": leg.amount,
+            "reason": reason, "ref": ref, "created_at": utc(now), "folded": False,
+        })  # fmt: skip
+    return [row for row in rows if row["amount"]]
 
 
 async def post(
     conn: AsyncConnection, *, legs: Sequence[Leg], reason: str, ref: str | None = None, now: float
-) -> uuid.UUID:
-    """Record one event. Legs must sum to zero; floor forgiveness is balanced from `system:floor`."""
+) -> None:
+    """Record one event (legs must sum to zero). Only inserts: balances follow at the next fold."""
     if sum(leg.amount for leg in legs) != 0:
         raise ValueError("postings of one event must sum to zero")
-    event_id = uuid.uuid4()
-    rows = []
-    forgiven_total = 0
-    for original in legs:
-        leg, forgiven = await _apply_floor(conn, original)
-        forgiven_total += forgiven
-        rows.append(_row(event_id, leg, reason, ref, now))
-    if forgiven_total:
-        rows.append(_row(event_id, Leg(amount=-forgiven_total, system="floor"), reason, ref, now))
-    rows = [r for r in rows if r["amount"]]
+    rows = _rows(legs, reason, ref, now)
     if rows:
         await conn.execute(insert(postings), rows)
-    for row in rows:
-        user_id, amount = row["user_id"], row["amount"]
-        if isinstance(user_id, int) and user_id != ANON_USER_ID and isinstance(amount, int):
-            await _add_to_balance(conn, user_id, amount)
-    return event_id
-
-
-def _row(event_id: uuid.UUID, leg: Leg, reason: str, ref: str | None, now: float) -> dict[str, object]:
-    account = "user" if leg.user_id is not None else f"system:{leg.system}"
-    return {
-        "event_id": event_id,
-        "account": account,
-        "user_id": leg.user_id,
-        "amount": leg.amount,
-        "reason": reason,
-        "ref": ref,
-        "created_at": utc(now),
-    }
-
-
-async def _add_to_balance(conn: AsyncConnection, user_id: int, amount: int) -> None:
-    result = await conn.execute(
-        update(balances).where(balances.c.user_id == user_id).values(balance=balances.c.balance + amount)
-    )
-    if result.rowcount == 0:
-        await conn.execute(insert(balances).values(user_id=user_id, balance=amount))
 
 
 async def balance_of(conn: AsyncConnection, user_id: int) -> int:
-    """A user's balance in hundredths (the anonymous user's is derived from its postings)."""
-    if user_id == ANON_USER_ID:
-        total = await conn.scalar(
-            select(func.coalesce(func.sum(postings.c.amount), 0)).where(postings.c.user_id == ANON_USER_ID)
+    """A user's balance in hundredths: the folded balance plus what is not folded yet."""
+    folded = await conn.scalar(select(balances.c.balance).where(balances.c.user_id == user_id))
+    pending = await conn.scalar(
+        select(func.coalesce(func.sum(postings.c.amount), 0)).where(
+            postings.c.user_id == user_id, postings.c.folded.is_(False)
         )
-        return int(total or 0)
-    value = await conn.scalar(select(balances.c.balance).where(balances.c.user_id == user_id))
-    return int(value or 0)
+    )
+    return int(folded or 0) + int(pending or 0)
+
+
+async def fold(conn: AsyncConnection, *, now: float, limit: int = 5000) -> int:
+    """Add unfolded postings into the balances, forgiving debits below each user's floor."""
+    rows = (
+        await conn.execute(
+            select(postings.c.id, postings.c.user_id, postings.c.amount)
+            .where(postings.c.folded.is_(False), postings.c.user_id.is_not(None))
+            .order_by(postings.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not rows:
+        return 0
+    debits: defaultdict[int, int] = defaultdict(int)
+    credits: defaultdict[int, int] = defaultdict(int)
+    for _, user_id, amount in rows:
+        (debits if amount < 0 else credits)[user_id] += amount
+    for user_id in set(debits) | set(credits):
+        await _fold_user(conn, user_id, credits[user_id], debits[user_id], now)
+    ids = [row.id for row in rows]
+    for chunk in (ids[i : i + 1000] for i in range(0, len(ids), 1000)):
+        await conn.execute(update(postings).where(postings.c.id.in_(chunk)).values(folded=True))
+    return len(rows)
+
+
+async def _fold_user(conn: AsyncConnection, user_id: int, credit: int, debit: int, now: float) -> None:
+    current = await conn.execute(
+        select(balances.c.balance, users.c.oauth_id)
+        .select_from(users.outerjoin(balances, balances.c.user_id == users.c.id))
+        .where(users.c.id == user_id)
+    )
+    row = current.first()
+    balance, oauth_id = (int(row.balance or 0), str(row.oauth_id)) if row else (0, "")
+    new = balance + credit + debit
+    floor = user_floor(user_id, oauth_id)
+    forgiven = max(0, min(floor, balance + credit) - new) if debit < 0 else 0
+    if forgiven:
+        event_id = uuid.uuid4()
+        common = {
+            "event_id": event_id, "reason": "floor", "ref": None, "created_at": utc(now), "folded": True
+        }  # fmt: skip
+        await conn.execute(
+            insert(postings),
+            [
+                {**common, "account": "user", "user_id": user_id, "amount": forgiven},
+                {**common, "account": "system:floor", "user_id": None, "amount": -forgiven},
+            ],
+        )
+    result = await conn.execute(
+        update(balances).where(balances.c.user_id == user_id).values(balance=new + forgiven)
+    )
+    if result.rowcount == 0:
+        await conn.execute(insert(balances).values(user_id=user_id, balance=new + forgiven))
 
 
 async def totals_by_reason(conn: AsyncConnection, user_id: int) -> dict[str, int]:
@@ -134,16 +157,17 @@ async def verify(conn: AsyncConnection) -> list[str]:
         .having(func.sum(postings.c.amount) != 0)
     )
     problems += [f"event {event} sums to {total}" for event, total in unbalanced]
-    sums = dict(
+    folded_sums = dict(
         (
             await conn.execute(
                 select(postings.c.user_id, func.sum(postings.c.amount))
-                .where(postings.c.user_id.is_not(None), postings.c.user_id != ANON_USER_ID)
+                .where(postings.c.user_id.is_not(None), postings.c.folded.is_(True))
                 .group_by(postings.c.user_id)
             )
         ).all()
     )
     for user_id, balance in (await conn.execute(select(balances.c.user_id, balances.c.balance))).all():
-        if int(sums.get(user_id, 0)) != int(balance):
-            problems.append(f"user {user_id}: balance {balance} but postings sum to {sums.get(user_id, 0)}")
+        if int(folded_sums.pop(user_id, 0)) != int(balance):
+            problems.append(f"user {user_id}: balance {balance} but folded postings sum to a different total")
+    problems += [f"user {u}: folded postings {t} but no balance row" for u, t in folded_sums.items() if t]
     return problems

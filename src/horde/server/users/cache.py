@@ -21,6 +21,10 @@ class UserCache:
         self.admins = admins
         self._by_hash: TTLCache[str, Principal | None] = TTLCache(ttl=ttl, maxsize=50_000, clock=clock.now)
 
+    def cached(self, api_key: str) -> Principal | None:
+        """The user owning `api_key` if this node knows it already (no database)."""
+        return self._by_hash.get(hash_api_key(api_key, pepper=self.pepper))
+
     async def by_key(self, conn: AsyncConnection, api_key: str) -> Principal | None:
         """The user owning `api_key`, or None when no user has it."""
         key_hash = hash_api_key(api_key, pepper=self.pepper)

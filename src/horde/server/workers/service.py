@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
@@ -115,7 +116,16 @@ async def check_in(
         existing = await _load(conn, body.name)
         if existing is not None:
             _verify(existing, kind=kind, owner=owner)  # raises: another owner's or another kind's name
-        worker = await _create(conn, kind=kind, name=body.name, owner=owner, declaration=declaration, now=now)
+        try:
+            worker = await _create(
+                conn, kind=kind, name=body.name, owner=owner, declaration=declaration, now=now
+            )
+        except IntegrityError:  # the same new worker's first two pops raced: the other one created it
+            existing = await _load(conn, body.name)
+            if existing is None:
+                raise
+            _verify(existing, kind=kind, owner=owner)
+            worker = existing
     horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=signature))
     return worker
 

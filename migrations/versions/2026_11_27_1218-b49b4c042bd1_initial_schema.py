@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 79afba09338e
+Revision ID: b49b4c042bd1
 Revises:
-Create Date: 2026-11-27 11:15:22.867505
+Create Date: 2026-11-27 12:18:49.740896
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 import horde.server.kit.orm
 
-revision: str = "79afba09338e"
+revision: str = "b49b4c042bd1"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -32,10 +32,18 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=32), nullable=False),
         sa.Column("ref", sa.String(length=64), nullable=True),
         sa.Column("created_at", horde.server.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("folded", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_kudos_postings")),
     )
     with op.batch_alter_table("kudos_postings", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_kudos_postings_event_id"), ["event_id"], unique=False)
+        batch_op.create_index(
+            "ix_kudos_postings_unfolded",
+            ["user_id"],
+            unique=False,
+            postgresql_where=sa.text("NOT folded"),
+            sqlite_where=sa.text("NOT folded"),
+        )
         batch_op.create_index(batch_op.f("ix_kudos_postings_user_id"), ["user_id"], unique=False)
 
     op.create_table(
@@ -126,7 +134,6 @@ def upgrade() -> None:
         ),
         sa.Column("webhook", sa.String(length=1024), nullable=True),
         sa.Column("kudos", sa.BigInteger(), nullable=False),
-        sa.Column("consumed_kudos", sa.BigInteger(), nullable=False),
         sa.Column("client_agent", sa.String(length=1000), nullable=False),
         sa.Column("ipaddr", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(
@@ -207,6 +214,7 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("reward", sa.BigInteger(), nullable=False),
+        sa.Column("cost", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["request_id"], ["requests.id"], name=op.f("fk_jobs_request_id_requests"), ondelete="CASCADE"
         ),
@@ -341,6 +349,11 @@ def downgrade() -> None:
     op.drop_table("users")
     with op.batch_alter_table("kudos_postings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_kudos_postings_user_id"))
+        batch_op.drop_index(
+            "ix_kudos_postings_unfolded",
+            postgresql_where=sa.text("NOT folded"),
+            sqlite_where=sa.text("NOT folded"),
+        )
         batch_op.drop_index(batch_op.f("ix_kudos_postings_event_id"))
 
     op.drop_table("kudos_postings")
