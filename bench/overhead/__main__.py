@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,8 +70,8 @@ class Direct:
         call = llama_arguments(self.params, n_ctx=int(self.llm.n_ctx()), seed=random.randrange(2**31))
         prompt = self.llm.tokenize(PROMPT.encode(), add_bos=True, special=True)
         self.llm.last_n_tokens_size = call.repeat_last_n
-        self.llm.reset()
-        out = self.llm.create_completion(
+        self.llm.reset()  # type: ignore[no-untyped-call]
+        out: Any = self.llm.create_completion(
             prompt, logit_bias={self.llm.token_eos(): float("-inf")}, **call.kwargs
         )
         elapsed = time.perf_counter() - started
@@ -78,8 +81,10 @@ class Direct:
 
 
 # The horde path -------------------------------------------------------------------------------------------
-async def through_horde(client: HordeClient, *, mode: str, tokens: int, poll_interval: float) -> float:
-    """Submit to the client seeing the result, timed here."""
+async def through_horde(
+    client: HordeClient, *, mode: str, tokens: int, poll_interval: float
+) -> tuple[float, str, str]:
+    """Submit to the client seeing the result, timed here; the text and the request id."""
     params = ModelGenerationInputKobold(
         max_length=tokens, max_context_length=CONTEXT, use_default_badwordsids=True
     )
@@ -96,7 +101,19 @@ async def through_horde(client: HordeClient, *, mode: str, tokens: int, poll_int
     elapsed = time.perf_counter() - started
     if status.faulted or not status.generations or not status.generations[0].text:
         raise RuntimeError(f"the horde path failed: {status}")
-    return elapsed
+    return elapsed, status.generations[0].text, accepted.id
+
+
+def worker_span(database: Path, request_id: str) -> float:
+    """Seconds between the horde handing the job out and taking its result (read from its SQLite file)."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        row = conn.execute(
+            "SELECT started_at, finished_at FROM jobs WHERE request_id = ? AND state = 'done'",
+            (uuid.UUID(request_id).hex,),
+        ).fetchone()
+    if row is None or row[0] is None or row[1] is None:
+        raise RuntimeError(f"no finished job of {request_id} in {database}")
+    return float(row[1]) - float(row[0])
 
 
 # Processes ------------------------------------------------------------------------------------------------
@@ -177,18 +194,30 @@ def test_user(url: str) -> str:
 
 
 # Measuring ------------------------------------------------------------------------------------------------
-async def measure(direct: Direct, url: str, key: str, args: argparse.Namespace, mode: str) -> dict[str, Any]:
-    """Alternate the two paths (order flipped each round); per-round differences are the overhead."""
+async def measure(
+    direct: Direct, url: str, key: str, database: Path, args: argparse.Namespace, mode: str
+) -> dict[str, Any]:
+    """Alternate the two paths (order flipped each round); per-round differences are the overhead.
+
+    Also split each horde run at the job: the part outside the worker (total minus the time between the
+    horde handing the job out and taking its result) does not depend on how fast llama.cpp runs.
+    """
     async with HordeClient(url, key) as client:
+        made: list[int] = []
+        spans: list[float] = []
 
         async def horde() -> float:
-            return await through_horde(
+            elapsed, text, request_id = await through_horde(
                 client, mode=mode, tokens=args.tokens, poll_interval=args.poll_interval
             )
+            made.append(len(direct.llm.tokenize(text.encode(), add_bos=False, special=False)))
+            spans.append(worker_span(database, request_id))
+            return elapsed
 
         for _ in range(args.warmup):
             direct.run()
             await horde()
+        del made[:], spans[:]
         direct_s: list[float] = []
         horde_s: list[float] = []
         for i in range(args.runs):
@@ -198,13 +227,19 @@ async def measure(direct: Direct, url: str, key: str, args: argparse.Namespace, 
             else:
                 direct_s.append(direct.run())
                 horde_s.append(await horde())
-            print(f"  {mode} {i + 1}/{args.runs}: direct {direct_s[-1] * 1000:.0f} ms, "
-                  f"horde {horde_s[-1] * 1000:.0f} ms", flush=True)  # fmt: skip
+            print(
+                f"  {mode} {i + 1}/{args.runs}: direct {direct_s[-1] * 1000:.0f} ms, "
+                f"horde {horde_s[-1] * 1000:.0f} ms (worker {spans[-1] * 1000:.0f} ms)",
+                flush=True,
+            )
         long_poll = client.long_poll_supported
     overhead = [h - d for h, d in zip(horde_s, direct_s, strict=True)]
+    outside = [h - w for h, w in zip(horde_s, spans, strict=True)]
     return {
         "direct": percentiles(direct_s), "horde": percentiles(horde_s), "overhead": percentiles(overhead),
+        "worker_span": percentiles(spans), "outside_worker": percentiles(outside),
         "server_wait_honoured": long_poll, "raw": {"direct": direct_s, "horde": horde_s},
+        "horde_tokens_retokenized": {"min": min(made), "max": max(made)},
     }  # fmt: skip
 
 
@@ -228,9 +263,9 @@ def _print(result: dict[str, Any]) -> None:
     print(f"\nllama.cpp threads {result['threads']}, {runs}, poll interval {result['poll_interval']:g} s")
     for mode, figures in result["modes"].items():
         print(f"mode {mode} (server-side wait honoured: {figures['server_wait_honoured']}):")
-        for name in ("direct", "horde", "overhead"):
+        for name in ("direct", "horde", "overhead", "worker_span", "outside_worker"):
             s = figures[name]
-            print(f"  {name:9} p50 {s['p50']:8.1f} ms   p90 {s['p90']:8.1f} ms   mean {s['mean']:8.1f} ms")
+            print(f"  {name:14} p50 {s['p50']:8.1f} ms   p90 {s['p90']:8.1f} ms   mean {s['mean']:8.1f} ms")
     for label, s in result["cli_startup"].items():
         print(f"CLI start-up  {label:28} p50 {s['p50']:6.0f} ms   min {s['min']:6.0f} ms")
     verdict = result.get("target")
@@ -247,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads, "tokens": args.tokens, "runs": args.runs,
         "poll_interval": args.poll_interval, "gguf": str(gguf), "modes": {},
     }  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        data_dir = Path(tmp)
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-overhead-"))
+    try:
         server, url = start_server(data_dir)
         try:
             key = test_user(url)
@@ -258,11 +293,16 @@ def main(argv: list[str] | None = None) -> int:
                     data_dir, url, key, gguf, threads=args.threads, mode=mode, poll=args.poll_interval
                 )
                 try:
-                    result["modes"][mode] = asyncio.run(measure(direct, url, key, args, mode))
+                    database = data_dir / "horde.sqlite3"
+                    result["modes"][mode] = asyncio.run(measure(direct, url, key, database, args, mode))
                 finally:
                     worker.stop()
         finally:
             server.stop()
+    except BaseException:
+        print(f"failed; the logs are in {data_dir}", file=sys.stderr)
+        raise
+    shutil.rmtree(data_dir, ignore_errors=True)
     result["cli_startup"] = cli_startup(args.cli_runs)
     best = "wait" if "wait" in result["modes"] else modes[0]
     p50 = result["modes"][best]["overhead"]["p50"]

@@ -7,7 +7,10 @@ The CLI runs in-process through click's runner (its exit code, stdout and stderr
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +19,7 @@ import httpx
 import pytest
 
 from tests.cli.conftest import Cli, ScriptedWorker, image_answer, png_file, run_horde
-from tests.e2e.conftest import HordeServer, _free_port
+from tests.e2e.conftest import HordeServer, _free_port, _horde_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("cli")]
 
@@ -244,3 +247,22 @@ def test_entry_point_exit_codes(cli: Cli, cli_server: HordeServer, model: str) -
     assert "rc " in refused.stderr
     usage = run_horde("generate", "text", env=env)
     assert usage.returncode == 2
+
+
+def test_entry_point_ctrl_c_cancels_the_request(cli: Cli, cli_server: HordeServer, model: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HORDE_")}
+    env.update(HORDE_URL=cli.url, HORDE_API_KEY=cli.api_key)
+    process = subprocess.Popen(
+        [*_horde_command(0)[:-5], "generate", "text", "Hi", "--model", model],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = ""
+    while "[" not in seen:  # the first progress line: the request is queued and followed
+        line = process.stderr.readline()
+        assert line, f"exited early: {seen}"
+        seen += line
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert f"request {_request_id(seen + err)} cancelled" in err

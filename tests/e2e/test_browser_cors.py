@@ -30,7 +30,8 @@ from tests import services
 from tests.contract.swagger import check_body, requires_swagger
 from tests.e2e.conftest import HordeServer
 
-pytestmark = [pytest.mark.e2e, requires_swagger]
+# One xdist worker runs every test of the shared servers (tests/e2e/conftest.py), so they start once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-horde-server"), requires_swagger]
 
 PAGES = Path(__file__).with_name("pages")
 CHROMIUM = Path("/usr/bin/chromium")

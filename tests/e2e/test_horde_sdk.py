@@ -41,7 +41,8 @@ from tests.contract.swagger import check_body, definition, requires_swagger
 if TYPE_CHECKING:  # the subprocess half must not import the server (tests.e2e.conftest does)
     from tests.e2e.conftest import HordeServer, ServerPool
 
-pytestmark = [pytest.mark.e2e, requires_swagger]
+# One xdist worker runs every test of the shared servers (tests/e2e/conftest.py), so they start once.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-horde-server"), requires_swagger]
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT = 180.0  # importing horde-sdk alone takes 10-20 s on a busy 2-core machine
@@ -212,8 +213,8 @@ def test_image_r2(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str
     assert image["done"] is True and image["finished"] == 2
     assert image["models"] == [IMAGE_MODEL, IMAGE_MODEL]
     assert image["images"] == [{"size": [SIDE, SIDE], "format": "WEBP", "is_url": True}] * 2
-    assert report["worker"]["submitted"]["image"] == 4
-    assert report["worker"]["errors"] == []
+    assert report["worker"]["submitted"]["image"] == 4  # both image requests' jobs
+    assert [error for error in report["worker"]["errors"] if error.startswith("image:")] == []
 
 
 @MODES
@@ -234,6 +235,7 @@ def test_alchemy(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str)
     assert alchemy["upscale_size"] == [SIDE * 2, SIDE * 2]
     assert report["worker"]["source_image_size"] == [SIDE, SIDE]
     assert report["worker"]["submitted"]["alchemy"] == 3
+    assert [error for error in report["worker"]["errors"] if error.startswith("alchemy:")] == []
 
 
 @MODES
@@ -285,7 +287,7 @@ def _guard_network(attempts: list[str]) -> None:
             raise OSError(f"e2e: the network is closed (lookup of {host!r})")
         return real(host, *args, **kwargs)
 
-    socket.getaddrinfo = guarded  # type: ignore[assignment]
+    socket.getaddrinfo = guarded
 
 
 def _record_responses(responses: list[dict[str, Any]]) -> None:
@@ -306,7 +308,8 @@ def _record_responses(responses: list[dict[str, Any]]) -> None:
         )
         parse_error = None
         if isinstance(result, RequestErrorResponse) and returned_status_code < 400:
-            parse_error = str((result.object_data or {}).get("exception", result.message))
+            data: Any = result.object_data or {}
+            parse_error = str(data.get("exception", result.message))
         responses.append({
             "flow": FLOW.get(),
             "type": expected_response_type.__name__,
@@ -376,11 +379,12 @@ class _Worker:
             self.rewards.append(float(response.reward))
             self.submitted[kind] += 1
 
-    async def _put(self, url: str, data: bytes) -> bool:
+    async def _put(self, kind: str, url: str, data: bytes) -> bool:
         async with self.session.put(url, data=data, headers={"Content-Type": "image/webp"}) as response:
             if response.status == 200:
                 return True
-            self.errors.append(f"PUT {url.split('?')[0]} answered {response.status}: {await response.text()}")
+            answer = f"{response.status}: {await response.text()}"
+            self.errors.append(f"{kind}: PUT {url.split('?')[0]} answered {answer}")
             return False
 
     async def text(self) -> None:
@@ -416,7 +420,7 @@ class _Worker:
         uploads = job.r2_uploads or []
         for i, job_id in enumerate(job.ids):
             data = _webp(("green", "blue")[i % 2])
-            uploaded = bool(uploads) and await self._put(uploads[i], data)
+            uploaded = bool(uploads) and await self._put("image", uploads[i], data)
             generation = "R2" if uploaded else base64.b64encode(data).decode()
             seed = int(job.payload.seed) if str(job.payload.seed or "").isdigit() else 0
             submit = ImageGenerationJobSubmitRequest(
@@ -445,10 +449,10 @@ class _Worker:
                 result = {"caption": "a small red square"}
             elif name == "nsfw":
                 result = {"nsfw": False}
-            elif form.r2_upload and await self._put(form.r2_upload, _webp("red", SIDE * 2)):
+            elif form.r2_upload and await self._put("alchemy", form.r2_upload, _webp("red", SIDE * 2)):
                 result = {name: "R2"}
             else:
-                self.errors.append(f"post-processor form {name}: no r2_upload URL or the upload failed")
+                self.errors.append(f"alchemy: form {name} came without r2_upload or its upload failed")
                 result, state = {}, "faulted"
             submit = AlchemyJobSubmitRequest(apikey=self.key, id=form.id_, result=result, state=state)
             await self._submit(submit, "alchemy")
@@ -548,7 +552,8 @@ async def _main(report: dict[str, Any], mode: str) -> None:
         }
         gathered = asyncio.gather(*(_flow_result(name, flow) for name, flow in flows.items()))
         try:
-            done, _ = await asyncio.wait([gathered, worker_task], return_when=asyncio.FIRST_COMPLETED)
+            both: list[asyncio.Future[Any]] = [gathered, worker_task]
+            done, _ = await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
             if worker_task in done:  # the worker only ends by failing
                 gathered.cancel()
                 worker_task.result()

@@ -125,7 +125,7 @@ async def _naive_pop(horde: Horde, i: int, owner: Principal) -> list[str]:
         .limit(1)
     )
     async with horde.db.autocommit() as conn:
-        job_id = await conn.scalar(candidates)
+        job_id = await conn.scalar(candidates, queries.claim_params(worker, now=0.0))
     if job_id is None:
         return []
     await asyncio.sleep(0.001)  # any await between the read and the write opens the race

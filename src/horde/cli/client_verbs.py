@@ -27,13 +27,20 @@ if TYPE_CHECKING:
 __all__ = [
     "ANONYMOUS_KEY",
     "DEFAULT_URL",
+    "EXIT_INTERRUPTED",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
     "Target",
+    "build_body",
     "client_options",
+    "describe_error",
     "echo_json",
     "fail",
     "kudos",
     "models",
     "run_verb",
+    "table",
+    "target_of",
     "user",
     "workers",
 ]
@@ -56,7 +63,7 @@ class Target:
 
 
 def client_options[F: Callable[..., Any]](func: F) -> F:
-    """`--url`, `--api-key`, `--json` and `-q/--quiet`, collected into a `Target` named ``target``."""
+    """`--url`, `--api-key`, `--json` and `-q/--quiet`, passed on as keywords for `target_of`."""
     options = [
         click.option("--url", envvar="HORDE_URL", default=DEFAULT_URL, show_default=True,
                      help="The horde (env HORDE_URL)."),

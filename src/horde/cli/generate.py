@@ -332,12 +332,12 @@ async def _form_value(
 async def _show_status(client: HordeClient, kind: str, found: Any, target: Target, request_id: str) -> int:
     if kind == "alchemy":
         if not target.json:
-            click.echo(Progress(f"alchemy {request_id[:8]}").render(snapshot_of(found, 0)))
+            click.echo(Progress(f"alchemy {request_id[:8]}").render(snapshot_of(found, 0), clock=False))
         return await show_forms(None, found, target, request_id, None)
     if target.json:
         echo_json(found)
         return _faulted(found.faulted, request_id)
-    click.echo(Progress(f"{kind} {request_id[:8]}").render(snapshot_of(found, 0)))
+    click.echo(Progress(f"{kind} {request_id[:8]}").render(snapshot_of(found, 0), clock=False))
     for generation in found.generations:
         shown = generation.text if kind == "text" else _short_image(generation.img)
         click.echo(f"{generation.worker_name} ({generation.model}): {shown}")

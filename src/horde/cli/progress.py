@@ -56,7 +56,7 @@ class Progress:
         """Whether the line is redrawn in place (a terminal), so a ticking clock is worth drawing."""
         return self.enabled and self._tty
 
-    def render(self, snap: Snapshot) -> str:
+    def render(self, snap: Snapshot, *, clock: bool = True) -> str:
         total = max(snap.total, 1)
         filled = round(BAR_WIDTH * min(snap.finished, total) / total)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
@@ -69,7 +69,8 @@ class Progress:
             parts.append(f"queue position {snap.queue_position}" if snap.queue_position else "waiting")
         if not snap.done and snap.wait_time:
             parts.append(f"~{snap.wait_time}s left")
-        parts.append(f"{time.monotonic() - self.started:.1f}s")
+        if clock:
+            parts.append(f"{time.monotonic() - self.started:.1f}s")
         return " · ".join(parts)
 
     def update(self, snap: Snapshot) -> None:

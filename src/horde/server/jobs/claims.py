@@ -89,11 +89,12 @@ async def _claim(
         preferred = [uid for uid in priority_ids if horde.snapshots.has_queued(behaviour.name, uid)]
         attempts = [preferred, []] if preferred else [[]]
     for user_ids in attempts:
-        statement = queries.claim_statement(
-            profile, now=horde.clock.now(), limit=limit, fallback_model=fallback, user_ids=user_ids,
+        statement = queries.claim_statement(profile, limit=limit, by_users=bool(user_ids))
+        params = queries.claim_params(
+            profile, now=horde.clock.now(), fallback_model=fallback, user_ids=user_ids,
             ttl_scale=horde.settings.job_ttl_scale,
         )  # fmt: skip
-        rows = (await conn.execute(statement)).all()
+        rows = (await conn.execute(statement, params)).all()
         if rows:
             return [ClaimedJob(**row._mapping) for row in rows]
     return []
@@ -127,11 +128,13 @@ async def _batch(
     extra = behaviour.batch_size(request, profile) - 1
     if extra <= 0:
         return []
-    statement = queries.batch_statement(
-        profile, request_id=request.id, model=first.model, now=horde.clock.now(), limit=extra,
-        ttl_scale=horde.settings.job_ttl_scale,
-    )  # fmt: skip
-    return [ClaimedJob(**row._mapping) for row in (await conn.execute(statement)).all()]
+    scale = horde.settings.job_ttl_scale * (3.0 if profile.extra_slow else 1.0)
+    params = {
+        "rid": request.id, "batch_model": first.model, "wid": profile.worker_id,
+        "now": horde.clock.now(), "ttl_scale": scale,
+    }  # fmt: skip
+    rows = (await conn.execute(queries.batch_statement(extra), params)).all()
+    return [ClaimedJob(**row._mapping) for row in rows]
 
 
 async def _empty(horde: Horde, behaviour: Kind, profile: WorkerProfile) -> dict[str, Any]:

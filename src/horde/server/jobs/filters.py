@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, func, not_, or_, true
 
 from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import WorkerProfile
@@ -15,9 +15,9 @@ request_models = table(RequestModel)
 request_workers = table(RequestWorker)
 
 
-def worker_list_filter(w: WorkerProfile) -> ColumnElement[bool]:
+def worker_list_filter() -> ColumnElement[bool]:
     listed = exists().where(
-        request_workers.c.request_id == requests.c.id, request_workers.c.worker_id == w.worker_id
+        request_workers.c.request_id == requests.c.id, request_workers.c.worker_id == bindparam("wid")
     )
     return or_(
         requests.c.has_worker_list == false(),
@@ -27,25 +27,45 @@ def worker_list_filter(w: WorkerProfile) -> ColumnElement[bool]:
 
 
 def common_filters(w: WorkerProfile) -> list[ColumnElement[bool]]:
-    filters = [worker_list_filter(w)]
+    """The shared conditions; their values come from `common_params` (statements are cached by shape)."""
+    filters = [worker_list_filter()]
     if w.slow:
         filters.append(requests.c.slow_workers == true())
     if w.extra_slow:
         filters.append(requests.c.extra_slow_workers == true())
     if not w.owner_trusted:
         filters.append(requests.c.trusted_workers == false())
-    missing = int(ALL_CAPS & ~w.caps)
-    if missing:
-        filters.append(requests.c.required_caps.op("&")(missing) == 0)
-    for word in w.blacklist:
-        filters.append(not_(func.lower(requests.c.prompt).contains(word, autoescape=True)))
+    if missing_caps(w):
+        filters.append(requests.c.required_caps.op("&")(bindparam("missing_caps")) == 0)
+    for i in range(len(w.blacklist)):
+        filters.append(not_(func.lower(requests.c.prompt).like(bindparam(f"word_{i}"), escape="/")))
     return filters
+
+
+def missing_caps(w: WorkerProfile) -> int:
+    return int(ALL_CAPS & ~w.caps)
+
+
+def _like(word: str) -> str:
+    escaped = word.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+def common_params(w: WorkerProfile) -> dict[str, object]:
+    params: dict[str, object] = {"wid": w.worker_id, "missing_caps": missing_caps(w)}
+    params.update({f"word_{i}": _like(word) for i, word in enumerate(w.blacklist)})
+    return params
+
+
+def common_shape(w: WorkerProfile) -> tuple[object, ...]:
+    return (w.kind, w.slow, w.extra_slow, w.owner_trusted, bool(missing_caps(w)), len(w.blacklist))
 
 
 def models_filter(w: WorkerProfile) -> ColumnElement[bool]:
     if not w.models:
         return requests.c.any_model == true()
     served = exists().where(
-        request_models.c.request_id == requests.c.id, request_models.c.model.in_(sorted(w.models))
+        request_models.c.request_id == requests.c.id,
+        request_models.c.model.in_(bindparam("models", expanding=True)),
     )
     return or_(requests.c.any_model == true(), served)

@@ -6,21 +6,12 @@ job this worker may take, leases it and fixes its model (ADR 0001, 0002, 0005).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    Update,
-    func,
-    literal,
-    select,
-    update,
-)
+from sqlalchemy import ColumnElement, Float, Select, String, Update, bindparam, func, select, update
 
-from horde.server.jobs.filters import common_filters
+from horde.server.jobs.filters import common_filters, common_params, common_shape
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import WorkerProfile
@@ -34,79 +25,102 @@ request_workers = table(RequestWorker)
 RETURNING = (jobs.c.id, jobs.c.request_id, jobs.c.seed, jobs.c.form, jobs.c.model, jobs.c.position)
 
 
-def match_filters(w: WorkerProfile, *, user_ids: Sequence[int] = ()) -> list[ColumnElement[bool]]:
-    """Every condition a queued job must meet for worker `w` (optionally only these users' requests)."""
+def match_filters(w: WorkerProfile, *, by_users: bool = False) -> list[ColumnElement[bool]]:
+    """Every condition a queued job must meet for worker `w` (with bind parameters, see `claim_params`)."""
     filters = [jobs.c.state == JobState.QUEUED, jobs.c.kind == w.kind, *KINDS[w.kind].sql_filters(w)]
     filters += common_filters(w)
-    if user_ids:
-        filters.append(requests.c.user_id.in_(list(user_ids)))
+    if by_users:
+        filters.append(requests.c.user_id.in_(bindparam("user_ids", expanding=True)))
     return filters
 
 
-def _model_choice(w: WorkerProfile, fallback: str | None) -> Any:
+def claim_params(
+    w: WorkerProfile,
+    *,
+    now: float,
+    fallback_model: str | None = None,
+    user_ids: Sequence[int] = (),
+    ttl_scale: float = 1.0,
+) -> dict[str, object]:
+    """The values of a claim statement's bind parameters."""
+    return {
+        **common_params(w),
+        **KINDS[w.kind].sql_params(w),
+        "models": sorted(w.models),
+        "user_ids": list(user_ids),
+        "now": now,
+        "ttl_scale": ttl_scale * (3.0 if w.extra_slow else 1.0),
+        "fallback_model": fallback_model,
+    }
+
+
+def _model_choice(w: WorkerProfile) -> Any:
     if KINDS[w.kind].batch_across_requests:  # alchemy: the form is the job's "model"
         return jobs.c.form
+    if not w.models:
+        return bindparam("fallback_model", type_=String)
     served = (
         select(request_models.c.model)
         .where(request_models.c.request_id == jobs.c.request_id)
-        .where(request_models.c.model.in_(sorted(w.models) or [""]))
+        .where(request_models.c.model.in_(bindparam("models", expanding=True)))
         .order_by(func.random())
         .limit(1)
         .scalar_subquery()
     )
-    return func.coalesce(served, literal(fallback))
+    return func.coalesce(served, bindparam("fallback_model", type_=String))
 
 
-def _lease(now: float, w: WorkerProfile, ttl_scale: float) -> Any:
+def _lease() -> Any:
     ttl = select(requests.c.ttl).where(requests.c.id == jobs.c.request_id).scalar_subquery()
-    return literal(now) + ttl * (ttl_scale * (3.0 if w.extra_slow else 1.0))
+    return bindparam("now", type_=Float) + ttl * bindparam("ttl_scale", type_=Float)
 
 
-def claim_statement(
-    w: WorkerProfile,
-    *,
-    now: float,
-    limit: int = 1,
-    fallback_model: str | None = None,
-    user_ids: Sequence[int] = (),
-    ttl_scale: float = 1.0,
-) -> Update:
-    """Lease up to `limit` best queued jobs for `w`: `UPDATE jobs ... RETURNING` the claimed rows."""
-    candidates = (
-        select(jobs.c.id)
-        .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
-        .where(*match_filters(w, user_ids=user_ids))
-        .order_by(jobs.c.priority_key.desc(), jobs.c.id.desc())
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=jobs)
-    )
-    model = _model_choice(w, fallback_model)
-    return _lease_update(candidates, w, now, model, ttl_scale)
+_CLAIMS: dict[tuple[object, ...], Update] = {}
 
 
-def batch_statement(
-    w: WorkerProfile,
-    *,
-    request_id: uuid.UUID,
-    model: str | None,
-    now: float,
-    limit: int,
-    ttl_scale: float = 1.0,
-) -> Update:
-    """Lease up to `limit` more queued jobs of one request, with the model of the first (batching)."""
-    candidates = (
-        select(jobs.c.id)
-        .where(jobs.c.request_id == request_id, jobs.c.state == JobState.QUEUED)
-        .order_by(jobs.c.position)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return _lease_update(candidates, w, now, literal(model), ttl_scale)
+def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False) -> Update:
+    """Lease up to `limit` best queued jobs for `w`: `UPDATE jobs ... RETURNING` the claimed rows.
+
+    Built once per shape of worker and reused (building it costs more than running it); the values
+    come from `claim_params`.
+    """
+    shape = (*common_shape(w), *KINDS[w.kind].sql_shape(w), bool(w.models), limit, by_users)
+    statement = _CLAIMS.get(shape)
+    if statement is None:
+        candidates = (
+            select(jobs.c.id)
+            .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
+            .where(*match_filters(w, by_users=by_users))
+            .order_by(jobs.c.priority_key.desc(), jobs.c.id.desc())
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=jobs)
+        )
+        statement = _CLAIMS[shape] = _lease_update(candidates, _model_choice(w))
+    return statement
 
 
-def _lease_update(
-    candidates: Select[Any], w: WorkerProfile, now: float, model: Any, ttl_scale: float
-) -> Update:
+_BATCHES: dict[int, Update] = {}
+
+
+def batch_statement(limit: int) -> Update:
+    """Lease up to `limit` more queued jobs of one request with the first one's model (batching).
+
+    Parameters: rid (the request), batch_model, wid (the worker), now, ttl_scale.
+    """
+    statement = _BATCHES.get(limit)
+    if statement is None:
+        candidates = (
+            select(jobs.c.id)
+            .where(jobs.c.request_id == bindparam("rid"), jobs.c.state == JobState.QUEUED)
+            .order_by(jobs.c.position)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = _BATCHES[limit] = _lease_update(candidates, bindparam("batch_model", type_=String))
+    return statement
+
+
+def _lease_update(candidates: Select[Any], model: Any) -> Update:
     # The candidates are a materialized CTE: `id IN (SELECT .. LIMIT n SKIP LOCKED)` may be evaluated
     # more than once by PostgreSQL and then lease more than n rows.
     chosen = candidates.cte("chosen").prefix_with("MATERIALIZED", dialect="postgresql")
@@ -115,9 +129,9 @@ def _lease_update(
         .where(jobs.c.id == chosen.c.id, jobs.c.state == JobState.QUEUED)
         .values(
             state=JobState.PROCESSING,
-            worker_id=w.worker_id,
-            started_at=now,
-            lease_expires_at=_lease(now, w, ttl_scale),
+            worker_id=bindparam("wid"),
+            started_at=bindparam("now", type_=Float),
+            lease_expires_at=_lease(),
             model=model,
         )
         .returning(*RETURNING)

@@ -52,6 +52,7 @@ __all__ = [
     "TextResult",
     "UnsupportedJob",
     "load_backends",
+    "notes_metadata",
 ]
 
 
@@ -97,6 +98,16 @@ class ParamNote:
     detail: str = ""
 
 
+def notes_metadata(notes: Sequence[ParamNote]) -> list[dict[str, str]]:
+    """Notes as AI Horde ``gen_metadata``: one ``information``/``see_ref`` item naming the fields."""
+    parts = []
+    for how in ("dropped", "approximated"):
+        names = sorted({n.field for n in notes if n.how == how})
+        if names:
+            parts.append(f"{how}: {', '.join(names)}")
+    return [{"type": "information", "value": "see_ref", "ref": "; ".join(parts)[:255]}] if parts else []
+
+
 @dataclass(frozen=True, slots=True)
 class TextResult:
     """One text generation, with the seed used and the fields not honoured exactly."""
@@ -107,15 +118,8 @@ class TextResult:
     tokens: int | None = None
 
     def gen_metadata(self) -> list[dict[str, str]]:
-        """The notes as AI Horde ``gen_metadata`` entries (one ``information``/``see_ref`` item)."""
-        if not self.notes:
-            return []
-        parts = []
-        for how in ("dropped", "approximated"):
-            names = sorted(n.field for n in self.notes if n.how == how)
-            if names:
-                parts.append(f"{how}: {', '.join(names)}")
-        return [{"type": "information", "value": "see_ref", "ref": "; ".join(parts)[:255]}]
+        """The notes as AI Horde ``gen_metadata`` entries."""
+        return notes_metadata(self.notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,10 @@ class GeneratedImage:
     image: Image
     seed: int
     notes: tuple[ParamNote, ...] = ()
+
+    def gen_metadata(self) -> list[dict[str, str]]:
+        """The notes as AI Horde ``gen_metadata`` entries."""
+        return notes_metadata(self.notes)
 
 
 @runtime_checkable
@@ -198,13 +206,17 @@ class BlockingRunner:
 
     ``await runner.run(fn, *args)`` calls ``fn(cancel_event, *args)`` on the thread. If the awaiting
     task is cancelled, a call still queued is dropped and a running one sees ``cancel_event`` set.
+    ``await runner.aclose()`` cancels everything and waits for the running call to return, so the
+    model can then be freed safely.
     """
 
     def __init__(self, name: str) -> None:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._active: set[threading.Event] = set()
 
     async def run[T](self, fn: Callable[..., T], *args: Any) -> T:
         cancel = threading.Event()
+        self._active.add(cancel)
         future = self._executor.submit(fn, cancel, *args)
         try:
             return await asyncio.wrap_future(future)
@@ -212,9 +224,13 @@ class BlockingRunner:
             cancel.set()
             future.cancel()
             raise
+        finally:
+            self._active.discard(cancel)
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+    async def aclose(self) -> None:
+        for cancel in list(self._active):
+            cancel.set()
+        await asyncio.to_thread(self._executor.shutdown, wait=True, cancel_futures=True)
 
 
 async def load_backends[B: Backend](backends: Sequence[B]) -> tuple[list[B], dict[str, str]]:

@@ -9,7 +9,7 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy import ColumnElement, false
+from sqlalchemy import ColumnElement, bindparam, false
 
 from horde.contract import InterrogationPopInput, InterrogationSubmitInput, ModelInterrogationInputStable
 from horde.contract.rc import RC
@@ -71,8 +71,14 @@ class AlchemyKind(Kind):
         return new
 
     def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
-        forms = jobs.c.form.in_(sorted(w.forms)) if w.forms else false()
-        return [forms, requests.c.tiles <= w.max_tiles]
+        forms = jobs.c.form.in_(bindparam("forms", expanding=True)) if w.forms else false()
+        return [forms, requests.c.tiles <= bindparam("max_tiles")]
+
+    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
+        return {"forms": sorted(w.forms), "max_tiles": w.max_tiles}
+
+    def sql_shape(self, w: WorkerProfile) -> tuple[object, ...]:
+        return (bool(w.forms),)
 
     def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
         if not (q.forms & w.forms) or q.tiles > w.max_tiles:

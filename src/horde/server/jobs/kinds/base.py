@@ -74,6 +74,14 @@ class Kind(ABC):
         """This kind's conditions of the claim, besides the shared ones (`filters.common_filters`)."""
 
     @abstractmethod
+    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
+        """The values of the bind parameters `sql_filters` uses."""
+
+    def sql_shape(self, w: WorkerProfile) -> tuple[object, ...]:
+        """What in `w` changes the structure of `sql_filters` (the claim statement is cached by it)."""
+        return ()
+
+    @abstractmethod
     def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
         """The Python twin of the claim: the `skipped` key keeping `w` from `q`, or None."""
 

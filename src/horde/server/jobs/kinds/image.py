@@ -7,7 +7,7 @@ import uuid
 import zlib
 from typing import Any
 
-from sqlalchemy import ColumnElement, false
+from sqlalchemy import ColumnElement, bindparam, false
 
 from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable
 from horde.contract.rc import RC
@@ -135,10 +135,16 @@ class ImageKind(Kind):
         )  # fmt: skip
 
     def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
-        conditions = [requests.c.pixels <= w.max_pixels, models_filter(w)]
+        conditions = [requests.c.pixels <= bindparam("max_pixels"), models_filter(w)]
         if not w.nsfw:
             conditions.append(requests.c.nsfw == false())
         return conditions
+
+    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
+        return {"max_pixels": w.max_pixels}
+
+    def sql_shape(self, w: WorkerProfile) -> tuple[object, ...]:
+        return (w.nsfw,)
 
     def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
         if q.pixels > w.max_pixels:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, bindparam
 
 from horde.contract import (
     GenerationInputKobold,
@@ -100,10 +100,13 @@ class TextKind(Kind):
 
     def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
         return [
-            requests.c.max_length <= w.max_length,
-            requests.c.max_context_length <= w.max_context_length,
+            requests.c.max_length <= bindparam("max_length"),
+            requests.c.max_context_length <= bindparam("max_context_length"),
             models_filter(w),
         ]
+
+    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
+        return {"max_length": w.max_length, "max_context_length": w.max_context_length}
 
     def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
         if q.max_length > w.max_length:

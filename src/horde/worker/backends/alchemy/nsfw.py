@@ -71,5 +71,5 @@ class NsfwBackend:
         return float(self._classifier.classify(image.convert("RGB")).nsfw)
 
     async def close(self) -> None:
-        self._runner.shutdown()
+        await self._runner.aclose()
         self._classifier = None

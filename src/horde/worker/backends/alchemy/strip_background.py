@@ -92,5 +92,5 @@ class StripBackgroundBackend:
         return out
 
     async def close(self) -> None:
-        self._runner.shutdown()
+        await self._runner.aclose()
         self._session = None

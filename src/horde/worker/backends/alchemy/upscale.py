@@ -109,6 +109,6 @@ class UpscaleBackend:
         return out
 
     async def close(self) -> None:
-        self._runner.shutdown()
+        await self._runner.aclose()
         self._loaded.clear()
         self._engine = None

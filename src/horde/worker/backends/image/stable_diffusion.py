@@ -142,7 +142,7 @@ class DiffusersBackend:
 
         def on_step_end(pipe: Any, _step: int, _timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if cancel.is_set():
-                pass  # diffusers' documented way to stop a running pipeline
+                pipe._interrupt = True  # diffusers' documented way to stop a running pipeline
             return tensors
 
         kwargs: dict[str, Any] = {
@@ -176,5 +176,5 @@ class DiffusersBackend:
         return images
 
     async def close(self) -> None:
-        self._runner.shutdown()
+        await self._runner.aclose()
         self._pipe = self._img2img = None

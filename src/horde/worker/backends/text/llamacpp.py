@@ -159,7 +159,7 @@ class LlamaCppBackend:
         return (text if cut is None else cut), int(out["usage"]["completion_tokens"])
 
     async def close(self) -> None:
-        self._runner.shutdown()
+        await self._runner.aclose()
         llm, self._llm = self._llm, None
         if llm is not None:
             llm.close()
