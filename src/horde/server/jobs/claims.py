@@ -58,8 +58,7 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
             horde, conn, kind=kind, body=body, owner=user, models=models,
             config=behaviour.worker_config(body), ipaddr=ipaddr,
         )  # fmt: skip
-        record = {c.name: getattr(worker, c.name) for c in table(Worker).columns}
-        profile = behaviour.profile(horde, record, owner_trusted=user.is_trusted, amount=body.amount)
+        profile = _profile(horde, behaviour, worker, owner=user, amount=body.amount)
         claimed = await _claim(horde, conn, behaviour, profile, worker, priority_ids)
         batches = await _with_requests(horde, conn, behaviour, profile, claimed) if claimed else []
     # The connection is back in the pool: the snapshot and the storage need none of it.
@@ -69,6 +68,22 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
         return await _empty(horde, behaviour, profile)
     bodies = [await behaviour.pop_body(horde, request, batch, profile) for request, batch in batches]
     return behaviour.merge_pop_bodies(bodies)
+
+
+def _profile(
+    horde: Horde, behaviour: Kind, worker: Worker, *, owner: Principal, amount: int
+) -> WorkerProfile:
+    """The worker's matching profile, derived once per check-in record (the empty pop's hot path)."""
+    entry = horde.workers.get(worker.name)
+    key = (owner.is_trusted, amount)
+    cached = entry.profiles.get(key) if entry is not None and entry.worker is worker else None
+    if isinstance(cached, WorkerProfile):
+        return cached
+    record = {c.name: getattr(worker, c.name) for c in table(Worker).columns}
+    profile = behaviour.profile(horde, record, owner_trusted=owner.is_trusted, amount=amount)
+    if entry is not None and entry.worker is worker:
+        entry.profiles[key] = profile
+    return profile
 
 
 async def _claim(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from horde.server.kit.cache import TTLCache
 from horde.server.kit.clock import Clock
@@ -14,6 +14,8 @@ class CachedWorker:
     worker: Worker
     written_at: float  # when this node last wrote a check-in
     signature: tuple[object, ...]  # the declared capabilities of that check-in
+    # what the pop derives from the record, kept while the record is (key: owner trust, amount)
+    profiles: dict[tuple[bool, int], object] = field(default_factory=dict)
 
 
 class WorkerCache:
