@@ -17,6 +17,7 @@ up: bootstrap
 
 test: bootstrap
 	scripts/system-deps.sh
+	scripts/install-chromium.sh
 	scripts/ensure-services.sh
 	$(UV) run --frozen ruff check src tests bench migrations
 	$(UV) run --frozen ruff format --check src tests bench migrations

@@ -41,7 +41,8 @@ from tests.contract.swagger import check_body, definition, requires_swagger
 if TYPE_CHECKING:  # the subprocess half must not import the server (tests.e2e.conftest does)
     from tests.e2e.conftest import HordeServer, ServerPool
 
-# One xdist worker runs every test of the shared servers (tests/e2e/conftest.py), so they start once.
+# One xdist worker should run every test of the shared servers (tests/e2e/conftest.py) so they start once;
+# other workers still pass, each with servers of its own (pytest 9.2 + xdist 3.8 ignore the groups).
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e-horde-server"), requires_swagger]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,26 +80,17 @@ PAIRS = {"lenient": "sqlite", "strict": "postgresql"}
 MODES = pytest.mark.parametrize(
     ("horde_server", "mode"), [(db, mode) for mode, db in PAIRS.items()], indirect=["horde_server"]
 )
-TEXT_ID_DEFECT = (
-    "server defect: text status generations carry an `id` key that GenerationKobold lacks "
-    "(jobs/kinds/text.py; contract.text.GenerationKobold says the swagger has none); strict horde-sdk "
-    "refuses the whole status"
-)
-SWAGGER_DEFECTS = (
-    f"{TEXT_ID_DEFECT}; /interrogate/async answers `kudos` (and `warnings` when no alchemist is online), "
-    "which RequestInterrogationResponse lacks (jobs/requests.py `_accepted` answers every kind alike)"
-)
 STRICT_XFAILS_ON_TEXT_ID = pytest.mark.parametrize(
     ("horde_server", "mode"),
     [
         pytest.param("sqlite", "lenient"),
-        pytest.param("postgresql", "strict", marks=pytest.mark.xfail(strict=True, reason=TEXT_ID_DEFECT)),
+        pytest.param("postgresql", "strict"),
     ],
     indirect=["horde_server"],
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: with xdist, a module's tests may not run in a row
 def sdk_runs(horde_pool: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Both runs start together (each on its own server, with its own user and workers)."""
     out = tmp_path_factory.mktemp("sdk")
@@ -218,12 +210,6 @@ def test_image_r2(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str
 
 
 @MODES
-@pytest.mark.xfail(
-    strict=True,
-    reason="server defects: /interrogate/status sends `result: {}` for forms without a result yet, which "
-    "horde-sdk cannot parse (the reference drops it); /interrogate/async answers a `kudos` key (and "
-    "`warnings`) that RequestInterrogationResponse lacks, which strict horde-sdk refuses",
-)
 def test_alchemy(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
     """caption, nsfw and a post-processor form; the worker fetches the source and uploads the upscale."""
     report = _report(sdk_runs, mode)
@@ -239,11 +225,6 @@ def test_alchemy(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str)
 
 
 @MODES
-@pytest.mark.xfail(
-    strict=True,
-    reason="server defect: an empty /generate/pop or /generate/text/pop answer has no `payload` key, "
-    "which horde-sdk's ImageGenerateJobPopResponse and TextGenerateJobPopResponse require",
-)
 def test_empty_pops_parse(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
     """A worker pops far more often than it gets a job: horde-sdk must parse the empty answers too."""
     report = _report(sdk_runs, mode)
@@ -254,7 +235,6 @@ def test_empty_pops_parse(sdk_runs: dict[str, Any], horde_server: HordeServer, m
 
 
 @MODES
-@pytest.mark.xfail(strict=True, reason=SWAGGER_DEFECTS)
 def test_bodies_match_swagger(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
     """Every body horde-sdk received has the names and types of the swagger definition it names."""
     report = _report(sdk_runs, mode)

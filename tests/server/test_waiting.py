@@ -17,14 +17,14 @@ class WaitSpy:
 
     def __init__(self, horde: Horde) -> None:
         self.results: list[bool] = []
-        original = horde.notifier.wait_for_work
+        original = horde.notifier.wait
 
-        async def wait_for_work(kind: str, timeout: float) -> bool:
-            woken = await original(kind, timeout)
+        async def wait(event: asyncio.Event, timeout: float) -> bool:
+            woken = await original(event, timeout)
             self.results.append(woken)
             return woken
 
-        horde.notifier.wait_for_work = wait_for_work  # type: ignore[method-assign]
+        horde.notifier.wait = wait  # type: ignore[method-assign]
 
 
 async def test_parked_pop_gets_work_that_arrives(
@@ -77,6 +77,19 @@ async def test_plain_requests_do_not_wait(client: httpx.AsyncClient, api_key: st
     )
     assert popped.json()["id"] is None
     assert spy.results == []
+
+
+async def test_closing_answers_parked_requests(client: httpx.AsyncClient, api_key: str, horde: Horde) -> None:
+    async def close_soon() -> None:
+        await asyncio.sleep(0.2)
+        horde.notifier.close()
+
+    closer = asyncio.create_task(close_soon())
+    headers = {"apikey": api_key, "Horde-Wait": "30"}
+    popped = await client.post(f"{V2}/generate/text/pop", json={"name": "parked worker"}, headers=headers)
+    await closer
+    assert popped.status_code == 200
+    assert popped.json()["id"] is None
 
 
 async def test_redis_relays_wake_ups_between_nodes(redis_url: str) -> None:

@@ -20,12 +20,11 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default 7001).")
-@click.option("--workers", "processes", default=1, show_default=True, help="Uvicorn worker processes.")
-def serve(host: str | None, port: int | None, processes: int) -> None:
+def serve(host: str | None, port: int | None) -> None:
     """Run the API server (schema brought to the newest migration first)."""
     from horde.server.serve import run_server
 
-    run_server(host=host, port=port, processes=processes)
+    run_server(host=host, port=port)
 
 
 @main.command()

@@ -192,9 +192,9 @@ class _Up:
 
 
 def _server(config: Any) -> Any:
-    import uvicorn
+    from horde.server.serve import ClosingServer
 
-    class Server(uvicorn.Server):
+    class Server(ClosingServer):
         @contextlib.contextmanager
         def capture_signals(self) -> Generator[None]:
             # `horde up` owns SIGINT/SIGTERM: the worker must stop before the server does.

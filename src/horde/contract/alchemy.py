@@ -68,7 +68,7 @@ class InterrogationPopInput(HordeModel):
     name: str  # required: the reference's parser refuses a pop without it
     priority_usernames: list[str] = Field(default_factory=list)
     forms: list[AlchemyForm] = Field(default_factory=list)
-    amount: int = 1
+    amount: int = Field(default=1, ge=1, le=limits.MAX_POP_AMOUNT)
     bridge_agent: str = Field(default="unknown", max_length=limits.MAX_BRIDGE_AGENT_CHARS)
     threads: int = Field(default=1, ge=1, le=limits.MAX_ALCHEMY_THREADS)
     # SEMANTICS §1.3: parser default 80 (swagger: 16)

@@ -191,7 +191,7 @@ class RequestStatusStable(RequestStatusCheck):
 class PopInputStable(PopInput):
     """POST /generate/pop body."""
 
-    max_pixels: int = limits.DEFAULT_MAX_PIXELS
+    max_pixels: int = Field(default=limits.DEFAULT_MAX_PIXELS, ge=1, le=limits.MAX_INT32)
     blacklist: list[str] = Field(default_factory=list)
     allow_img2img: bool = True
     allow_painting: bool = True

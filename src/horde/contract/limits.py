@@ -51,6 +51,8 @@ MIN_SAMPLER_ORDER: Final = 7
 MAX_INTERROGATION_TILES: Final = 255
 TILE_SIDE: Final = 512
 
+MAX_INT32: Final = 2**31 - 1  # the largest value an INTEGER column holds
+
 # Workers and pop
 MAX_POP_AMOUNT: Final = 20
 MAX_THREADS: Final = 50

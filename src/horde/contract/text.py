@@ -105,8 +105,11 @@ class RequestStatusKobold(RequestStatusCheck):
 class PopInputKobold(PopInput):
     """POST /generate/text/pop body."""
 
-    max_length: int = limits.DEFAULT_WORKER_MAX_LENGTH
-    max_context_length: int = limits.DEFAULT_WORKER_MAX_CONTEXT_LENGTH
+    # bounded so that a worker's limit always fits the database's integer columns
+    max_length: int = Field(default=limits.DEFAULT_WORKER_MAX_LENGTH, ge=1, le=limits.MAX_INT32)
+    max_context_length: int = Field(
+        default=limits.DEFAULT_WORKER_MAX_CONTEXT_LENGTH, ge=1, le=limits.MAX_INT32
+    )
     softprompts: list[str] = Field(default_factory=list)
 
 

@@ -66,38 +66,54 @@ class BodyGuardMiddleware:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            await _answer(send, 400, {"message": "The URL contains a NUL byte", "rc": "NulByteInPayload"})
+            return
         methods = ("POST", "PUT", "PATCH", "DELETE")
-        if scope["type"] != "http" or scope["method"] not in methods or not scope["path"].startswith("/api/"):
+        if scope["method"] not in methods or not scope["path"].startswith("/api/"):
             await self.app(scope, receive, send)  # object uploads are binary and sized by their route
             return
+        body = await self._read(receive)
+        if body is None:
+            await _answer(send, 413, {"message": "Payload too large", "rc": "PayloadTooLarge"})
+        elif b"\\u0000" in body or b"\x00" in body:
+            await _answer(send, 400, {"message": "Payload contains a NUL byte", "rc": "NulByteInPayload"})
+        else:
+            await self.app(scope, _replay(body, receive), send)
+
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or None when it is larger than allowed (or the client left)."""
         chunks: list[bytes] = []
         size = 0
-        more = True
-        while more:
+        while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
+                return b""
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                for m in _error(413, {"message": "Payload too large", "rc": "PayloadTooLarge"}):
-                    await send(m)
-                return
+                return None
             chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        if b"\\u0000" in body or b"\x00" in body:
-            body_msg = {"message": "Payload contains a NUL byte", "rc": "NulByteInPayload"}
-            for m in _error(400, body_msg):
-                await send(m)
-            return
-        replayed = False
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
 
-        await self.app(scope, replay, send)
+def _replay(body: bytes, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
+    for message in _error(status, body):
+        await send(message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
@@ -12,12 +13,24 @@ from horde.server.db import open_database
 from horde.server.migrate import upgrade_to_head
 
 
-def run_server(*, host: str | None = None, port: int | None = None, processes: int = 1) -> None:
+class ClosingServer(uvicorn.Server):
+    """Uvicorn that first answers every parked request (`Horde-Wait`) when it starts shutting down,
+    so the graceful shutdown is not spent waiting for long polls."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.app
+        horde = getattr(getattr(app, "state", None), "horde", None)
+        if horde is not None:
+            horde.notifier.close()
+        await super().shutdown(sockets)
+
+
+def run_server(*, host: str | None = None, port: int | None = None) -> None:
     """Serve the API with uvicorn (uvloop, httptools, no access log)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -27,7 +40,7 @@ def run_server(*, host: str | None = None, port: int | None = None, processes: i
         http="httptools",
         timeout_graceful_shutdown=10,
     )
-    _ = processes
+    ClosingServer(config).run()
 
 
 async def run_scheduler() -> None:

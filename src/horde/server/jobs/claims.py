@@ -39,7 +39,7 @@ def _priority_user_ids(body: Any, owner: Principal) -> list[int]:
     ids = [owner.id]
     for alias in getattr(body, "priority_usernames", []) or []:
         _, _, digits = str(alias).rpartition("#")
-        if not digits.isdigit():
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
             raise HordeError(RC.InvalidPriorityUsername, "priority_usernames must be of the form alias#id")
         ids.append(int(digits))
     return list(dict.fromkeys(ids))

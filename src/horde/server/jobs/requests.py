@@ -59,22 +59,7 @@ async def submit_request(
             ipaddr=ipaddr,
         )
     horde.notifier.work_added(kind)
-    return _accepted(horde, kind, request_id, new)
-
-
-def _accepted(horde: Horde, kind: str, request_id: uuid.UUID, new: NewRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": str(request_id), "kudos": round(new.kudos / 100)}
-    warnings = list(new.warnings)
-    if not horde.snapshots.could_be_served(kind, new):
-        warnings.append(
-            {"code": "NoAvailableWorker", "message": "No worker online could currently serve this request"}
-        )
-        body["message"] = (
-            "Warning: No available workers can fulfill this request. It will expire in 20 minutes"
-        )
-    if warnings:
-        body["warnings"] = warnings
-    return body
+    return behaviour.accepted_body(request_id, new, possible=horde.snapshots.could_be_served(kind, new))
 
 
 async def _check_targets(conn: Any, new: NewRequest) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from horde.contract import (
@@ -49,15 +49,23 @@ def _waited(body: dict[str, Any]) -> JSONResponse:
 
 
 async def _status(
-    horde: HordeDep, kind: str, id: str, wait: str | None, *, full: bool = True
+    request: Request, horde: HordeDep, kind: str, id: str, wait: str | None, *, full: bool = True
 ) -> JSONResponse:
     seconds = wait_seconds(horde, wait)
-    return _waited(await status_waiting(horde, kind=kind, raw_id=id, full=full, wait=seconds))
+    status = await status_waiting(
+        horde, kind=kind, raw_id=id, full=full, wait=seconds, disconnected=request.is_disconnected
+    )
+    return _waited(status)
 
 
-async def _pop(horde: HordeDep, kind: str, body: Any, user: Any, ip: str, wait: str | None) -> JSONResponse:
+async def _pop(
+    request: Request, horde: HordeDep, kind: str, body: Any, user: Any, ip: str, wait: str | None
+) -> JSONResponse:
     seconds = wait_seconds(horde, wait)
-    return _waited(await pop_waiting(horde, kind=kind, body=body, user=user, ipaddr=ip, wait=seconds))
+    result = await pop_waiting(
+        horde, kind=kind, body=body, user=user, ipaddr=ip, wait=seconds, disconnected=request.is_disconnected
+    )
+    return _waited(result)
 
 
 async def _accept(horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str) -> JSONResponse:
@@ -76,13 +84,13 @@ async def post_image_async(
 
 
 @router.get("/generate/check/{id}", response_model=RequestStatusCheck)
-async def get_image_check(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
-    return await _status(horde, "image", id, wait, full=False)
+async def get_image_check(id: str, request: Request, horde: HordeDep, wait: Wait = None) -> JSONResponse:
+    return await _status(request, horde, "image", id, wait, full=False)
 
 
 @router.get("/generate/status/{id}", response_model=RequestStatusStable)
-async def get_image_status(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
-    return await _status(horde, "image", id, wait)
+async def get_image_status(id: str, request: Request, horde: HordeDep, wait: Wait = None) -> JSONResponse:
+    return await _status(request, horde, "image", id, wait)
 
 
 @router.delete("/generate/status/{id}", response_model=RequestStatusStable)
@@ -92,9 +100,14 @@ async def delete_image_status(id: str, horde: HordeDep) -> JSONResponse:
 
 @router.post("/generate/pop", response_model=GenerationPayloadStable)
 async def post_image_pop(
-    body: PopInputStable, horde: HordeDep, user: CurrentUser, ip: ClientIP, wait: Wait = None
+    body: PopInputStable,
+    request: Request,
+    horde: HordeDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    wait: Wait = None,
 ) -> JSONResponse:
-    return await _pop(horde, "image", body, user, ip, wait)
+    return await _pop(request, horde, "image", body, user, ip, wait)
 
 
 @router.post("/generate/submit", response_model=GenerationSubmitted)
@@ -111,8 +124,8 @@ async def post_text_async(
 
 
 @router.get("/generate/text/status/{id}", response_model=RequestStatusKobold)
-async def get_text_status(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
-    return await _status(horde, "text", id, wait)
+async def get_text_status(id: str, request: Request, horde: HordeDep, wait: Wait = None) -> JSONResponse:
+    return await _status(request, horde, "text", id, wait)
 
 
 @router.delete("/generate/text/status/{id}", response_model=RequestStatusKobold)
@@ -122,9 +135,14 @@ async def delete_text_status(id: str, horde: HordeDep) -> JSONResponse:
 
 @router.post("/generate/text/pop", response_model=GenerationPayloadKobold)
 async def post_text_pop(
-    body: PopInputKobold, horde: HordeDep, user: CurrentUser, ip: ClientIP, wait: Wait = None
+    body: PopInputKobold,
+    request: Request,
+    horde: HordeDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    wait: Wait = None,
 ) -> JSONResponse:
-    return await _pop(horde, "text", body, user, ip, wait)
+    return await _pop(request, horde, "text", body, user, ip, wait)
 
 
 @router.post("/generate/text/submit", response_model=GenerationSubmitted)
@@ -141,8 +159,10 @@ async def post_interrogate_async(
 
 
 @router.get("/interrogate/status/{id}", response_model=InterrogationStatus)
-async def get_interrogate_status(id: str, horde: HordeDep, wait: Wait = None) -> JSONResponse:
-    return await _status(horde, "alchemy", id, wait)
+async def get_interrogate_status(
+    id: str, request: Request, horde: HordeDep, wait: Wait = None
+) -> JSONResponse:
+    return await _status(request, horde, "alchemy", id, wait)
 
 
 @router.delete("/interrogate/status/{id}", response_model=InterrogationStatus)
@@ -152,9 +172,14 @@ async def delete_interrogate_status(id: str, horde: HordeDep) -> JSONResponse:
 
 @router.post("/interrogate/pop", response_model=InterrogationPopPayload)
 async def post_interrogate_pop(
-    body: InterrogationPopInput, horde: HordeDep, user: CurrentUser, ip: ClientIP, wait: Wait = None
+    body: InterrogationPopInput,
+    request: Request,
+    horde: HordeDep,
+    user: CurrentUser,
+    ip: ClientIP,
+    wait: Wait = None,
 ) -> JSONResponse:
-    return await _pop(horde, "alchemy", body, user, ip, wait)
+    return await _pop(request, horde, "alchemy", body, user, ip, wait)
 
 
 @router.post("/interrogate/submit", response_model=GenerationSubmitted)

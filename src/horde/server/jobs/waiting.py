@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from horde.server.jobs.claims import pop_jobs
@@ -37,30 +38,59 @@ def _is_empty(body: dict[str, Any]) -> bool:
     return body.get("id") is None and not body.get("forms")
 
 
+Disconnected = Callable[[], Awaitable[bool]]
+
+
+async def _never() -> bool:
+    return False
+
+
 async def pop_waiting(
-    horde: Horde, *, kind: str, body: Any, user: Principal, ipaddr: str, wait: float
+    horde: Horde,
+    *,
+    kind: str,
+    body: Any,
+    user: Principal,
+    ipaddr: str,
+    wait: float,
+    disconnected: Disconnected = _never,
 ) -> dict[str, Any]:
     """Pop; when nothing matches, park until new work of this kind arrives or the wait ends."""
     deadline = time.monotonic() + wait
+    notifier = horde.notifier
     while True:
+        watched = notifier.watch_work(kind)  # before the pop: work added after it still wakes us
         result = await pop_jobs(horde, kind=kind, body=body, user=user, ipaddr=ipaddr)
         remaining = deadline - time.monotonic()
-        if not _is_empty(result) or remaining <= 0:
+        if not _is_empty(result) or remaining <= 0 or notifier.closing or await disconnected():
             return result
-        await horde.notifier.wait_for_work(kind, min(remaining, RECHECK))
+        await notifier.wait(watched, min(remaining, RECHECK))
 
 
 def _finished(status: dict[str, Any]) -> bool:
-    return bool(status.get("done")) or status.get("state") in ("done", "faulted", "cancelled")
+    return bool(status.get("done")) or status.get("state") in ("done", "faulted", "cancelled", "partial")
 
 
-async def status_waiting(horde: Horde, *, kind: str, raw_id: str, full: bool, wait: float) -> dict[str, Any]:
+async def status_waiting(
+    horde: Horde,
+    *,
+    kind: str,
+    raw_id: str,
+    full: bool,
+    wait: float,
+    disconnected: Disconnected = _never,
+) -> dict[str, Any]:
     """A status that, when asked to wait, answers as soon as the request changes or finishes."""
     request_id: uuid.UUID = parse_request_id(raw_id)
     deadline = time.monotonic() + wait
+    notifier = horde.notifier
+    watched = notifier.watch_request(request_id)
     status = await request_status(horde, kind=kind, request_id=request_id, full=full)
     while not _finished(status) and (remaining := deadline - time.monotonic()) > 0:
-        woken = await horde.notifier.wait_for_request(request_id, min(remaining, RECHECK))
+        if notifier.closing or await disconnected():
+            break
+        woken = await notifier.wait(watched, min(remaining, RECHECK))
+        watched = notifier.watch_request(request_id)
         latest = await request_status(horde, kind=kind, request_id=request_id, full=full)
         if woken or latest != status:
             return latest

@@ -8,14 +8,39 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import defaultdict
+import weakref
 
 
 class Notifier:
+    """Events to park on. Watch first, then check the database, then wait: a change between the
+    check and the wait still wakes the waiter, because the event it waits on was already registered."""
+
     def __init__(self) -> None:
-        self._work: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self._requests: dict[uuid.UUID, asyncio.Event] = {}
+        self._work: dict[str, asyncio.Event] = {}
+        self._requests: weakref.WeakValueDictionary[uuid.UUID, asyncio.Event] = weakref.WeakValueDictionary()
+        self._closing = asyncio.Event()
         self.relay: RelayHook | None = None
+
+    @property
+    def closing(self) -> bool:
+        return self._closing.is_set()
+
+    def close(self) -> None:
+        """The server is stopping: every parked request answers now."""
+        self._closing.set()
+
+    def watch_work(self, kind: str) -> asyncio.Event:
+        event = self._work.get(kind)
+        if event is None:
+            event = self._work[kind] = asyncio.Event()
+        return event
+
+    def watch_request(self, request_id: uuid.UUID) -> asyncio.Event:
+        event = self._requests.get(request_id)
+        if event is None:
+            event = asyncio.Event()
+            self._requests[request_id] = event
+        return event
 
     def work_added(self, kind: str | None, *, relay: bool = True) -> None:
         """Wake workers parked on `kind` (every kind when None)."""
@@ -34,12 +59,24 @@ class Notifier:
         if relay and self.relay is not None:
             self.relay.publish("request", str(request_id))
 
+    async def wait(self, event: asyncio.Event, timeout: float) -> bool:
+        """Wait for a watched event; True when it fired, False on timeout or when closing."""
+        if timeout <= 0 or self.closing:
+            return event.is_set()
+        closing = asyncio.ensure_future(self._closing.wait())
+        fired = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait((closing, fired), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            fired.cancel()
+        return event.is_set()
+
     async def wait_for_work(self, kind: str, timeout: float) -> bool:
-        return await _wait(self._work[kind], timeout)
+        return await self.wait(self.watch_work(kind), timeout)
 
     async def wait_for_request(self, request_id: uuid.UUID, timeout: float) -> bool:
-        event = self._requests.setdefault(request_id, asyncio.Event())
-        return await _wait(event, timeout)
+        return await self.wait(self.watch_request(request_id), timeout)
 
 
 class RelayHook:
@@ -47,13 +84,3 @@ class RelayHook:
 
     def publish(self, channel: str, value: str) -> None:  # pragma: no cover - interface
         raise NotImplementedError
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> bool:
-    if timeout <= 0:
-        return False
-    try:
-        await asyncio.wait_for(event.wait(), timeout)
-    except TimeoutError:
-        return False
-    return True

@@ -136,7 +136,7 @@ async def find_user(horde: Horde, *, api_key: str | None) -> UserDetails:
 
 
 def _parse_id(raw: str) -> int:
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # also keeps it in INTEGER range
         raise HordeError(RC.UserNotFound, f"User with ID '{raw}' not found")
     return int(raw)
 

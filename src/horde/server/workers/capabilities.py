@@ -108,7 +108,8 @@ def parse_bridge_agent(agent: str) -> tuple[str, int]:
     name, _, rest = agent.partition(":")
     version = rest.split(":", 1)[0]
     digits = version.lstrip("vV").split(".", 1)[0]
-    return name.strip(), int(digits) if digits.isdigit() else 0
+    numeric = digits.isascii() and digits.isdigit() and len(digits) < 10
+    return name.strip(), int(digits) if numeric else 0
 
 
 @dataclass(frozen=True)

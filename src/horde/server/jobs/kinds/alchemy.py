@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, false
@@ -16,7 +17,7 @@ from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.sources import is_url, load_source
 from horde.server.jobs.filters import jobs, requests
-from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.base import NO_WORKER_MESSAGE, ClaimedJob, Kind, RequestRow, SubmitOutcome
 from horde.server.jobs.kinds.common import base_profile, check_webhook, common_config, with_caps
 from horde.server.jobs.kinds.image_checks import NEW_POST_PROCESSORS
 from horde.server.jobs.matching import common_reason
@@ -84,6 +85,12 @@ class AlchemyKind(Kind):
         if not (q.forms & w.forms) or q.tiles > w.max_tiles:
             return "forms"  # not a reported key: the worker never asked for these forms
         return common_reason(q, w)
+
+    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": str(request_id)}  # RequestInterrogationResponse: no kudos, no warnings
+        if not possible:
+            body["message"] = NO_WORKER_MESSAGE
+        return body
 
     def ttl(self, horde: Horde, new: NewRequest) -> float:
         return horde.settings.alchemy_job_ttl
@@ -155,7 +162,8 @@ class AlchemyKind(Kind):
         result = json.loads(job["result"]) if job.get("result") else {}
         if job.get("form") in IMAGE_FORMS and result.get(job["form"]) == "R2":
             result[job["form"]] = horde.storage.download_url(f"{job['id']}.webp")
-        return {"form": job["form"], "state": _FORM_STATE[job["state"]], "result": result}
+        form = {"form": job["form"], "state": _FORM_STATE[job["state"]]}
+        return {**form, "result": result} if result else form  # the reference omits a missing result
 
 
 _PREFERENCE = {"done": 0, "processing": 1, "queued": 2, "cancelled": 3, "faulted": 4}

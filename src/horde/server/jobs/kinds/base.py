@@ -56,6 +56,9 @@ class SubmitOutcome:
     faulted: bool = False
 
 
+NO_WORKER_MESSAGE = "Warning: No available workers can fulfill this request. It will expire in 20 minutes"
+
+
 class Kind(ABC):
     """What is particular to image, text or alchemy work."""
 
@@ -84,6 +87,19 @@ class Kind(ABC):
     @abstractmethod
     def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
         """The Python twin of the claim: the `skipped` key keeping `w` from `q`, or None."""
+
+    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> dict[str, Any]:
+        """The answer to an accepted request (202)."""
+        body: dict[str, Any] = {"id": str(request_id), "kudos": round(new.kudos / 100)}
+        warnings = list(new.warnings)
+        if not possible:
+            warnings.append(
+                {"code": "NoAvailableWorker", "message": "No worker online can serve this request now"}
+            )
+            body["message"] = NO_WORKER_MESSAGE
+        if warnings:
+            body["warnings"] = warnings
+        return body
 
     @abstractmethod
     def ttl(self, horde: Horde, new: NewRequest) -> float:
@@ -140,7 +156,8 @@ class Kind(ABC):
         return bodies[0]
 
     def empty_pop_body(self, skipped: dict[str, int]) -> dict[str, Any]:
-        return {"id": None, "ids": [], "skipped": skipped, "messages": []}
+        # horde-sdk requires `payload` even when there is no job (SEMANTICS.md 1.1)
+        return {"payload": {}, "id": None, "ids": [], "skipped": skipped, "messages": []}
 
     @abstractmethod
     def worker_config(self, body: Any) -> dict[str, Any]:

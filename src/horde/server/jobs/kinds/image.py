@@ -49,7 +49,7 @@ def seed_of(text: str | None) -> int | None:
     """The reference's seed: digits as a number, other text folded from its bytes to below 2**32."""
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text) % 2**32
     return zlib.crc32(text.encode())
 

@@ -196,7 +196,6 @@ class TextKind(Kind):
         return {
             "text": job.get("result") or "",
             "seed": int(meta.get("seed") or 0),
-            "id": str(job["id"]),
             "state": meta.get("state", "ok"),
             "gen_metadata": meta.get("gen_metadata", []),
             "worker_id": str(job["worker_id"]),
