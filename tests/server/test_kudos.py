@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from horde.server.kudos import pricing
 from horde.server.kudos import service as kudos
@@ -75,3 +76,21 @@ async def test_a_completed_job_moves_kudos(client: httpx.AsyncClient, api_key: s
         assert await kudos.verify(conn) == []
     assert owner == 1_000_000 + reward
     assert requester == 1_000_000 - reward - 100  # the reward plus the one-kudo horde tax
+
+
+async def test_verify_command_reads_the_ledger(horde: Horde, monkeypatch: pytest.MonkeyPatch) -> None:
+    from horde.server.serve import verify_kudos
+
+    carol = await _user(horde, "carol", "oauth-carol")
+    async with horde.db.transaction() as conn:
+        await kudos.post(conn, legs=[kudos.Leg(700, user_id=carol), kudos.Leg(-700, system="admin")],
+                         reason="admin", now=0.0)  # fmt: skip
+    await fold_postings(horde)
+    monkeypatch.setenv("HORDE_DATABASE_URL", horde.settings.effective_database_url)
+    assert await verify_kudos() == []
+    async with horde.db.transaction() as conn:  # break a balance behind the ledger's back
+        await conn.execute(kudos.balances.update().values(balance=kudos.balances.c.balance + 1))
+    problems = await verify_kudos()
+    assert problems
+    assert "carol" not in problems[0]
+    assert f"user {carol}" in problems[0]

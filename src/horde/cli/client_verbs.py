@@ -235,11 +235,28 @@ def kudos() -> None:
     """Kudos."""
 
 
+@kudos.command("verify")
+def verify() -> None:
+    """Check the ledger (operators): every event sums to zero, balances equal their postings.
+
+    Reads the database of the server settings (HORDE_DATABASE_URL); exits 1 when it finds a problem.
+    """
+    import asyncio
+
+    from horde.server.serve import verify_kudos
+
+    problems = asyncio.run(verify_kudos())
+    for problem in problems:
+        click.echo(problem)
+    click.echo("the ledger is consistent" if not problems else f"{len(problems)} problem(s)")
+    raise SystemExit(1 if problems else 0)
+
+
 @kudos.command("transfer")
 @click.argument("username")
-@click.argument("amount", type=click.FloatRange(min=0, min_open=True))
+@click.argument("amount", type=click.IntRange(min=1))
 @client_options
-def transfer(username: str, amount: float, url: str, api_key: str, as_json: bool, quiet: bool) -> None:
+def transfer(username: str, amount: int, url: str, api_key: str, as_json: bool, quiet: bool) -> None:
     """Give AMOUNT of your kudos to USERNAME (alias#id)."""
     target = target_of(url, api_key, as_json, quiet)
 
@@ -265,22 +282,6 @@ def transfer(username: str, amount: float, url: str, api_key: str, as_json: bool
     run_verb(target, verb)
 
 
-async def _transfer(client: HordeClient, username: str, amount: float) -> dict[str, Any]:
-    # TODO(#3): HordeClient has no transfer_kudos, nor the contract a KudosTransfer body; this goes
-    # through the client's request plumbing so errors still map to its exceptions.
-    from pydantic import RootModel
-
-    from horde.contract import HordeModel
-
-    class Body(HordeModel):
-        username: str
-        amount: float
-
-    answer = await client._model(
-        "POST",
-        "/kudos/transfer",
-        RootModel[dict[str, Any]],
-        body=Body(username=username, amount=amount),
-        auth=True,
-    )
-    return answer.root
+async def _transfer(client: HordeClient, username: str, amount: int) -> dict[str, Any]:
+    transferred = await client.transfer_kudos(username, amount)
+    return {"transferred": transferred}

@@ -64,6 +64,19 @@ async def run_scheduler() -> None:
         await close_horde(horde)
 
 
+async def verify_kudos() -> list[str]:
+    """Problems in the kudos ledger (read-only: no server lock is taken, so it runs beside a server)."""
+    from horde.server.kudos.service import verify
+
+    settings = Settings()
+    db = open_database(settings.effective_database_url, pool_size=1)
+    try:
+        async with db.autocommit() as conn:
+            return await verify(conn)
+    finally:
+        await db.dispose()
+
+
 async def upgrade_database() -> None:
     settings = Settings()
     db = open_database(settings.effective_database_url, pool_size=1)
