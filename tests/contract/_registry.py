@@ -59,6 +59,12 @@ TYPE_DIFFERENCES = {
     ("WorkerDetails", "megapixelsteps_generated"): "integer, not number: horde-sdk parses it as int",
     ("WorkerDetails", "tokens_generated"): "integer, not number: horde-sdk parses it as int",
     ("RequestError", "rc"): "free string: the swagger enum predates several live rcs (contract.rc.RC)",
+    ("GenerationMetadataKobold", "type"): "the image vocabulary too: workers note dropped sampler fields",
+    ("GenerationMetadataKobold", "value"): "the image vocabulary too: workers note dropped sampler fields",
+    ("InterrogationPopInput", "amount"): "bounded 1..20 like the other pops (a negative LIMIT was a 500)",
+    ("PopInputKobold", "max_length"): "bounded to the database's INTEGER range (overflow was a 500)",
+    ("PopInputKobold", "max_context_length"): "bounded to the database's INTEGER range (overflow was a 500)",
+    ("PopInputStable", "max_pixels"): "bounded to the database's INTEGER range (overflow was a 500)",
 }
 
 # Input fields we require although the swagger does not.

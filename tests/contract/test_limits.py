@@ -190,7 +190,7 @@ REJECTED: list[tuple[type[BaseModel], dict[str, Any]]] = [
     (SubmitInputStable, {"id": "x"}),
     (SubmitInputStable, {"id": "x", "seed": 1, "state": "bogus"}),
     (SubmitInputStable, {"id": "x", "seed": 1, "gen_metadata": [{"type": "bogus", "value": "csam"}]}),
-    (SubmitInputKobold, {"id": "x", "gen_metadata": [{"type": "lora", "value": "csam"}]}),
+    (SubmitInputKobold, {"id": "x", "gen_metadata": [{"type": "lora", "value": "too_long"}]}),
     (GenerationMetadataStable, {"type": "lora", "value": "see_ref", "ref": "r" * 256}),
     (ModifyUserInput, {"concurrency": 501}),
     (ModifyUserInput, {"usage_multiplier": 0.05}),

@@ -6,8 +6,6 @@ Semantic checks with an rc (TokenOverflow, MissingFullSamplerOrder, TooManyStopS
 the server's. There is no text `check` endpoint.
 """
 
-from typing import Literal
-
 from pydantic import Field
 
 from horde.contract import limits
@@ -23,6 +21,7 @@ from horde.contract.common import (
     ResponseModelMessagePop,
     SubmitInput,
 )
+from horde.contract.image import MetadataType, MetadataValue
 
 
 class ModelPayloadStyleKobold(HordeModel):
@@ -81,10 +80,15 @@ class GenerationInputKobold(GenerateInput):
 
 
 class GenerationMetadataKobold(HordeModel):
-    """A remark a worker attaches to one text generation."""
+    """A remark a worker attaches to one text generation.
 
-    type: Literal["censorship"]
-    value: Literal["csam"]
+    The swagger allows only censorship/csam here; we accept the image vocabulary as well, so a worker
+    can say which sampler fields its backend dropped (`information`/`see_ref`). horde-sdk parses both
+    kinds with one model, and a reference client only ever sends the narrower set.
+    """
+
+    type: MetadataType
+    value: MetadataValue
     ref: Omittable[str] = Field(default=None, max_length=255)
 
 

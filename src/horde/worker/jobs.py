@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from horde.client import HordeClient, JobSubmitted
 from horde.contract import (
+    GenerationMetadataKobold,
     GenerationMetadataStable,
     GenerationPayloadKobold,
     GenerationPayloadStable,
@@ -157,9 +158,21 @@ class TextJobs:
         except ValidationError as exc:
             raise JobFailed(f"unusable text payload: {exc.errors()[0]['msg']}") from exc
         result = await backend.generate(reply.payload.prompt or "", params)
+        meta = None
         if result.notes:
             log.info("%s: %s", job.describe(), _notes(result.notes))
-        return [SubmitInputKobold(id=job.ids[0], generation=result.text, state="ok", seed=result.seed)]
+            # Our horde (it honours Horde-Wait) records the notes; the reference's text submit accepts
+            # only censorship entries, so against it they stay in the log.
+            if client.long_poll_supported:
+                meta = [
+                    GenerationMetadataKobold(
+                        type="information", value="see_ref", ref=_notes(result.notes)[:255]
+                    )
+                ]
+        body = SubmitInputKobold(id=job.ids[0], generation=result.text, state="ok", seed=result.seed)
+        if meta:
+            body.gen_metadata = meta
+        return [body]
 
     def faulted(self, job: Job) -> list[BaseModel]:
         return [SubmitInputKobold(id=i, generation="", state="faulted") for i in job.ids]
