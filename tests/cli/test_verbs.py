@@ -180,8 +180,12 @@ def test_workers_and_models_list_a_working_worker(cli: Cli, cli_server: HordeSer
         else:
             pytest.fail(f"{worker.name} never listed: {listed.stdout}")
         table = cli("workers", "--type", "text")
-        models = cli("models", "--type", "text")
-        models_json = cli("models", "--json")
+        while time.monotonic() < deadline:  # the model list is a snapshot cached for a few seconds
+            models = cli("models", "--type", "text")
+            if model in models.stdout:
+                break
+            time.sleep(0.3)
+        models_json = cli("models", "--type", "text", "--json")
     assert table.exit_code == 0
     assert worker.name in table.stdout
     assert table.stdout.startswith("name")
