@@ -4,22 +4,25 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PORT ?= 7001
 
-.PHONY: up test lint typecheck migrations-check unit bootstrap
+.PHONY: up test
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/pip install -q uv
 
-bootstrap: $(UV)
+up: $(UV)
 	$(UV) sync --frozen
-
-up: bootstrap
 	$(UV) run --frozen horde up --port $(PORT)
 
-test: bootstrap
+# The tests also cover the diffusers backend, so they install the `image` extra (torch: a large
+# download the first time, then from uv's cache).
+TEST_RUN := $(UV) run --frozen --extra image
+
+test: $(UV)
+	$(UV) sync --frozen --extra image
 	scripts/system-deps.sh
 	scripts/install-chromium.sh
 	scripts/ensure-services.sh
-	$(UV) run --frozen ruff check src tests bench migrations
-	$(UV) run --frozen ruff format --check src tests bench migrations
-	$(UV) run --frozen mypy
-	$(UV) run --frozen pytest -q -n 2 --dist loadgroup
+	$(TEST_RUN) ruff check src tests bench migrations
+	$(TEST_RUN) ruff format --check src tests bench migrations
+	$(TEST_RUN) mypy
+	$(TEST_RUN) pytest -q -n 2 --dist loadgroup
