@@ -66,20 +66,24 @@ class Counters(Protocol):
 
 
 class MemoryCounters:
-    """Per-process counters (one API node)."""
+    """Per-process counters (one API node), forgotten when their window has passed."""
 
-    def __init__(self) -> None:
-        self._windows: dict[str, tuple[int, int]] = {}
+    def __init__(self, maxsize: int = 200_000) -> None:
+        self._windows: dict[tuple[str, int], tuple[float, int]] = {}  # (key, seconds) -> (ends, count)
+        self._maxsize = maxsize
+        self._next_prune = 0.0
 
     async def hit(self, key: str, seconds: int) -> int:
-        window = int(time.time() // seconds)
-        start, count = self._windows.get(key, (window, 0))
-        count = count + 1 if start == window else 1
-        self._windows[key] = (window, count)
-        if len(self._windows) > 100_000:  # forget finished windows now and then
-            now = time.time()
-            self._windows = {k: v for k, v in self._windows.items() if v[0] >= int(now // 3600) - 1}
-        return count
+        now = time.time()
+        if len(self._windows) > self._maxsize and now >= self._next_prune:
+            self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
+            self._next_prune = now + 1.0  # at most one sweep a second, whatever the traffic
+        slot = (key, seconds)
+        ends, count = self._windows.get(slot, (0.0, 0))
+        if ends <= now:
+            ends, count = (now // seconds + 1) * seconds, 0
+        self._windows[slot] = (ends, count + 1)
+        return count + 1
 
 
 class RedisCounters:

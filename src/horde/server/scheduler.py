@@ -34,6 +34,7 @@ TASKS = (
     Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),
     Task("purge_objects", lambda h: max(h.settings.sweep_interval, 60.0), jobs_scheduled.purge_objects),
     Task("deliver_webhooks", lambda h: h.settings.webhook_retry_delay, webhooks_scheduled.deliver_webhooks),
+    Task("prune_webhooks", lambda h: max(h.settings.sweep_interval, 60.0), webhooks_scheduled.prune_webhooks),
 )
 
 

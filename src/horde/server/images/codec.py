@@ -49,7 +49,10 @@ def _reencode(data: bytes, max_side: int, quality: int) -> tuple[bytes, int, int
     image = _open(data)
     if image.width > max_side or image.height > max_side:
         raise ImageError(f"larger than {max_side}x{max_side}")
-    return _to_webp(image, quality), image.width, image.height
+    try:
+        return _to_webp(image, quality), image.width, image.height
+    except (OSError, ValueError) as exc:  # e.g. a size WebP cannot hold
+        raise ImageError("cannot be stored as WebP") from exc
 
 
 async def reencode_webp(data: bytes, *, max_side: int = 3072, quality: int = 95) -> tuple[bytes, int, int]:

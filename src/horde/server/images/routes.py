@@ -37,8 +37,15 @@ async def get_object(key: str, expires: int, signature: str, horde: HordeDep) ->
 async def put_object(key: str, expires: int, signature: str, request: Request, horde: HordeDep) -> Response:
     storage = _local(horde)
     _check(storage, "PUT", key, expires, signature)
-    data = await request.body()
-    if not data or len(data) > MAX_UPLOAD:
-        raise HordeError("BadRequest", "Empty or oversized upload", status_code=400)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # stop reading at the limit instead of buffering it all
+        size += len(chunk)
+        if size > MAX_UPLOAD:
+            raise HordeError("PayloadTooLarge", "The upload is too large", status_code=413)
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data:
+        raise HordeError("BadRequest", "Empty upload", status_code=400)
     await storage.put(key, data)
     return Response(status_code=200)

@@ -33,10 +33,9 @@ def is_url(value: str) -> bool:
 
 def _public(address: str) -> bool:
     ip = ipaddress.ip_address(address)
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified
-    )  # fmt: skip
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast  # is_global also excludes 100.64/10 (metadata services)
 
 
 async def resolve_checked(url: str, policy: SourcePolicy, *, rc: RC = RC.SourceImageUrlInvalid) -> str:
@@ -64,17 +63,31 @@ def _pinned(url: str, address: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(netloc=netloc)), parts.netloc
 
 
+@dataclass(frozen=True)
+class PinnedURL:
+    """A URL rewritten to the address the policy checked, with what keeps HTTP and TLS working."""
+
+    url: str
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+async def pin(url: str, policy: SourcePolicy, *, rc: RC = RC.SourceImageUrlInvalid) -> PinnedURL:
+    """Resolve and check `url` once, and aim the request at that very address (no DNS rebinding)."""
+    address = await resolve_checked(url, policy, rc=rc)
+    pinned, host = _pinned(url, address)
+    return PinnedURL(pinned, {"Host": host}, {"sni_hostname": urlsplit(url).hostname or ""})
+
+
 async def fetch_url(client: httpx.AsyncClient, url: str, policy: SourcePolicy) -> bytes:
     """GET `url` at its checked address, at most `policy.max_bytes`, without redirects."""
-    address = await resolve_checked(url, policy)
-    pinned, host = _pinned(url, address)
-    hostname = urlsplit(url).hostname or ""
+    target = await pin(url, policy)
     try:
         async with client.stream(
             "GET",
-            pinned,
-            headers={"Host": host},
-            extensions={"sni_hostname": hostname},
+            target.url,
+            headers=target.headers,
+            extensions=target.extensions,
             timeout=policy.timeout,
             follow_redirects=False,
         ) as response:

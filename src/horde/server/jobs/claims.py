@@ -25,6 +25,8 @@ from horde.server.users.principal import Principal
 from horde.server.workers import service as workers
 from horde.server.workers.models import Worker
 
+MAX_PRIORITY_USERNAMES = 50
+
 
 def _check_owner(user: Principal) -> None:
     if user.is_anon:
@@ -37,7 +39,10 @@ def _check_owner(user: Principal) -> None:
 
 def _priority_user_ids(body: Any, owner: Principal) -> list[int]:
     ids = [owner.id]
-    for alias in getattr(body, "priority_usernames", []) or []:
+    aliases = list(getattr(body, "priority_usernames", []) or [])
+    if len(aliases) > MAX_PRIORITY_USERNAMES:
+        raise HordeError(RC.InvalidPriorityUsername, f"At most {MAX_PRIORITY_USERNAMES} priority_usernames")
+    for alias in aliases:
         _, _, digits = str(alias).rpartition("#")
         if not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
             raise HordeError(RC.InvalidPriorityUsername, "priority_usernames must be of the form alias#id")

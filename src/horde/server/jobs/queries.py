@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, String, Update, bindparam, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    String,
+    Update,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 
 from horde.server.jobs.filters import common_filters, common_params, common_shape
 from horde.server.jobs.kinds import KINDS
@@ -22,12 +33,15 @@ requests = table(Request)
 request_models = table(RequestModel)
 request_workers = table(RequestWorker)
 
+QUEUED: ColumnElement[str] = literal_column("'queued'")
 RETURNING = (jobs.c.id, jobs.c.request_id, jobs.c.seed, jobs.c.form, jobs.c.model, jobs.c.position)
 
 
 def match_filters(w: WorkerProfile, *, by_users: bool = False) -> list[ColumnElement[bool]]:
     """Every condition a queued job must meet for worker `w` (with bind parameters, see `claim_params`)."""
-    filters = [jobs.c.state == JobState.QUEUED, jobs.c.kind == w.kind, *KINDS[w.kind].sql_filters(w)]
+    # The state is a literal, not a bind parameter, so PostgreSQL's cached generic plans can still use
+    # the partial queue index (WHERE state = 'queued').
+    filters = [jobs.c.state == QUEUED, jobs.c.kind == w.kind, *KINDS[w.kind].sql_filters(w)]
     filters += common_filters(w)
     if by_users:
         filters.append(requests.c.user_id.in_(bindparam("user_ids", expanding=True)))
@@ -86,7 +100,7 @@ def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False)
     """
     shape = (*common_shape(w), *KINDS[w.kind].sql_shape(w), bool(w.models), limit, by_users)
     statement = _CLAIMS.get(shape)
-    if statement is None:
+    if statement is None or w.blacklist:
         candidates = (
             select(jobs.c.id)
             .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
@@ -95,7 +109,9 @@ def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False)
             .limit(limit)
             .with_for_update(skip_locked=True, of=jobs)
         )
-        statement = _CLAIMS[shape] = _lease_update(candidates, _model_choice(w))
+        statement = _lease_update(candidates, _model_choice(w))
+        if not w.blacklist:  # blacklists are rare and vary in length: their statements are not kept
+            _CLAIMS[shape] = statement
     return statement
 
 
@@ -111,7 +127,7 @@ def batch_statement(limit: int) -> Update:
     if statement is None:
         candidates = (
             select(jobs.c.id)
-            .where(jobs.c.request_id == bindparam("rid"), jobs.c.state == JobState.QUEUED)
+            .where(jobs.c.request_id == bindparam("rid"), jobs.c.state == QUEUED)
             .order_by(jobs.c.position)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -126,7 +142,7 @@ def _lease_update(candidates: Select[Any], model: Any) -> Update:
     chosen = candidates.cte("chosen").prefix_with("MATERIALIZED", dialect="postgresql")
     return (
         update(jobs)
-        .where(jobs.c.id == chosen.c.id, jobs.c.state == JobState.QUEUED)
+        .where(jobs.c.id == chosen.c.id, jobs.c.state == QUEUED)
         .values(
             state=JobState.PROCESSING,
             worker_id=bindparam("wid"),

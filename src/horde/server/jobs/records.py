@@ -91,9 +91,10 @@ class QueuedRequest:
     things: float  # per job: megapixelsteps, tokens or forms
 
     def signature(self) -> tuple[Any, ...]:
-        """Everything matching depends on, except identity and order."""
+        """What matching depends on, except identity, order and the prompt (blacklists are checked per
+        request where a worker has one, so requests group by this and groups stay few)."""
         return (
             self.pixels, self.max_length, self.max_context_length, self.tiles, self.nsfw,
             self.trusted_workers, self.slow_workers, self.extra_slow_workers, self.worker_blacklist,
-            self.worker_ids, self.any_model, self.models, self.forms, self.required_caps, self.prompt,
+            self.worker_ids, self.any_model, self.models, self.forms, self.required_caps,
         )  # fmt: skip

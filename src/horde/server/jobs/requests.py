@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
@@ -75,7 +75,10 @@ async def _check_concurrency(conn: Any, horde: Horde, *, kind: str, new: NewRequ
     limit = user.concurrency * KINDS[kind].concurrency_factor
     if user.education:
         limit = max(limit, 200)
-    queued = await store.queued_jobs_of_user(conn, user_id=user.id, kind=kind)
+    if not horde.db.is_sqlite:  # one check at a time per user, so two requests cannot both fit
+        await conn.execute(text("SELECT pg_advisory_xact_lock(2, :uid)"), {"uid": user.id})
+    models = new.models if user.is_anon and new.models else None
+    queued = await store.queued_jobs_of_user(conn, user_id=user.id, kind=kind, models=models)
     if queued + len(new.jobs) > limit:
         raise HordeError(
             RC.TooManyPrompts,

@@ -95,15 +95,16 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
     if outcome.faulted:
         await fault_jobs(horde, [job_id], reason="worker", worker_id=worker["id"])
         return {"reward": 0}
+    # built before the transaction: it may read the stored image (r2=false)
+    hook = await _webhook_body(horde, request, job, worker, outcome) if request.webhook else None
     async with horde.db.transaction() as conn:
         won = await _complete(horde, conn, job=job, worker=worker, request=request, outcome=outcome)
         if not won:
             current, _ = await _load(conn, job_id)
             _diagnose(current, worker, user, faulting)
             raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
-        if request.webhook:
-            body = await _webhook_body(horde, request, job, worker, outcome)
-            await webhooks.enqueue(conn, horde, url=request.webhook, body=body)
+        if request.webhook and hook is not None:
+            await webhooks.enqueue(conn, horde, url=request.webhook, body=hook)
     horde.notifier.request_changed(request.id)
     if request.webhook:
         horde.webhooks.kick()
@@ -202,12 +203,16 @@ async def fault_jobs(
 
 
 async def _requeue_or_fail(horde: Horde, conn: AsyncConnection, job: dict[str, Any]) -> None:
+    # Lock the request first: a cancel (or another fault) of the same request waits for us, so a
+    # replacement is never queued for a request that was cancelled meanwhile.
+    request_state = await conn.scalar(
+        select(requests.c.state).where(requests.c.id == job["request_id"]).with_for_update()
+    )
     scope = [jobs.c.request_id == job["request_id"], jobs.c.state == JobState.FAULTED]
     if job["form"] is not None:
         scope.append(jobs.c.form == job["form"])
     faults = int(await conn.scalar(select(func.count()).select_from(jobs).where(*scope)) or 0)
     limit = horde.settings.alchemy_fault_limit if job["form"] is not None else horde.settings.fault_limit
-    request_state = await conn.scalar(select(requests.c.state).where(requests.c.id == job["request_id"]))
     if faults < limit and request_state == RequestState.ACTIVE:
         replacement = {k: job[k] for k in ("request_id", "kind", "position", "priority_key", "seed", "form")}
         await conn.execute(

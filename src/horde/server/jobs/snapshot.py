@@ -25,6 +25,7 @@ from horde.server.jobs.models import Job, JobState, Request, RequestModel, Reque
 from horde.server.jobs.records import NewRequest, QueuedRequest, WorkerProfile
 from horde.server.kit.clock import Clock
 from horde.server.kit.orm import table, utc
+from horde.server.users.models import User
 from horde.server.workers.models import Worker
 
 jobs = table(Job)
@@ -32,7 +33,9 @@ requests = table(Request)
 request_models = table(RequestModel)
 request_workers = table(RequestWorker)
 workers_t = table(Worker)
+users_t = table(User)
 
+STALE_AFTER = 10.0  # seconds after which a snapshot is not used without a refresh
 ProfileOf = Callable[[dict[str, Any]], WorkerProfile]
 ThingsOf = Callable[[str, dict[str, Any]], float]
 
@@ -149,16 +152,23 @@ class Snapshots:
                 snap = self._snaps[kind] = await self._take(kind)
         return snap
 
-    def has_queued(self, kind: str, user_id: int) -> bool:
-        """Whether the last snapshot saw queued work of this user (stale by at most max_age)."""
+    def _recent(self, kind: str) -> KindSnapshot | None:
+        """The last snapshot if it is recent enough to trust without refreshing it."""
         snap = self._snaps.get(kind)
+        if snap is None or self.clock.now() - snap.taken_at > STALE_AFTER:
+            return None
+        return snap
+
+    def has_queued(self, kind: str, user_id: int) -> bool:
+        """Whether a recent snapshot saw queued work of this user (True when there is none to ask)."""
+        snap = self._recent(kind)
         return snap is None or user_id in snap.queued_users
 
     async def skipped(self, kind: str, profile: WorkerProfile) -> dict[str, int]:
         return (await self.get(kind)).skipped(profile)
 
     def could_be_served(self, kind: str, new: NewRequest) -> bool:
-        snap = self._snaps.get(kind)
+        snap = self._recent(kind)
         if snap is None:
             return True
         probe = queued_from_new(new)
@@ -170,7 +180,9 @@ class Snapshots:
             queue = await load_queue(conn, kind, self.things_of)
             rows = (
                 await conn.execute(
-                    select(workers_t).where(
+                    select(workers_t, (users_t.c.trusted | users_t.c.moderator).label("owner_trusted"))
+                    .join(users_t, users_t.c.id == workers_t.c.user_id)
+                    .where(
                         workers_t.c.kind == kind,
                         workers_t.c.last_check_in >= utc(now - self.online_window),
                         workers_t.c.paused.is_(False),

@@ -47,7 +47,8 @@ async def _load(
             .order_by(store.jobs.c.position, store.jobs.c.created_at)
         )
         jobs = [dict(r._mapping) for r in rows]
-    assert request is not None
+    if request is None:  # deleted by the expiry sweep a moment ago
+        raise HordeError(RC.RequestNotFound, f"Request with ID '{request_id}' not found")
     return request, str(state), jobs
 
 

@@ -53,14 +53,23 @@ async def load_request(conn: AsyncConnection, request_id: uuid.UUID) -> RequestR
     return RequestRow(**row._mapping, models=list(models))
 
 
-async def queued_jobs_of_user(conn: AsyncConnection, *, user_id: int, kind: str) -> int:
-    """Jobs not yet handed out across the user's requests of one kind (the concurrency measure)."""
-    count = await conn.scalar(
+async def queued_jobs_of_user(
+    conn: AsyncConnection, *, user_id: int, kind: str, models: list[str] | None = None
+) -> int:
+    """Jobs not yet handed out across the user's requests of one kind (the concurrency measure).
+
+    With `models`, only requests that name one of them or name none count (the anonymous budget is
+    shared per model, SEMANTICS.md 3.2).
+    """
+    stmt = (
         select(func.count())
         .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
         .where(requests.c.user_id == user_id, jobs.c.kind == kind, jobs.c.state == JobState.QUEUED)
     )
-    return int(count or 0)
+    if models is not None:
+        named = select(request_models.c.request_id).where(request_models.c.model.in_(models))
+        stmt = stmt.where(requests.c.any_model | requests.c.id.in_(named))
+    return int(await conn.scalar(stmt) or 0)
 
 
 async def insert_request(

@@ -74,13 +74,15 @@ async def post(
 
 async def balance_of(conn: AsyncConnection, user_id: int) -> int:
     """A user's balance in hundredths: the folded balance plus what is not folded yet."""
-    folded = await conn.scalar(select(balances.c.balance).where(balances.c.user_id == user_id))
-    pending = await conn.scalar(
-        select(func.coalesce(func.sum(postings.c.amount), 0)).where(
-            postings.c.user_id == user_id, postings.c.folded.is_(False)
-        )
+    # one statement, so a fold that commits meanwhile is seen entirely or not at all
+    folded = select(balances.c.balance).where(balances.c.user_id == user_id).scalar_subquery()
+    pending = (
+        select(func.coalesce(func.sum(postings.c.amount), 0))
+        .where(postings.c.user_id == user_id, postings.c.folded.is_(False))
+        .scalar_subquery()
     )
-    return int(folded or 0) + int(pending or 0)
+    total = await conn.scalar(select(func.coalesce(folded, 0) + pending))
+    return int(total or 0)
 
 
 async def fold(conn: AsyncConnection, *, now: float, limit: int = 5000) -> int:

@@ -16,6 +16,9 @@ import httpx
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.images.sources import pin
 from horde.server.kit.orm import table, utc
 from horde.server.webhooks.models import WebhookDelivery
 
@@ -96,7 +99,7 @@ async def _attempt(horde: Horde, row: dict[str, Any]) -> int:
         )
     if claimed.rowcount != 1:
         return 0
-    error = await _post(horde.http, row["url"], row["body"], settings.webhook_timeout)
+    error = await _post(horde, row["url"], row["body"])
     values: dict[str, Any] = {"last_error": error}
     if error is None:
         values["delivered_at"] = utc(horde.clock.now())
@@ -109,9 +112,17 @@ async def _attempt(horde: Horde, row: dict[str, Any]) -> int:
     return 1 if error is None else 0
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: dict[str, Any], timeout: float) -> str | None:
+async def _post(horde: Horde, url: str, body: dict[str, Any]) -> str | None:
+    """POST once to the address the URL policy checks now (it may resolve elsewhere than at submit)."""
     try:
-        response = await client.post(url, json=body, timeout=timeout, follow_redirects=False)
+        target = await pin(url, horde.source_policy, rc=RC.BadRequest)
+    except HordeError as exc:
+        return exc.message
+    try:
+        response = await horde.http.post(
+            target.url, json=body, headers=target.headers, extensions=target.extensions,
+            timeout=horde.settings.webhook_timeout, follow_redirects=False,
+        )  # fmt: skip
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"[:500]
     return None if response.is_success else f"HTTP {response.status_code}"

@@ -50,7 +50,7 @@ class AlchemyKind(Kind):
         webhook = await check_webhook(horde, body.webhook)
         new = NewRequest(kind=self.name, payload={}, jobs=[JobSpec(form=f) for f in forms], kudos=0)
         data, width, height = await load_source(
-            horde.http, body.source_image, horde.source_policy, max_side=16384
+            horde.http, body.source_image, horde.source_policy, max_side=16383
         )
         tiles = tiles_of(width, height)
         if tiles > MAX_TILES:

@@ -24,6 +24,17 @@ def refuse_unbuilt(body: Any) -> None:
         raise HordeError(RC.OnlyServiceAccountProxy, "proxied_account is not available on this horde")
 
 
+MAX_REQUEST_MODELS = 100
+MAX_MODEL_NAME = 255
+
+
+def requested_models(models: list[str]) -> list[str]:
+    """The request's model names, de-duplicated; too many or too long is a 400 (the columns hold 255)."""
+    if len(models) > MAX_REQUEST_MODELS or any(len(m) > MAX_MODEL_NAME for m in models):
+        raise HordeError(RC.BadRequest, f"At most {MAX_REQUEST_MODELS} models of {MAX_MODEL_NAME} characters")
+    return list(dict.fromkeys(models))
+
+
 def target_workers(body: Any) -> list[uuid.UUID]:
     """The first 5 `workers` ids (the reference drops the rest); a malformed id is a 404 as unknown."""
     ids: list[uuid.UUID] = []

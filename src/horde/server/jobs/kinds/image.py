@@ -21,6 +21,7 @@ from horde.server.jobs.kinds.common import (
     check_webhook,
     common_config,
     random_seed,
+    requested_models,
     target_workers,
     with_caps,
 )
@@ -49,7 +50,7 @@ def seed_of(text: str | None) -> int | None:
     """The reference's seed: digits as a number, other text folded from its bytes to below 2**32."""
     if not text:
         return None
-    if text.isascii() and text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 20:
         return int(text) % 2**32
     return zlib.crc32(text.encode())
 
@@ -129,7 +130,7 @@ class ImageKind(Kind):
             kudos=pricing.hundredths(price), prompt=body.prompt, pixels=p.width * p.height,
             nsfw=body.nsfw, trusted_workers=body.trusted_workers, slow_workers=body.slow_workers,
             extra_slow_workers=body.extra_slow_workers, worker_blacklist=body.worker_blacklist,
-            worker_ids=target_workers(body), models=list(dict.fromkeys(body.models)),
+            worker_ids=target_workers(body), models=requested_models(body.models),
             required_caps=required_caps(body), webhook=webhook,
             dry_run_kudos=_dry_run(horde, body, price),
         )  # fmt: skip
@@ -201,7 +202,7 @@ class ImageKind(Kind):
                 "seed": str(first.seed), "n_iter": len(jobs),
             },
             "id": str(first.id), "ids": [str(j.id) for j in jobs], "model": first.model,
-            "ttl": math.ceil(request.ttl * horde.settings.job_ttl_scale),
+            "ttl": math.ceil(request.ttl * horde.settings.job_ttl_scale * (3 if profile.extra_slow else 1)),
             "source_processing": payload.get("source_processing", "img2img"),
             "r2_upload": horde.storage.upload_url(f"{first.id}.webp"),
             "r2_uploads": [horde.storage.upload_url(f"{j.id}.webp") for j in jobs],

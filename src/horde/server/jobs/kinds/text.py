@@ -22,6 +22,7 @@ from horde.server.jobs.kinds.common import (
     check_webhook,
     common_config,
     refuse_unbuilt,
+    requested_models,
     target_workers,
     with_caps,
 )
@@ -92,7 +93,7 @@ class TextKind(Kind):
             extra_slow_workers=body.extra_slow_workers,
             worker_blacklist=body.worker_blacklist,
             worker_ids=target_workers(body),
-            models=list(dict.fromkeys(body.models)),
+            models=requested_models(body.models),
             required_caps=int(Cap.VALIDATED_BACKEND) if body.validated_backends else 0,
             webhook=await check_webhook(horde, body.webhook),
             dry_run_kudos=round((estimate + 1) * params.n + 1, 2),
@@ -146,7 +147,7 @@ class TextKind(Kind):
             **common_config(body),
             "max_length": body.max_length,
             "max_context_length": body.max_context_length,
-            "softprompts": list(body.softprompts),
+            "softprompts": list(body.softprompts)[:100],
         }
 
     async def pop_body(
@@ -159,8 +160,9 @@ class TextKind(Kind):
             "id": str(first.id),
             "ids": [str(job.id) for job in jobs],
             "model": first.model,
-            "ttl": math.ceil(request.ttl * horde.settings.job_ttl_scale),
+            "ttl": math.ceil(request.ttl * horde.settings.job_ttl_scale * (3 if profile.extra_slow else 1)),
             "messages": [],
+            "skipped": {},
         }
 
     async def accept(

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b49b4c042bd1
+Revision ID: fcbda31b46f1
 Revises:
-Create Date: 2026-11-27 12:18:49.740896
+Create Date: 2026-11-27 13:39:31.153240
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 import horde.server.kit.orm
 
-revision: str = "b49b4c042bd1"
+revision: str = "fcbda31b46f1"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -91,7 +91,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_webhook_deliveries_next_attempt_at"), ["next_attempt_at"], unique=False
+            "ix_webhook_deliveries_due",
+            ["next_attempt_at"],
+            unique=False,
+            postgresql_where=sa.text("delivered_at IS NULL AND NOT failed"),
+            sqlite_where=sa.text("delivered_at IS NULL AND NOT failed"),
         )
 
     op.create_table(
@@ -343,7 +347,11 @@ def downgrade() -> None:
     op.drop_table("requests")
     op.drop_table("kudos_balances")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_next_attempt_at"))
+        batch_op.drop_index(
+            "ix_webhook_deliveries_due",
+            postgresql_where=sa.text("delivered_at IS NULL AND NOT failed"),
+            sqlite_where=sa.text("delivered_at IS NULL AND NOT failed"),
+        )
 
     op.drop_table("webhook_deliveries")
     op.drop_table("users")
