@@ -39,6 +39,8 @@ CASES: list[tuple[str, dict[str, Any] | None, int, str | None]] = [
     ("cfg with three decimals", image(params={"cfg_scale": 7.125}), 400, "BadCFGDecimals"),
     ("style not built", image(style="my style"), 400, "StyleNotFound"),
     ("unknown target worker", image(workers=["00000000-0000-0000-0000-000000000000"]), 404, "WorkerNotFound"),
+    ("a model name of 300 characters", image(models=["m" * 300]), 400, "BadRequest"),
+    ("a thousand models", image(models=[f"model {i}" for i in range(1000)]), 400, "BadRequest"),
 ]  # fmt: skip
 
 
@@ -82,6 +84,20 @@ async def test_unparsable_bodies(
     assert response.status_code == 400, response.text
     assert response.json()["message"] == VALIDATION
     assert await row_counts(horde) == (0, 0)
+
+
+async def test_odd_seeds_are_accepted(client: httpx.AsyncClient, api_key: str) -> None:
+    for seed in ("9" * 5000, "\u00b9\u00b2", "the little seed that could"):
+        response = await client.post(
+            f"{V2}/generate/async", json=image(params={"seed": seed}), headers={"apikey": api_key}
+        )
+        assert response.status_code == 202, response.text
+
+
+async def test_nul_byte_in_url(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{V2}/workers", params={"name": "a\x00b"})
+    assert response.status_code == 400
+    assert response.json()["rc"] == "NulByteInPayload"
 
 
 async def test_nul_byte_in_prompt(client: httpx.AsyncClient, api_key: str, horde: Horde) -> None:
