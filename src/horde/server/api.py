@@ -22,9 +22,8 @@ from horde.server.status import routes as status
 from horde.server.users import routes as users
 from horde.server.workers import routes as workers
 
-api_router = APIRouter()
-for module in (jobs, workers, users, status, dev):
-    api_router.include_router(module.router)
+# the v2 routers, each mounted under /api/v2 by the app (one level of routers keeps matching cheap)
+API_ROUTERS = tuple(module.router for module in (jobs, workers, users, status, dev))
 
 root_router = APIRouter()
 root_router.include_router(status.root_router)

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from horde import __version__
-from horde.server.api import api_router, root_router
+from horde.server.api import API_ROUTERS, root_router
 from horde.server.catalog import ModelCatalog, load_catalog
 from horde.server.config import Settings
 from horde.server.db import open_database
@@ -136,7 +136,8 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     if horde is not None:
         app.state.horde = horde
     install_error_handlers(app)
-    app.include_router(api_router, prefix="/api/v2")
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v2")
     app.include_router(root_router)
 
     @app.get("/api/swagger.json", include_in_schema=False)

@@ -15,7 +15,7 @@ from horde.server.users.principal import Principal
 DEFAULT_CLIENT_AGENT = "unknown:0:unknown"
 
 
-def get_horde(request: Request) -> Horde:
+async def get_horde(request: Request) -> Horde:  # async: sync dependencies hop to a thread
     horde: Horde = request.app.state.horde
     return horde
 
@@ -73,12 +73,12 @@ OptionalUser = Annotated[Principal | None, Depends(optional_user)]
 ModeratorUser = Annotated[Principal, Depends(moderator_user)]
 
 
-def client_agent(request: Request) -> str:
+async def client_agent(request: Request) -> str:
     headers = request.headers
     return headers.get("client-agent") or headers.get("client_agent") or DEFAULT_CLIENT_AGENT
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     return request.client.host if request.client else ""
 
 

@@ -60,17 +60,27 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngin
         engine = create_async_engine(url, pool_size=max(1, pool_size), max_overflow=0, **kwargs)
         _configure_sqlite(engine)
         return engine
-    # Overflow connections are opened and closed per checkout (a fork on the server each time), so
-    # the pool is sized for the load rather than leaning on overflow; a request that cannot get a
+    # Overflow connections would be opened and closed per checkout (a backend fork each time), so
+    # the pool is sized for the load and requests queue for a connection; one that cannot get a
     # connection within pool_timeout answers 503 (errors.py).
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=max(2, pool_size // 4),
+        max_overflow=0,
         pool_timeout=10,
         pool_pre_ping=False,
+        connect_args=_connect_args(url),
         **kwargs,
     )
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """No TLS attempt towards a database on this machine (asyncpg tries TLS first by default, and
+    every new connection then pays a failed handshake); elsewhere the URL decides (`?ssl=...`)."""
+    parsed = make_url(url)
+    if parsed.query.get("ssl") or parsed.query.get("sslmode"):
+        return {}
+    return {"ssl": False} if parsed.host in (None, "localhost", "127.0.0.1", "::1") else {}
 
 
 @dataclass
@@ -80,10 +90,12 @@ class Database:
     engine: AsyncEngine
     url: str
     sessions: async_sessionmaker[AsyncSession] = field(init=False)
+    _autocommit: AsyncEngine = field(init=False)
     _lock_fd: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def is_sqlite(self) -> bool:
@@ -124,8 +136,7 @@ class Database:
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A connection in autocommit mode: one statement, one round trip (hot paths)."""
-        async with self.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self._autocommit.connect() as conn:
             yield conn
 
     @asynccontextmanager
