@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, Float, Text, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
@@ -55,20 +55,46 @@ def _diagnose(
 
 
 _WORKER_COLUMNS = ("id", "user_id", "name", "bridge_agent", "kind")
+# The submit path's statements are built once, with bind parameters (building one costs more than
+# running it, see ADR 0006).
+_LOAD = (
+    select(jobs, *[workers_t.c[name].label(f"w__{name}") for name in _WORKER_COLUMNS])
+    .outerjoin(workers_t, workers_t.c.id == jobs.c.worker_id)
+    .where(jobs.c.id == bindparam("jid"))
+)
+_DONE = (
+    update(jobs)
+    .where(
+        jobs.c.id == bindparam("jid"),
+        jobs.c.state == JobState.PROCESSING,
+        jobs.c.worker_id == bindparam("wid"),
+    )
+    .values(
+        state=JobState.DONE,
+        finished_at=bindparam("now", type_=Float),
+        cost=bindparam("burn", type_=BigInteger),
+        result=bindparam("out", type_=Text),
+        result_meta=bindparam("meta", type_=jobs.c.result_meta.type),
+        reward=bindparam("paid", type_=BigInteger),
+    )
+)
+_WORKER_STATS = (
+    update(workers_t)
+    .where(workers_t.c.id == bindparam("wid"))
+    .values(
+        fulfilments=workers_t.c.fulfilments + 1,
+        kudos_generated=workers_t.c.kudos_generated + bindparam("paid", type_=BigInteger),
+        things=workers_t.c.things + bindparam("add_things", type_=Float),
+        speed=workers_t.c.speed * 0.9 + bindparam("sample", type_=Float) * 0.1,
+    )
+)
 
 
 async def _load(
     conn: AsyncConnection, job_id: uuid.UUID
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The job and the worker holding it, in one query."""
-    worker_columns = [workers_t.c[name].label(f"w__{name}") for name in _WORKER_COLUMNS]
-    row = (
-        await conn.execute(
-            select(jobs, *worker_columns)
-            .outerjoin(workers_t, workers_t.c.id == jobs.c.worker_id)
-            .where(jobs.c.id == job_id)
-        )
-    ).first()
+    row = (await conn.execute(_LOAD, {"jid": job_id})).first()
     if row is None:
         return None, None
     data = dict(row._mapping)
@@ -132,21 +158,14 @@ async def _complete(
     """Store the result and pay; False when the compare-and-set lost (someone else changed the job)."""
     now = horde.clock.now()
     reward = pricing.hundredths(outcome.reward)
+    burn = pricing.hundredths(outcome.burn)
     won = await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job["id"], jobs.c.state == JobState.PROCESSING, jobs.c.worker_id == worker["id"])
-        .values(
-            state=JobState.DONE,
-            finished_at=now,
-            cost=pricing.hundredths(outcome.burn),
-            result=outcome.result,
-            result_meta=outcome.meta,
-            reward=reward,
-        )
-    )
+        _DONE,
+        {"jid": job["id"], "wid": worker["id"], "now": now, "burn": burn, "out": outcome.result,
+         "meta": outcome.meta, "paid": reward},
+    )  # fmt: skip
     if won.rowcount != 1:
         return False
-    burn = pricing.hundredths(outcome.burn)
     legs = [
         kudos.Leg(amount=reward, user_id=worker["user_id"]),
         kudos.Leg(amount=-burn, user_id=request.user_id),
@@ -154,16 +173,13 @@ async def _complete(
     ]
     await kudos.post(conn, legs=legs, reason="generation", ref=str(job["id"]), now=now)
     elapsed = max(now - float(job["started_at"] or now), 0.001)
-    await conn.execute(
-        update(workers_t)
-        .where(workers_t.c.id == worker["id"])
-        .values(
-            fulfilments=workers_t.c.fulfilments + 1,
-            kudos_generated=workers_t.c.kudos_generated + reward,
-            things=workers_t.c.things + outcome.things,
-            speed=workers_t.c.speed * 0.9 + (outcome.things / elapsed) * 0.1,
-        )
-    )
+    params = {
+        "wid": worker["id"],
+        "paid": reward,
+        "add_things": outcome.things,
+        "sample": outcome.things / elapsed,
+    }
+    await conn.execute(_WORKER_STATS, params)
     return True
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.jobs.kinds.base import RequestRow
@@ -27,6 +27,14 @@ _ROW_COLUMNS = (
 )  # fmt: skip
 
 
+_REQUEST = select(*_ROW_COLUMNS).where(requests.c.id == bindparam("rid"))
+_MODELS = select(request_models.c.model).where(request_models.c.request_id == bindparam("rid"))
+_INSERT_REQUEST = insert(requests)
+_INSERT_MODELS = insert(request_models)
+_INSERT_TARGETS = insert(request_workers)
+_INSERT_JOBS = insert(jobs)
+
+
 class RequestCache:
     """Request rows by id: their fields never change after insert, so a node may keep them."""
 
@@ -44,12 +52,10 @@ class RequestCache:
 
 async def load_request(conn: AsyncConnection, request_id: uuid.UUID) -> RequestRow | None:
     """The request row with its models, or None."""
-    row = (await conn.execute(select(*_ROW_COLUMNS).where(requests.c.id == request_id))).first()
+    row = (await conn.execute(_REQUEST, {"rid": request_id})).first()
     if row is None:
         return None
-    models = (
-        await conn.scalars(select(request_models.c.model).where(request_models.c.request_id == request_id))
-    ).all()
+    models = (await conn.scalars(_MODELS, {"rid": request_id})).all()
     return RequestRow(**row._mapping, models=list(models))
 
 
@@ -87,7 +93,7 @@ async def insert_request(
     """Store a prepared request and its queued jobs."""
     request_id = new.id
     await conn.execute(
-        insert(requests).values(
+        _INSERT_REQUEST.values(
             id=request_id, kind=new.kind, user_id=user_id, created_at=now, expires_at=expires_at,
             priority_key=priority_key, ttl=ttl, n=len(new.jobs), prompt=new.prompt, pixels=new.pixels,
             max_length=new.max_length, max_context_length=new.max_context_length, tiles=new.tiles,
@@ -100,12 +106,12 @@ async def insert_request(
     )  # fmt: skip
     if new.models:
         await conn.execute(
-            insert(request_models), [{"request_id": request_id, "model": m} for m in new.models]
+            _INSERT_MODELS, [{"request_id": request_id, "model": m} for m in new.models]
         )
     if new.worker_ids:
         rows = [{"request_id": request_id, "worker_id": w} for w in dict.fromkeys(new.worker_ids)]
-        await conn.execute(insert(request_workers), rows)
-    await conn.execute(insert(jobs), [
+        await conn.execute(_INSERT_TARGETS, rows)
+    await conn.execute(_INSERT_JOBS, [
         {"id": uuid.uuid4(), "request_id": request_id, "kind": new.kind, "state": JobState.QUEUED,
          "position": i, "priority_key": priority_key, "seed": spec.seed, "form": spec.form,
          "created_at": now, "reward": 0, "cost": 0}

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.kit.orm import table, utc
@@ -25,6 +25,17 @@ from horde.server.users.models import ANON_USER_ID, User
 postings = table(KudosPosting)
 balances = table(KudosBalance)
 users = table(User)
+
+_INSERT = insert(postings)
+# one statement, so a fold that commits meanwhile is seen entirely or not at all
+_BALANCE = select(
+    func.coalesce(
+        select(balances.c.balance).where(balances.c.user_id == bindparam("uid")).scalar_subquery(), 0
+    )
+    + select(func.coalesce(func.sum(postings.c.amount), 0))
+    .where(postings.c.user_id == bindparam("uid"), postings.c.folded.is_(False))
+    .scalar_subquery()
+)
 
 ANON_FLOOR = -5000
 PSEUDONYMOUS_FLOOR = 1400
@@ -69,19 +80,12 @@ async def post(
         raise ValueError("postings of one event must sum to zero")
     rows = _rows(legs, reason, ref, now)
     if rows:
-        await conn.execute(insert(postings), rows)
+        await conn.execute(_INSERT, rows)
 
 
 async def balance_of(conn: AsyncConnection, user_id: int) -> int:
     """A user's balance in hundredths: the folded balance plus what is not folded yet."""
-    # one statement, so a fold that commits meanwhile is seen entirely or not at all
-    folded = select(balances.c.balance).where(balances.c.user_id == user_id).scalar_subquery()
-    pending = (
-        select(func.coalesce(func.sum(postings.c.amount), 0))
-        .where(postings.c.user_id == user_id, postings.c.folded.is_(False))
-        .scalar_subquery()
-    )
-    total = await conn.scalar(select(func.coalesce(folded, 0) + pending))
+    total = await conn.scalar(_BALANCE, {"uid": user_id})
     return int(total or 0)
 
 
