@@ -68,10 +68,21 @@ def claim_sql(profile: Any) -> str:
     """The claim statement the server runs for this worker, as literal SQL."""
     from sqlalchemy.dialects import postgresql
 
-    from horde.server.jobs.queries import claim_statement
+    from horde.server.jobs.queries import claim_params, claim_statement
 
     fallback = sorted(profile.models)[0] if profile.models else None
-    statement = claim_statement(profile, now=time.time(), limit=1, fallback_model=fallback)
+    from sqlalchemy import bindparam
+    from sqlalchemy.sql.elements import BindParameter
+    from sqlalchemy.sql.visitors import replacement_traverse
+
+    params = claim_params(profile, now=time.time(), fallback_model=fallback)
+
+    def with_value(element: Any) -> Any:  # the server binds these per pop; here they become literals
+        if isinstance(element, BindParameter) and element.key in params:
+            return bindparam(element.key, params[element.key], expanding=element.expanding, type_=element.type)
+        return None
+
+    statement = replacement_traverse(claim_statement(profile, limit=1), {}, with_value)
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
