@@ -79,7 +79,9 @@ def claim_sql(profile: Any) -> str:
 
     def with_value(element: Any) -> Any:  # the server binds these per pop; here they become literals
         if isinstance(element, BindParameter) and element.key in params:
-            return bindparam(element.key, params[element.key], expanding=element.expanding, type_=element.type)
+            return bindparam(
+                element.key, params[element.key], expanding=element.expanding, type_=element.type
+            )
         return None
 
     statement = replacement_traverse(claim_statement(profile, limit=1), {}, with_value)
