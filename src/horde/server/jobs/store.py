@@ -105,9 +105,7 @@ async def insert_request(
         )
     )  # fmt: skip
     if new.models:
-        await conn.execute(
-            _INSERT_MODELS, [{"request_id": request_id, "model": m} for m in new.models]
-        )
+        await conn.execute(_INSERT_MODELS, [{"request_id": request_id, "model": m} for m in new.models])
     if new.worker_ids:
         rows = [{"request_id": request_id, "worker_id": w} for w in dict.fromkeys(new.worker_ids)]
         await conn.execute(_INSERT_TARGETS, rows)
