@@ -64,43 +64,31 @@ def _profile(kind: str, worker: dict[str, Any]) -> Any:
     return WorkerProfile(**fields)
 
 
-def claim_sql(profile: Any) -> str:
-    """The claim statement the server runs for this worker, as literal SQL."""
+def claim_sql(profile: Any) -> tuple[str, list[Any]]:
+    """The claim statement the server runs for this worker, as the server sends it: SQL and values."""
     from sqlalchemy.dialects import postgresql
 
     from horde.server.jobs.queries import claim_params, claim_statement
 
     fallback = sorted(profile.models)[0] if profile.models else None
-    from sqlalchemy import bindparam
-    from sqlalchemy.sql.elements import BindParameter
-    from sqlalchemy.sql.visitors import replacement_traverse
-
     params = claim_params(profile, now=time.time(), fallback_model=fallback)
-
-    def with_value(element: Any) -> Any:  # the server binds these per pop; here they become literals
-        if isinstance(element, BindParameter) and element.key in params:
-            return bindparam(
-                element.key, params[element.key], expanding=element.expanding, type_=element.type
-            )
-        return None
-
-    statement = replacement_traverse(claim_statement(profile, limit=1), {}, with_value)
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+    sql, names, own = claim_statement(profile, limit=1).compiled_for(dialect)
+    return sql, [params[name] if name in params else own[name] for name in names]
 
 
 def _buffers(node: dict[str, Any]) -> int:
     return sum(int(node.get(k, 0)) for k in ("Shared Hit Blocks", "Shared Read Blocks"))
 
 
-async def explain(conn: asyncpg.Connection, sql: str, repeat: int) -> dict[str, Any]:
+async def explain(conn: asyncpg.Connection, claim: tuple[str, list[Any]], repeat: int) -> dict[str, Any]:
     """Median buffers (execution and planning) and times of EXPLAIN ANALYZE over `repeat` runs."""
     runs = []
     for _ in range(repeat):
         tx = conn.transaction()
         await tx.start()
         try:
-            raw = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+            raw = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {claim[0]}", *claim[1])
         finally:
             await tx.rollback()  # EXPLAIN ANALYZE runs the UPDATE: never keep what it did
         runs.append((json.loads(raw) if isinstance(raw, str) else raw)[0])
@@ -181,7 +169,9 @@ async def insert_history(conn: asyncpg.Connection, rows: int, user_id: int) -> d
     return {"rows": rows, "seconds": copied, "vacuum_seconds": time.monotonic() - started - copied}
 
 
-async def _measure_all(conn: asyncpg.Connection, sqls: dict[str, str], repeat: int) -> dict[str, Any]:
+async def _measure_all(
+    conn: asyncpg.Connection, sqls: dict[str, tuple[str, list[Any]]], repeat: int
+) -> dict[str, Any]:
     return {kind: await explain(conn, sql, repeat) for kind, sql in sqls.items()}
 
 
@@ -213,7 +203,7 @@ async def run(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     assert target.pg_dsn is not None
     conn = await asyncpg.connect(target.pg_dsn)
     try:
-        sqls = {}
+        sqls: dict[str, tuple[str, list[Any]]] = {}
         for kind, (w,) in fleet.items():
             row = await conn.fetchrow("SELECT id, user_id FROM workers WHERE name = $1", w.name)
             sqls[kind] = claim_sql(_profile(kind, dict(row)))
@@ -230,8 +220,9 @@ async def run(target: Target, args: argparse.Namespace) -> dict[str, Any]:
             )
     finally:
         await conn.close()
+    claims = {kind: sql for kind, (sql, _) in sqls.items()}
     result = {
-        "parameters": vars(args) | {"url": target.url}, "queued_jobs_at_start": queued, "claim_sql": sqls,
+        "parameters": vars(args) | {"url": target.url}, "queued_jobs_at_start": queued, "claim_sql": claims,
         "empty": before, "history": after, "insert": inserted | {"window": ins_window},
         "pops_empty_tables": pops_before, "pops_with_history": pops_after,
     }  # fmt: skip

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import httpx
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, text
 
 from horde.server.jobs import scheduled
 from horde.server.kit.clock import FakeClock
@@ -34,25 +35,6 @@ def failing_commits(horde: Horde) -> Iterator[None]:
         event.remove(engine, "commit", fail)
 
 
-@contextmanager
-def failing_after(horde: Horde, fragment: str) -> Iterator[None]:
-    """The first statement containing `fragment` runs, then its connection fails (autocommit paths)."""
-    fired = False
-
-    def fail(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        nonlocal fired
-        if fragment in statement and not fired:
-            fired = True
-            raise InjectedFailure("injected failure after the statement")
-
-    engine = horde.db.engine.sync_engine
-    event.listen(engine, "after_cursor_execute", fail)
-    try:
-        yield
-    finally:
-        event.remove(engine, "after_cursor_execute", fail)
-
-
 async def test_async_request_commit_failure(client: httpx.AsyncClient, api_key: str, horde: Horde) -> None:
     with failing_commits(horde):
         response = await client.post(
@@ -63,13 +45,29 @@ async def test_async_request_commit_failure(client: httpx.AsyncClient, api_key: 
     assert await row_counts(horde) == (0, 0)
 
 
+@contextmanager
+def failing_after_claim(horde: Horde, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """The claim runs (on PostgreSQL it goes to the driver directly, past SQLAlchemy's events), then
+    the pop's next database read fails, as a connection lost right after the claim would."""
+    calls: list[int] = []
+
+    async def fail(*_args: Any, **_kwargs: Any) -> Any:
+        calls.append(1)
+        raise InjectedFailure("injected failure after the claim")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(horde.requests, "get", fail)
+        yield calls
+
+
 async def test_pop_failure_is_not_a_hand_out(
-    client: httpx.AsyncClient, api_key: str, horde: Horde, clock: FakeClock
+    client: httpx.AsyncClient, api_key: str, horde: Horde, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await client.post(f"{V2}/generate/text/async", json={"prompt": "hi"}, headers={"apikey": api_key})
     pop = {"name": "fragile worker"}
-    with failing_after(horde, "UPDATE jobs SET state"):
+    with failing_after_claim(horde, monkeypatch) as calls:
         failed = await client.post(f"{V2}/generate/text/pop", json=pop, headers={"apikey": api_key})
+    assert calls == [1]  # the claim had leased the job when the failure came
     assert failed.status_code == 500
     # the job the failed pop leased is a lease nobody holds: it comes back when the lease runs out
     clock.advance(horde.settings.text_job_ttl + 1)
@@ -78,8 +76,56 @@ async def test_pop_failure_is_not_a_hand_out(
     assert again.json()["id"] is not None
 
 
+@asynccontextmanager
+async def failing_payments(horde: Horde) -> AsyncIterator[None]:
+    """The database refuses every kudos posting (a trigger), so the submit's write cannot commit.
+
+    On PostgreSQL a submit completes in one statement (autocommit: its commit is the statement's), on
+    SQLite in a transaction; either way the failure must undo the job's completion too."""
+    sqlite = horde.db.is_sqlite
+    create = (
+        ["CREATE TRIGGER refuse_postings BEFORE INSERT ON kudos_postings "
+         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
+        if sqlite else
+        ["CREATE FUNCTION refuse_postings() RETURNS trigger LANGUAGE plpgsql AS "
+         "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+         "CREATE TRIGGER refuse_postings BEFORE INSERT ON kudos_postings "
+         "FOR EACH ROW EXECUTE FUNCTION refuse_postings()"]
+    )  # fmt: skip
+    drop = ["DROP TRIGGER refuse_postings"] if sqlite else [
+        "DROP TRIGGER refuse_postings ON kudos_postings", "DROP FUNCTION refuse_postings()"
+    ]  # fmt: skip
+    async with horde.db.engine.begin() as conn:
+        for statement in create:
+            await conn.execute(text(statement))
+    try:
+        yield
+    finally:
+        async with horde.db.engine.begin() as conn:
+            for statement in drop:
+                await conn.execute(text(statement))
+
+
 async def test_submit_commit_failure(client: httpx.AsyncClient, api_key: str, horde: Horde) -> None:
     await client.post(f"{V2}/generate/text/async", json={"prompt": "hi"}, headers={"apikey": api_key})
+    popped = (
+        await client.post(f"{V2}/generate/text/pop", json={"name": "w1 worker"}, headers={"apikey": api_key})
+    ).json()
+    body = {"id": popped["id"], "generation": "done"}
+    async with failing_payments(horde):
+        failed = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
+    assert failed.status_code == 500
+    retried = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
+    assert retried.status_code == 200  # nothing was stored by the failed attempt, so the retry is paid once
+    assert retried.json()["reward"] > 0
+
+
+async def test_submit_commit_failure_with_webhook(
+    client: httpx.AsyncClient, api_key: str, horde: Horde
+) -> None:
+    """With a webhook the submit also writes the outbox, in a transaction: fail its COMMIT."""
+    request = {"prompt": "hi", "webhook": "http://127.0.0.1:9/hook"}  # never called: nothing commits
+    await client.post(f"{V2}/generate/text/async", json=request, headers={"apikey": api_key})
     popped = (
         await client.post(f"{V2}/generate/text/pop", json={"name": "w1 worker"}, headers={"apikey": api_key})
     ).json()
@@ -88,5 +134,5 @@ async def test_submit_commit_failure(client: httpx.AsyncClient, api_key: str, ho
         failed = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
     assert failed.status_code == 500
     retried = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
-    assert retried.status_code == 200  # nothing was stored by the failed attempt, so the retry is paid once
+    assert retried.status_code == 200
     assert retried.json()["reward"] > 0

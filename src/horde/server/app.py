@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
         lifespan=lifespan if horde is None else None,
         docs_url="/api/",
         openapi_url="/api/openapi.json",
+        telemetry=None if settings.telemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     if horde is not None:
         app.state.horde = horde

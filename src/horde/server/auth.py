@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -84,3 +85,26 @@ async def client_ip(request: Request) -> str:
 
 ClientAgent = Annotated[str, Depends(client_agent)]
 ClientIP = Annotated[str, Depends(client_ip)]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What a hot route needs of its request, resolved by one dependency instead of four (FastAPI's
+    dependency solving is a large share of a pop's cost)."""
+
+    request: Request
+    horde: Horde
+    user: Principal
+    ip: str
+    wait: str | None  # the `Horde-Wait` header
+
+
+async def worker_call(request: Request) -> Call:
+    """The caller of pop and submit: the `apikey` user (required), its address and its wait."""
+    horde: Horde = request.app.state.horde
+    user = await current_user(request, horde)
+    ip = request.client.host if request.client else ""
+    return Call(request, horde, user, ip, request.headers.get("horde-wait"))
+
+
+WorkerCall = Annotated[Call, Depends(worker_call)]

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     model_reference_text: str = ""  # path or URL of text_db.json
     bridge_capabilities: str = ""  # path of a JSON file extending the bridge capability table
     news_file: str = ""
+    # FastAPI's OpenTelemetry instrumentation: off unless asked for, since even unconfigured it checks
+    # the providers on every request (a few per cent of an empty pop)
+    telemetry: bool = False
 
     # Durations and limits (SEMANTICS.md 3.5)
     request_expiry: float = 1200.0

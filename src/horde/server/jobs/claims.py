@@ -114,9 +114,9 @@ async def _claim(
             profile, now=horde.clock.now(), fallback_model=fallback, user_ids=user_ids,
             ttl_scale=horde.settings.job_ttl_scale,
         )  # fmt: skip
-        rows = (await conn.execute(statement, params)).all()
+        rows = await statement.rows(conn, params)
         if rows:
-            return [ClaimedJob(**row._mapping) for row in rows]
+            return [ClaimedJob(**row) for row in rows]
     return []
 
 
@@ -153,8 +153,8 @@ async def _batch(
         "rid": request.id, "batch_model": first.model, "wid": profile.worker_id,
         "now": horde.clock.now(), "ttl_scale": scale,
     }  # fmt: skip
-    rows = (await conn.execute(queries.batch_statement(extra), params)).all()
-    return [ClaimedJob(**row._mapping) for row in rows]
+    rows = await queries.batch_statement(extra).rows(conn, params)
+    return [ClaimedJob(**row) for row in rows]
 
 
 async def _empty(horde: Horde, behaviour: Kind, profile: WorkerProfile) -> dict[str, Any]:

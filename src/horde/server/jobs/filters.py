@@ -7,6 +7,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, false, func, not_
 from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import WorkerProfile
 from horde.server.kit.orm import table
+from horde.server.kit.sql import one_of
 from horde.server.workers.capabilities import ALL_CAPS
 
 jobs = table(Job)
@@ -66,6 +67,6 @@ def models_filter(w: WorkerProfile) -> ColumnElement[bool]:
         return requests.c.any_model == true()
     served = exists().where(
         request_models.c.request_id == requests.c.id,
-        request_models.c.model.in_(bindparam("models", expanding=True)),
+        one_of(request_models.c.model, "models"),
     )
     return or_(requests.c.any_model == true(), served)

@@ -27,6 +27,7 @@ from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import WorkerProfile
 from horde.server.kit.orm import table
+from horde.server.kit.sql import Fast, one_of
 
 jobs = table(Job)
 requests = table(Request)
@@ -44,7 +45,7 @@ def match_filters(w: WorkerProfile, *, by_users: bool = False) -> list[ColumnEle
     filters = [jobs.c.state == QUEUED, jobs.c.kind == w.kind, *KINDS[w.kind].sql_filters(w)]
     filters += common_filters(w)
     if by_users:
-        filters.append(requests.c.user_id.in_(bindparam("user_ids", expanding=True)))
+        filters.append(one_of(requests.c.user_id, "user_ids"))
     return filters
 
 
@@ -76,7 +77,7 @@ def _model_choice(w: WorkerProfile) -> Any:
     served = (
         select(request_models.c.model)
         .where(request_models.c.request_id == jobs.c.request_id)
-        .where(request_models.c.model.in_(bindparam("models", expanding=True)))
+        .where(one_of(request_models.c.model, "models"))
         .order_by(func.random())
         .limit(1)
         .scalar_subquery()
@@ -89,10 +90,10 @@ def _lease() -> Any:
     return bindparam("now", type_=Float) + ttl * bindparam("ttl_scale", type_=Float)
 
 
-_CLAIMS: dict[tuple[object, ...], Update] = {}
+_CLAIMS: dict[tuple[object, ...], Fast] = {}
 
 
-def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False) -> Update:
+def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False) -> Fast:
     """Lease up to `limit` best queued jobs for `w`: `UPDATE jobs ... RETURNING` the claimed rows.
 
     Built once per shape of worker and reused (building it costs more than running it); the values
@@ -109,16 +110,16 @@ def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False)
             .limit(limit)
             .with_for_update(skip_locked=True, of=jobs)
         )
-        statement = _lease_update(candidates, _model_choice(w))
+        statement = Fast(_lease_update(candidates, _model_choice(w)))
         if not w.blacklist:  # blacklists are rare and vary in length: their statements are not kept
             _CLAIMS[shape] = statement
     return statement
 
 
-_BATCHES: dict[int, Update] = {}
+_BATCHES: dict[int, Fast] = {}
 
 
-def batch_statement(limit: int) -> Update:
+def batch_statement(limit: int) -> Fast:
     """Lease up to `limit` more queued jobs of one request with the first one's model (batching).
 
     Parameters: rid (the request), batch_model, wid (the worker), now, ttl_scale.
@@ -132,7 +133,7 @@ def batch_statement(limit: int) -> Update:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        statement = _BATCHES[limit] = _lease_update(candidates, bindparam("batch_model", type_=String))
+        statement = _BATCHES[limit] = Fast(_lease_update(candidates, bindparam("batch_model", type_=String)))
     return statement
 
 

@@ -7,6 +7,7 @@ handed out; cancelling never touches jobs a worker holds.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -16,6 +17,7 @@ from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.kinds.base import RequestRow
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.jobs.records import NewRequest
 from horde.server.kit.orm import table
@@ -43,6 +45,7 @@ async def submit_request(
     if getattr(body, "dry_run", False):
         return {"kudos": new.dry_run_kudos}
     now = horde.clock.now()
+    ttl = behaviour.ttl(horde, new)
     async with horde.db.transaction() as conn:
         await _check_targets(conn, new)
         await _check_concurrency(conn, horde, kind=kind, new=new, user=user)
@@ -54,12 +57,22 @@ async def submit_request(
             now=now,
             expires_at=now + horde.settings.request_expiry,
             priority_key=priority_key(balance, now),
-            ttl=behaviour.ttl(horde, new),
+            ttl=ttl,
             client_agent=client_agent,
             ipaddr=ipaddr,
         )
+    horde.requests.remember(_as_stored(new, request_id, user_id=user.id, ttl=ttl, now=now))
     horde.notifier.work_added(kind)
     return behaviour.accepted_body(request_id, new, possible=horde.snapshots.could_be_served(kind, new))
+
+
+def _as_stored(new: NewRequest, request_id: uuid.UUID, *, user_id: int, ttl: float, now: float) -> RequestRow:
+    """The request as `store.load_request` would read it back (the payload through JSON, as stored)."""
+    return RequestRow(
+        id=request_id, kind=new.kind, user_id=user_id, payload=json.loads(json.dumps(new.payload)),
+        models=list(new.models), kudos=new.kudos, ttl=ttl, n=len(new.jobs), slow_workers=new.slow_workers,
+        worker_blacklist=new.worker_blacklist, webhook=new.webhook, created_at=now, nsfw=new.nsfw,
+    )  # fmt: skip
 
 
 async def _check_targets(conn: Any, new: NewRequest) -> None:

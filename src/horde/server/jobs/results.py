@@ -8,6 +8,7 @@ until the request reaches its fault limit (ADR 0001).
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -20,7 +21,8 @@ from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import RequestRow, SubmitOutcome
 from horde.server.jobs.models import JobState, RequestState
-from horde.server.kit.orm import table
+from horde.server.kit.orm import table, utc
+from horde.server.kit.sql import driver_connection
 from horde.server.kudos import pricing
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
@@ -121,6 +123,15 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
     if outcome.faulted:
         await fault_jobs(horde, [job_id], reason="worker", worker_id=worker["id"])
         return {"reward": 0}
+    if not request.webhook and not horde.db.is_sqlite:
+        async with horde.db.autocommit() as conn:
+            one = _complete_in_one
+            if not await one(horde, conn, job=job, worker=worker, request=request, outcome=outcome):
+                current, _ = await _load(conn, job_id)
+                _diagnose(current, worker, user, faulting)
+                raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
+        horde.notifier.request_changed(request.id)
+        return {"reward": round(outcome.reward, 2)}
     # built before the transaction: it may read the stored image (r2=false)
     hook = await _webhook_body(horde, request, job, worker, outcome) if request.webhook else None
     async with horde.db.transaction() as conn:
@@ -146,6 +157,69 @@ async def _webhook_body(
     return {**generation, "request": str(request.id), "id": str(job["id"]), "kudos": round(outcome.reward, 2)}
 
 
+def _payment(
+    worker: dict[str, Any], request: RequestRow, outcome: SubmitOutcome
+) -> tuple[int, int, list[kudos.Leg]]:
+    """(reward, burn, the ledger legs) of a completed job, in hundredths."""
+    reward = pricing.hundredths(outcome.reward)
+    burn = pricing.hundredths(outcome.burn)
+    legs = [
+        kudos.Leg(amount=reward, user_id=worker["user_id"]),
+        kudos.Leg(amount=-burn, user_id=request.user_id),
+        kudos.Leg(amount=burn - reward, system="horde"),
+    ]
+    return reward, burn, legs
+
+
+# PostgreSQL: the whole completion as one statement (one round trip, atomic without BEGIN/COMMIT).
+# The compare-and-set is `done`; the postings and the worker's figures are written only if it won.
+_COMPLETE_PG = """
+WITH done AS (
+    UPDATE jobs SET state = 'done', finished_at = $3, cost = $4, result = $5, result_meta = $6::jsonb,
+        reward = $7
+    WHERE id = $1 AND state = 'processing' AND worker_id = $2
+    RETURNING id
+), paid AS (
+    INSERT INTO kudos_postings (event_id, account, user_id, amount, reason, ref, created_at, folded)
+    SELECT $8::uuid, leg.account, leg.user_id, leg.amount, $9, $10, $11::timestamptz, false
+    FROM unnest($12::varchar[], $13::integer[], $14::bigint[]) AS leg(account, user_id, amount), done
+    RETURNING 1
+), stats AS (
+    UPDATE workers SET fulfilments = fulfilments + 1, kudos_generated = kudos_generated + $7,
+        things = things + $15, speed = speed * 0.9 + $16 * 0.1
+    WHERE id = $2 AND EXISTS (SELECT 1 FROM done)
+    RETURNING 1
+)
+SELECT count(*) FROM done
+"""
+
+
+async def _complete_in_one(
+    horde: Horde,
+    conn: AsyncConnection,
+    *,
+    job: dict[str, Any],
+    worker: dict[str, Any],
+    request: RequestRow,
+    outcome: SubmitOutcome,
+) -> bool:
+    """`_complete` on PostgreSQL in one statement on an autocommit connection."""
+    now = horde.clock.now()
+    reward, burn, legs = _payment(worker, request, outcome)
+    rows = kudos.event_rows(legs, reason="generation", ref=str(job["id"]), now=now)
+    elapsed = max(now - float(job["started_at"] or now), 0.001)
+    meta = json.dumps(outcome.meta) if outcome.meta is not None else None
+    first = rows[0] if rows else {"event_id": uuid.uuid4(), "created_at": utc(now)}
+    driver = await driver_connection(conn)
+    won = await driver.fetchval(
+        _COMPLETE_PG, job["id"], worker["id"], now, burn, outcome.result, meta, reward,
+        first["event_id"], "generation", str(job["id"]), first["created_at"],
+        [r["account"] for r in rows], [r["user_id"] for r in rows], [r["amount"] for r in rows],
+        outcome.things, outcome.things / elapsed,
+    )  # fmt: skip
+    return bool(won == 1)
+
+
 async def _complete(
     horde: Horde,
     conn: AsyncConnection,
@@ -157,8 +231,7 @@ async def _complete(
 ) -> bool:
     """Store the result and pay; False when the compare-and-set lost (someone else changed the job)."""
     now = horde.clock.now()
-    reward = pricing.hundredths(outcome.reward)
-    burn = pricing.hundredths(outcome.burn)
+    reward, burn, legs = _payment(worker, request, outcome)
     won = await conn.execute(
         _DONE,
         {"jid": job["id"], "wid": worker["id"], "now": now, "burn": burn, "out": outcome.result,
@@ -166,11 +239,6 @@ async def _complete(
     )  # fmt: skip
     if won.rowcount != 1:
         return False
-    legs = [
-        kudos.Leg(amount=reward, user_id=worker["user_id"]),
-        kudos.Leg(amount=-burn, user_id=request.user_id),
-        kudos.Leg(amount=burn - reward, system="horde"),
-    ]
     await kudos.post(conn, legs=legs, reason="generation", ref=str(job["id"]), now=now)
     elapsed = max(now - float(job["started_at"] or now), 0.001)
     params = {

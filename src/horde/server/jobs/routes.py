@@ -5,9 +5,9 @@ Thin: parse into a contract model, take dependencies, call one service function,
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from horde.contract import (
@@ -31,13 +31,12 @@ from horde.contract import (
     SubmitInputKobold,
     SubmitInputStable,
 )
-from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep
+from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, WorkerCall
 from horde.server.jobs import service
-from horde.server.jobs.waiting import SUPPORTED_HEADER, pop_waiting, status_waiting, wait_seconds
+from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
+from horde.server.state import Horde
 
 router = APIRouter(tags=["v2"])
-# An extension clients of the reference never send: park the request up to this many seconds.
-Wait = Annotated[str | None, Header(alias="Horde-Wait", include_in_schema=False)]
 
 
 def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
@@ -48,24 +47,27 @@ def _waited(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, headers={SUPPORTED_HEADER: "1"})
 
 
-async def _status(
-    request: Request, horde: HordeDep, kind: str, id: str, wait: str | None, *, full: bool = True
-) -> JSONResponse:
-    seconds = wait_seconds(horde, wait)
+async def _status(request: Request, kind: str, id: str, *, full: bool = True) -> JSONResponse:
+    # no dependencies: status polls are the commonest request of all, and solving them costs
+    horde: Horde = request.app.state.horde
+    seconds = wait_seconds(horde, request.headers.get(WAIT_HEADER))
     status = await status_waiting(
         horde, kind=kind, raw_id=id, full=full, wait=seconds, disconnected=request.is_disconnected
     )
     return _waited(status)
 
 
-async def _pop(
-    request: Request, horde: HordeDep, kind: str, body: Any, user: Any, ip: str, wait: str | None
-) -> JSONResponse:
-    seconds = wait_seconds(horde, wait)
+async def _pop(call: WorkerCall, kind: str, body: Any) -> JSONResponse:
+    seconds = wait_seconds(call.horde, call.wait)
     result = await pop_waiting(
-        horde, kind=kind, body=body, user=user, ipaddr=ip, wait=seconds, disconnected=request.is_disconnected
-    )
+        call.horde, kind=kind, body=body, user=call.user, ipaddr=call.ip, wait=seconds,
+        disconnected=call.request.is_disconnected,
+    )  # fmt: skip
     return _waited(result)
+
+
+async def _submit(call: WorkerCall, kind: str, body: Any) -> JSONResponse:
+    return _json(await service.submit_job(call.horde, kind=kind, body=body, user=call.user))
 
 
 async def _accept(horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str) -> JSONResponse:
@@ -84,13 +86,13 @@ async def post_image_async(
 
 
 @router.get("/generate/check/{id}", response_model=RequestStatusCheck)
-async def get_image_check(id: str, request: Request, horde: HordeDep, wait: Wait = None) -> JSONResponse:
-    return await _status(request, horde, "image", id, wait, full=False)
+async def get_image_check(id: str, request: Request) -> JSONResponse:
+    return await _status(request, "image", id, full=False)
 
 
 @router.get("/generate/status/{id}", response_model=RequestStatusStable)
-async def get_image_status(id: str, request: Request, horde: HordeDep, wait: Wait = None) -> JSONResponse:
-    return await _status(request, horde, "image", id, wait)
+async def get_image_status(id: str, request: Request) -> JSONResponse:
+    return await _status(request, "image", id)
 
 
 @router.delete("/generate/status/{id}", response_model=RequestStatusStable)
@@ -99,20 +101,13 @@ async def delete_image_status(id: str, horde: HordeDep) -> JSONResponse:
 
 
 @router.post("/generate/pop", response_model=GenerationPayloadStable)
-async def post_image_pop(
-    body: PopInputStable,
-    request: Request,
-    horde: HordeDep,
-    user: CurrentUser,
-    ip: ClientIP,
-    wait: Wait = None,
-) -> JSONResponse:
-    return await _pop(request, horde, "image", body, user, ip, wait)
+async def post_image_pop(body: PopInputStable, call: WorkerCall) -> JSONResponse:
+    return await _pop(call, "image", body)
 
 
 @router.post("/generate/submit", response_model=GenerationSubmitted)
-async def post_image_submit(body: SubmitInputStable, horde: HordeDep, user: CurrentUser) -> JSONResponse:
-    return _json(await service.submit_job(horde, kind="image", body=body, user=user))
+async def post_image_submit(body: SubmitInputStable, call: WorkerCall) -> JSONResponse:
+    return await _submit(call, "image", body)
 
 
 # text
@@ -124,8 +119,8 @@ async def post_text_async(
 
 
 @router.get("/generate/text/status/{id}", response_model=RequestStatusKobold)
-async def get_text_status(id: str, request: Request, horde: HordeDep, wait: Wait = None) -> JSONResponse:
-    return await _status(request, horde, "text", id, wait)
+async def get_text_status(id: str, request: Request) -> JSONResponse:
+    return await _status(request, "text", id)
 
 
 @router.delete("/generate/text/status/{id}", response_model=RequestStatusKobold)
@@ -134,20 +129,13 @@ async def delete_text_status(id: str, horde: HordeDep) -> JSONResponse:
 
 
 @router.post("/generate/text/pop", response_model=GenerationPayloadKobold)
-async def post_text_pop(
-    body: PopInputKobold,
-    request: Request,
-    horde: HordeDep,
-    user: CurrentUser,
-    ip: ClientIP,
-    wait: Wait = None,
-) -> JSONResponse:
-    return await _pop(request, horde, "text", body, user, ip, wait)
+async def post_text_pop(body: PopInputKobold, call: WorkerCall) -> JSONResponse:
+    return await _pop(call, "text", body)
 
 
 @router.post("/generate/text/submit", response_model=GenerationSubmitted)
-async def post_text_submit(body: SubmitInputKobold, horde: HordeDep, user: CurrentUser) -> JSONResponse:
-    return _json(await service.submit_job(horde, kind="text", body=body, user=user))
+async def post_text_submit(body: SubmitInputKobold, call: WorkerCall) -> JSONResponse:
+    return await _submit(call, "text", body)
 
 
 # alchemy
@@ -159,10 +147,8 @@ async def post_interrogate_async(
 
 
 @router.get("/interrogate/status/{id}", response_model=InterrogationStatus)
-async def get_interrogate_status(
-    id: str, request: Request, horde: HordeDep, wait: Wait = None
-) -> JSONResponse:
-    return await _status(request, horde, "alchemy", id, wait)
+async def get_interrogate_status(id: str, request: Request) -> JSONResponse:
+    return await _status(request, "alchemy", id)
 
 
 @router.delete("/interrogate/status/{id}", response_model=InterrogationStatus)
@@ -171,19 +157,10 @@ async def delete_interrogate_status(id: str, horde: HordeDep) -> JSONResponse:
 
 
 @router.post("/interrogate/pop", response_model=InterrogationPopPayload)
-async def post_interrogate_pop(
-    body: InterrogationPopInput,
-    request: Request,
-    horde: HordeDep,
-    user: CurrentUser,
-    ip: ClientIP,
-    wait: Wait = None,
-) -> JSONResponse:
-    return await _pop(request, horde, "alchemy", body, user, ip, wait)
+async def post_interrogate_pop(body: InterrogationPopInput, call: WorkerCall) -> JSONResponse:
+    return await _pop(call, "alchemy", body)
 
 
 @router.post("/interrogate/submit", response_model=GenerationSubmitted)
-async def post_interrogate_submit(
-    body: InterrogationSubmitInput, horde: HordeDep, user: CurrentUser
-) -> JSONResponse:
-    return _json(await service.submit_job(horde, kind="alchemy", body=body, user=user))
+async def post_interrogate_submit(body: InterrogationSubmitInput, call: WorkerCall) -> JSONResponse:
+    return await _submit(call, "alchemy", body)

@@ -13,7 +13,7 @@ import bisect
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -135,6 +135,7 @@ class Snapshots:
         self.things_of = things_of
         self._snaps: dict[str, KindSnapshot] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._known: defaultdict[str, dict[uuid.UUID, QueuedRequest]] = defaultdict(dict)
 
     def invalidate(self) -> None:
         self._snaps.clear()
@@ -177,7 +178,7 @@ class Snapshots:
     async def _take(self, kind: str) -> KindSnapshot:
         now = self.clock.now()
         async with self.db.autocommit() as conn:
-            queue = await load_queue(conn, kind, self.things_of)
+            queue = await load_queue(conn, kind, self.things_of, self._known[kind])
             rows = (
                 await conn.execute(
                     select(workers_t, (users_t.c.trusted | users_t.c.moderator).label("owner_trusted"))
@@ -210,54 +211,77 @@ def queued_from_new(new: NewRequest) -> QueuedRequest:
     )  # fmt: skip
 
 
-async def load_queue(conn: AsyncConnection, kind: str, things: ThingsOf) -> list[QueuedRequest]:
-    """Every request of `kind` with queued jobs, in priority order (one grouped query + children)."""
-    counts = (
-        select(jobs.c.request_id, func.count().label("queued"))
+async def load_queue(
+    conn: AsyncConnection, kind: str, things: ThingsOf, known: dict[uuid.UUID, QueuedRequest]
+) -> list[QueuedRequest]:
+    """Every request of `kind` with queued jobs, in priority order.
+
+    `known` keeps the requests seen by earlier loads (a stored request never changes, only its queued
+    jobs do), so a refresh costs one grouped query over the queued jobs plus the details of the
+    requests that are new since the last one; it is updated in place.
+    """
+    counted = await conn.execute(
+        select(jobs.c.request_id, jobs.c.form, func.count())
         .where(jobs.c.state == JobState.QUEUED, jobs.c.kind == kind)
-        .group_by(jobs.c.request_id)
-        .subquery()
+        .group_by(jobs.c.request_id, jobs.c.form)
     )
-    rows = (
-        await conn.execute(
-            select(requests, counts.c.queued)
-            .join(counts, counts.c.request_id == requests.c.id)
-            .order_by(requests.c.priority_key.desc(), requests.c.id)
-        )
-    ).all()
-    if not rows:
-        return []
-    ids = [r.id for r in rows]
+    queued: dict[uuid.UUID, int] = {}
+    forms: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
+    for rid, form, n in counted:
+        queued[rid] = queued.get(rid, 0) + n
+        if form is not None:
+            forms[rid].add(form)
+    for gone in [rid for rid in known if rid not in queued]:
+        del known[gone]
+    missing = [rid for rid in queued if rid not in known]
+    for chunk in (missing[i : i + 500] for i in range(0, len(missing), 500)):
+        for q in await _details(conn, kind, chunk, things):
+            known[q.id] = q
+    out: list[QueuedRequest] = []
+    for rid, n in queued.items():
+        found = known.get(rid)
+        if found is None:
+            continue  # expired between the two queries
+        q = found
+        now_forms = frozenset(forms[rid]) if rid in forms else frozenset()
+        if q.queued != n or q.forms != now_forms:
+            q = known[rid] = replace(q, queued=n, forms=now_forms)
+        out.append(q)
+    out.sort(key=_priority_order)
+    return out
+
+
+def _priority_order(q: QueuedRequest) -> tuple[float, int]:
+    return -q.priority_key, q.id.int
+
+
+async def _details(
+    conn: AsyncConnection, kind: str, ids: list[uuid.UUID], things: ThingsOf
+) -> list[QueuedRequest]:
+    """The matching attributes of these requests (their queued counts and forms are left empty)."""
+    rows = (await conn.execute(select(requests).where(requests.c.id.in_(ids)))).all()
     models: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
     targets: defaultdict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-    forms: defaultdict[uuid.UUID, set[str]] = defaultdict(set)
-    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-        for rid, model in await conn.execute(
-            select(request_models.c.request_id, request_models.c.model).where(
-                request_models.c.request_id.in_(chunk)
-            )
-        ):
-            models[rid].add(model)
-        for rid, wid in await conn.execute(
-            select(request_workers.c.request_id, request_workers.c.worker_id).where(
-                request_workers.c.request_id.in_(chunk)
-            )
-        ):
-            targets[rid].add(wid)
-        for rid, form in await conn.execute(
-            select(jobs.c.request_id, jobs.c.form).where(
-                jobs.c.request_id.in_(chunk), jobs.c.state == JobState.QUEUED, jobs.c.form.is_not(None)
-            )
-        ):
-            forms[rid].add(form)
+    for rid, model in await conn.execute(
+        select(request_models.c.request_id, request_models.c.model).where(
+            request_models.c.request_id.in_(ids)
+        )
+    ):
+        models[rid].add(model)
+    for rid, wid in await conn.execute(
+        select(request_workers.c.request_id, request_workers.c.worker_id).where(
+            request_workers.c.request_id.in_(ids)
+        )
+    ):
+        targets[rid].add(wid)
     return [
         QueuedRequest(
-            id=r.id, user_id=r.user_id, priority_key=r.priority_key, queued=r.queued, pixels=r.pixels,
+            id=r.id, user_id=r.user_id, priority_key=r.priority_key, queued=0, pixels=r.pixels,
             max_length=r.max_length, max_context_length=r.max_context_length, tiles=r.tiles,
             nsfw=r.nsfw, trusted_workers=r.trusted_workers, slow_workers=r.slow_workers,
             extra_slow_workers=r.extra_slow_workers, worker_blacklist=r.worker_blacklist,
             worker_ids=frozenset(targets[r.id]), any_model=r.any_model, models=frozenset(models[r.id]),
-            forms=frozenset(forms[r.id]), required_caps=r.required_caps, prompt=r.prompt,
+            forms=frozenset(), required_caps=r.required_caps, prompt=r.prompt,
             things=things(kind, r.payload),
         )
         for r in rows

@@ -49,6 +49,13 @@ class RequestCache:
                 self._cache.put(request_id, row)
         return row
 
+    def cached(self, request_id: uuid.UUID) -> RequestRow | None:
+        return self._cache.get(request_id)
+
+    def remember(self, row: RequestRow) -> None:
+        """A request this node just stored: its first pop here needs no database read."""
+        self._cache.put(row.id, row)
+
 
 async def load_request(conn: AsyncConnection, request_id: uuid.UUID) -> RequestRow | None:
     """The request row with its models, or None."""

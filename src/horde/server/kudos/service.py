@@ -58,7 +58,13 @@ def user_floor(user_id: int, oauth_id: str) -> int:
     return PSEUDONYMOUS_FLOOR if oauth_id.startswith("pseudo:") else OAUTH_FLOOR
 
 
-def _rows(legs: Sequence[Leg], reason: str, ref: str | None, now: float) -> list[dict[str, object]]:
+def event_rows(
+    legs: Sequence[Leg], *, reason: str, ref: str | None = None, now: float
+) -> list[dict[str, object]]:
+    """The rows of one event (legs must sum to zero): what `post` inserts, and what a hot path that
+    pays inside its own single statement inserts (`jobs.results`)."""
+    if sum(leg.amount for leg in legs) != 0:
+        raise ValueError("postings of one event must sum to zero")
     event_id = uuid.uuid4()
     rows: list[dict[str, object]] = []
     for leg in legs:
@@ -76,9 +82,7 @@ async def post(
     conn: AsyncConnection, *, legs: Sequence[Leg], reason: str, ref: str | None = None, now: float
 ) -> None:
     """Record one event (legs must sum to zero). Only inserts: balances follow at the next fold."""
-    if sum(leg.amount for leg in legs) != 0:
-        raise ValueError("postings of one event must sum to zero")
-    rows = _rows(legs, reason, ref, now)
+    rows = event_rows(legs, reason=reason, ref=ref, now=now)
     if rows:
         await conn.execute(_INSERT, rows)
 

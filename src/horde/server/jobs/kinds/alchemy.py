@@ -22,6 +22,7 @@ from horde.server.jobs.kinds.common import base_profile, check_webhook, common_c
 from horde.server.jobs.kinds.image_checks import NEW_POST_PROCESSORS
 from horde.server.jobs.matching import common_reason
 from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
+from horde.server.kit.sql import one_of
 from horde.server.kudos import pricing
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -72,7 +73,7 @@ class AlchemyKind(Kind):
         return new
 
     def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
-        forms = jobs.c.form.in_(bindparam("forms", expanding=True)) if w.forms else false()
+        forms = one_of(jobs.c.form, "forms") if w.forms else false()
         return [forms, requests.c.tiles <= bindparam("max_tiles")]
 
     def sql_params(self, w: WorkerProfile) -> dict[str, object]:
