@@ -81,6 +81,7 @@ async def build_horde(
             horde, record, owner_trusted=bool(record.get("owner_trusted")), amount=1
         ),
         things_of=lambda kind, payload: KINDS[kind].things(payload),
+        version_of=lambda: horde.notifier.work_version,
     )  # fmt: skip
     return horde
 

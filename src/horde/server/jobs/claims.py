@@ -58,19 +58,22 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
     models = workers.check_models(
         horde, kind=kind, models=list(getattr(body, "models", []) or []), owner=user
     )
-    async with horde.db.autocommit() as conn:
-        worker = await workers.check_in(
-            horde, conn, kind=kind, body=body, owner=user, models=models,
-            config=behaviour.worker_config(body), ipaddr=ipaddr,
-        )  # fmt: skip
+    declared = {"kind": kind, "body": body, "owner": user, "models": models,
+                "config": behaviour.worker_config(body), "ipaddr": ipaddr}  # fmt: skip
+    worker = workers.recent(horde, **declared)
+    if worker is not None:
         profile = _profile(horde, behaviour, worker, owner=user, amount=body.amount)
+        if worker.paused or await horde.snapshots.nothing_for(kind, profile):
+            return await _empty(horde, behaviour, profile, worker)  # no database work at all
+    async with horde.db.autocommit() as conn:
+        if worker is None:
+            worker = await workers.check_in(horde, conn, **declared)
+            profile = _profile(horde, behaviour, worker, owner=user, amount=body.amount)
         claimed = await _claim(horde, conn, behaviour, profile, worker, priority_ids)
         batches = await _with_requests(horde, conn, behaviour, profile, claimed) if claimed else []
     # The connection is back in the pool: the snapshot and the storage need none of it.
     if not batches:
-        if worker.maintenance:
-            raise HordeError(RC.WorkerMaintenance, worker.maintenance_msg or "This worker is in maintenance")
-        return await _empty(horde, behaviour, profile)
+        return await _empty(horde, behaviour, profile, worker)
     bodies = [await behaviour.pop_body(horde, request, batch, profile) for request, batch in batches]
     return behaviour.merge_pop_bodies(bodies)
 
@@ -157,7 +160,9 @@ async def _batch(
     return [ClaimedJob(**row) for row in rows]
 
 
-async def _empty(horde: Horde, behaviour: Kind, profile: WorkerProfile) -> dict[str, Any]:
+async def _empty(horde: Horde, behaviour: Kind, profile: WorkerProfile, worker: Worker) -> dict[str, Any]:
+    if worker.maintenance:
+        raise HordeError(RC.WorkerMaintenance, worker.maintenance_msg or "This worker is in maintenance")
     skipped = await horde.snapshots.skipped(behaviour.name, profile)
     for key in behaviour.always_skipped_keys:
         skipped.setdefault(key, 0)

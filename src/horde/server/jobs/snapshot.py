@@ -50,6 +50,7 @@ class KindSnapshot:
     """The queue of one kind in priority order, grouped by matching signature."""
 
     taken_at: float
+    version: int = 0  # the notifier's work version when the snapshot began to read
     queue: list[QueuedRequest] = field(default_factory=list)
     index: dict[uuid.UUID, int] = field(default_factory=dict)
     groups: dict[tuple[object, ...], list[int]] = field(default_factory=dict)
@@ -57,6 +58,23 @@ class KindSnapshot:
     online: list[WorkerProfile] = field(default_factory=list)
     _masks: dict[tuple[object, ...], int] = field(default_factory=dict)
     _skipped: dict[WorkerProfile, dict[str, int]] = field(default_factory=dict)
+    _fits: dict[WorkerProfile, bool] = field(default_factory=dict)
+
+    def has_work_for(self, profile: WorkerProfile) -> bool:
+        """Whether any queued request could go to this worker (the claim's conditions, in Python)."""
+        fits = self._fits.get(profile)
+        if fits is None:
+            fits = False
+            for members in self.groups.values():
+                reason = _reason(self.queue[members[0]], profile)
+                if reason == "blacklist" or (reason is None and profile.blacklist):
+                    fits = any(_reason(self.queue[i], profile) is None for i in members)
+                else:
+                    fits = reason is None
+                if fits:
+                    break
+            self._fits[profile] = fits
+        return fits
 
     def mask(self, q: QueuedRequest) -> int:
         """Bit i set when online worker i could take requests like `q` (blacklists aside)."""
@@ -126,6 +144,7 @@ class Snapshots:
         online_window: float,
         profile_of: ProfileOf,
         things_of: ThingsOf,
+        version_of: Callable[[], int] = lambda: 0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -133,6 +152,7 @@ class Snapshots:
         self.online_window = online_window
         self.profile_of = profile_of
         self.things_of = things_of
+        self.version_of = version_of
         self._snaps: dict[str, KindSnapshot] = {}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._known: defaultdict[str, dict[uuid.UUID, QueuedRequest]] = defaultdict(dict)
@@ -165,6 +185,13 @@ class Snapshots:
         snap = self._recent(kind)
         return snap is None or user_id in snap.queued_users
 
+    async def nothing_for(self, kind: str, profile: WorkerProfile) -> bool:
+        """True when a snapshot at most `max_age` old proves that no queued job fits this worker and
+        this node has heard of no work added since it was taken: the pop needs no claim. Work added
+        on another node without a relay is seen at the next refresh, within `max_age`."""
+        snap = await self.get(kind)
+        return snap.version == self.version_of() and not snap.has_work_for(profile)
+
     async def skipped(self, kind: str, profile: WorkerProfile) -> dict[str, int]:
         return (await self.get(kind)).skipped(profile)
 
@@ -177,6 +204,7 @@ class Snapshots:
 
     async def _take(self, kind: str) -> KindSnapshot:
         now = self.clock.now()
+        version = self.version_of()  # before reading: work added from here on changes the version
         async with self.db.autocommit() as conn:
             queue = await load_queue(conn, kind, self.things_of, self._known[kind])
             rows = (
@@ -190,7 +218,7 @@ class Snapshots:
                     )
                 )
             ).all()
-        snap = KindSnapshot(taken_at=now, queue=queue)
+        snap = KindSnapshot(taken_at=now, version=version, queue=queue)
         snap.online = [self.profile_of(dict(r._mapping)) for r in rows]
         for i, q in enumerate(queue):
             snap.index[q.id] = i

@@ -20,6 +20,9 @@ class Notifier:
         self._requests: weakref.WeakValueDictionary[uuid.UUID, asyncio.Event] = weakref.WeakValueDictionary()
         self._closing = asyncio.Event()
         self.relay: RelayHook | None = None
+        # Counts the work added that this node has heard of (its own and, through the relay, other
+        # nodes'): a queue snapshot taken at version v knows of all the work added before v.
+        self.work_version = 0
 
     @property
     def closing(self) -> bool:
@@ -44,6 +47,7 @@ class Notifier:
 
     def work_added(self, kind: str | None, *, relay: bool = True) -> None:
         """Wake workers parked on `kind` (every kind when None)."""
+        self.work_version += 1
         kinds = list(self._work) if kind is None else [kind]
         for name in kinds:
             event = self._work.pop(name, None)

@@ -130,6 +130,27 @@ async def check_in(
     return worker
 
 
+def recent(
+    horde: Horde,
+    *,
+    kind: str,
+    body: Any,
+    owner: Principal,
+    models: list[str],
+    config: dict[str, Any],
+    ipaddr: str,
+) -> Worker | None:
+    """The worker's cached record when its check-in needs no write now (`check_in` otherwise)."""
+    cached = horde.workers.get(body.name)
+    if cached is None:
+        return None
+    _verify(cached.worker, kind=kind, owner=owner)
+    if horde.clock.now() - cached.written_at >= horde.settings.checkin_debounce:
+        return None
+    signature = _signature(_declaration(body, models, config, ipaddr))
+    return cached.worker if cached.signature == signature else None
+
+
 async def _create(
     conn: AsyncConnection, *, kind: str, name: str, owner: Principal, declaration: dict[str, Any], now: float
 ) -> Worker:
