@@ -27,6 +27,7 @@ from horde.server.users.principal import Principal
 from horde.server.workers.models import Worker
 
 workers = table(Worker)
+_USER_LOCK = text("SELECT pg_advisory_xact_lock(2, :uid)")
 
 
 def priority_key(balance_hundredths: int, now: float) -> float:
@@ -89,7 +90,7 @@ async def _check_concurrency(conn: Any, horde: Horde, *, kind: str, new: NewRequ
     if user.education:
         limit = max(limit, 200)
     if not horde.db.is_sqlite:  # one check at a time per user, so two requests cannot both fit
-        await conn.execute(text("SELECT pg_advisory_xact_lock(2, :uid)"), {"uid": user.id})
+        await conn.execute(_USER_LOCK, {"uid": user.id})
     models = new.models if user.is_anon and new.models else None
     queued = await store.queued_jobs_of_user(conn, user_id=user.id, kind=kind, models=models)
     if queued + len(new.jobs) > limit:

@@ -6,7 +6,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
@@ -28,27 +28,35 @@ def parse_request_id(raw: str) -> uuid.UUID:
         raise HordeError(RC.RequestNotFound, f"Request with ID '{raw}' not found") from None
 
 
+# One statement, built once: the request's state and its jobs with their workers' names.
+_STATUS = (
+    select(store.requests.c.state.label("request_state"), store.jobs, workers_t.c.name.label("worker_name"))
+    .select_from(
+        store.requests.outerjoin(store.jobs, store.jobs.c.request_id == store.requests.c.id).outerjoin(
+            workers_t, workers_t.c.id == store.jobs.c.worker_id
+        )
+    )
+    .where(store.requests.c.id == bindparam("rid"), store.requests.c.kind == bindparam("kind"))
+    .order_by(store.jobs.c.position, store.jobs.c.created_at)
+)
+
+
 async def _load(
     horde: Horde, kind: str, request_id: uuid.UUID
 ) -> tuple[RequestRow, str, list[dict[str, Any]]]:
     async with horde.db.autocommit() as conn:
-        state = await conn.scalar(
-            select(store.requests.c.state).where(
-                store.requests.c.id == request_id, store.requests.c.kind == kind
-            )
-        )
-        if state is None:
+        rows = [dict(r._mapping) for r in await conn.execute(_STATUS, {"rid": request_id, "kind": kind})]
+        if not rows:
             raise HordeError(RC.RequestNotFound, f"Request with ID '{request_id}' not found")
         request = await horde.requests.get(conn, request_id)
-        rows = await conn.execute(
-            select(store.jobs, workers_t.c.name.label("worker_name"))
-            .outerjoin(workers_t, workers_t.c.id == store.jobs.c.worker_id)
-            .where(store.jobs.c.request_id == request_id)
-            .order_by(store.jobs.c.position, store.jobs.c.created_at)
-        )
-        jobs = [dict(r._mapping) for r in rows]
     if request is None:  # deleted by the expiry sweep a moment ago
         raise HordeError(RC.RequestNotFound, f"Request with ID '{request_id}' not found")
+    state = rows[0]["request_state"]
+    jobs = []
+    for row in rows:
+        del row["request_state"]
+        if row["id"] is not None:
+            jobs.append(row)
     return request, str(state), jobs
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.jobs.kinds.base import RequestRow
@@ -14,6 +14,7 @@ from horde.server.jobs.records import NewRequest
 from horde.server.kit.cache import TTLCache
 from horde.server.kit.clock import Clock
 from horde.server.kit.orm import table
+from horde.server.kit.sql import one_of
 
 jobs = table(Job)
 requests = table(Request)
@@ -66,6 +67,21 @@ async def load_request(conn: AsyncConnection, request_id: uuid.UUID) -> RequestR
     return RequestRow(**row._mapping, models=list(models))
 
 
+_QUEUED_OF_USER = (
+    select(func.count())
+    .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
+    .where(
+        requests.c.user_id == bindparam("uid"),
+        jobs.c.kind == bindparam("kind"),
+        jobs.c.state == literal_column("'queued'"),
+    )
+)
+_QUEUED_OF_USER_FOR_MODELS = _QUEUED_OF_USER.where(
+    requests.c.any_model
+    | requests.c.id.in_(select(request_models.c.request_id).where(one_of(request_models.c.model, "models")))
+)
+
+
 async def queued_jobs_of_user(
     conn: AsyncConnection, *, user_id: int, kind: str, models: list[str] | None = None
 ) -> int:
@@ -74,15 +90,10 @@ async def queued_jobs_of_user(
     With `models`, only requests that name one of them or name none count (the anonymous budget is
     shared per model, SEMANTICS.md 3.2).
     """
-    stmt = (
-        select(func.count())
-        .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
-        .where(requests.c.user_id == user_id, jobs.c.kind == kind, jobs.c.state == JobState.QUEUED)
-    )
-    if models is not None:
-        named = select(request_models.c.request_id).where(request_models.c.model.in_(models))
-        stmt = stmt.where(requests.c.any_model | requests.c.id.in_(named))
-    return int(await conn.scalar(stmt) or 0)
+    if models is None:
+        return int(await conn.scalar(_QUEUED_OF_USER, {"uid": user_id, "kind": kind}) or 0)
+    params = {"uid": user_id, "kind": kind, "models": list(models)}
+    return int(await conn.scalar(_QUEUED_OF_USER_FOR_MODELS, params) or 0)
 
 
 async def insert_request(
@@ -100,7 +111,8 @@ async def insert_request(
     """Store a prepared request and its queued jobs."""
     request_id = new.id
     await conn.execute(
-        _INSERT_REQUEST.values(
+        _INSERT_REQUEST,
+        dict(
             id=request_id, kind=new.kind, user_id=user_id, created_at=now, expires_at=expires_at,
             priority_key=priority_key, ttl=ttl, n=len(new.jobs), prompt=new.prompt, pixels=new.pixels,
             max_length=new.max_length, max_context_length=new.max_context_length, tiles=new.tiles,
@@ -109,7 +121,7 @@ async def insert_request(
             has_worker_list=bool(new.worker_ids), any_model=not new.models,
             required_caps=new.required_caps, payload=new.payload, webhook=new.webhook, kudos=new.kudos,
             client_agent=client_agent[:1000], ipaddr=ipaddr, state="active",
-        )
+        ),
     )  # fmt: skip
     if new.models:
         await conn.execute(_INSERT_MODELS, [{"request_id": request_id, "model": m} for m in new.models])
