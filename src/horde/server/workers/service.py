@@ -87,15 +87,12 @@ async def check_in(
     ipaddr: str,
 ) -> Worker:
     """The popping worker's record, created on its first pop; writes the check-in when due."""
+    known = recent(horde, kind=kind, body=body, owner=owner, models=models, config=config, ipaddr=ipaddr)
+    if known is not None:
+        return known
     now = horde.clock.now()
     declaration = _declaration(body, models, config, ipaddr)
     signature = _signature(declaration)
-    cached = horde.workers.get(body.name)
-    if cached is not None:
-        _verify(cached.worker, kind=kind, owner=owner)
-        due = now - cached.written_at >= horde.settings.checkin_debounce
-        if not due and cached.signature == signature:
-            return cached.worker
     # The write returns the whole row, so what other nodes changed (maintenance, paused, name by a
     # PUT, speed) reaches this node's cache at every due check-in.
     row = (
