@@ -22,7 +22,7 @@ from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import RequestRow, SubmitOutcome
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.kit.orm import table, utc
-from horde.server.kit.sql import driver_connection
+from horde.server.kit.sql import Fast, driver_connection
 from horde.server.kudos import pricing
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
@@ -59,7 +59,7 @@ def _diagnose(
 _WORKER_COLUMNS = ("id", "user_id", "name", "bridge_agent", "kind")
 # The submit path's statements are built once, with bind parameters (building one costs more than
 # running it, see ADR 0006).
-_LOAD = (
+_LOAD = Fast(
     select(jobs, *[workers_t.c[name].label(f"w__{name}") for name in _WORKER_COLUMNS])
     .outerjoin(workers_t, workers_t.c.id == jobs.c.worker_id)
     .where(jobs.c.id == bindparam("jid"))
@@ -96,10 +96,10 @@ async def _load(
     conn: AsyncConnection, job_id: uuid.UUID
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The job and the worker holding it, in one query."""
-    row = (await conn.execute(_LOAD, {"jid": job_id})).first()
-    if row is None:
+    rows = await _LOAD.rows(conn, {"jid": job_id})
+    if not rows:
         return None, None
-    data = dict(row._mapping)
+    data = dict(rows[0])
     worker = {name: data.pop(f"w__{name}") for name in _WORKER_COLUMNS}
     return data, (worker if worker["id"] is not None else None)
 

@@ -15,6 +15,7 @@ from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import RequestRow
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.kit.orm import table
+from horde.server.kit.sql import Fast
 from horde.server.state import Horde
 from horde.server.workers.models import Worker
 
@@ -29,7 +30,7 @@ def parse_request_id(raw: str) -> uuid.UUID:
 
 
 # One statement, built once: the request's state and its jobs with their workers' names.
-_STATUS = (
+_STATUS = Fast(
     select(store.requests.c.state.label("request_state"), store.jobs, workers_t.c.name.label("worker_name"))
     .select_from(
         store.requests.outerjoin(store.jobs, store.jobs.c.request_id == store.requests.c.id).outerjoin(
@@ -45,7 +46,7 @@ async def _load(
     horde: Horde, kind: str, request_id: uuid.UUID
 ) -> tuple[RequestRow, str, list[dict[str, Any]]]:
     async with horde.db.autocommit() as conn:
-        rows = [dict(r._mapping) for r in await conn.execute(_STATUS, {"rid": request_id, "kind": kind})]
+        rows = [dict(r) for r in await _STATUS.rows(conn, {"rid": request_id, "kind": kind})]
         if not rows:
             raise HordeError(RC.RequestNotFound, f"Request with ID '{request_id}' not found")
         request = await horde.requests.get(conn, request_id)

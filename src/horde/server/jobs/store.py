@@ -14,7 +14,7 @@ from horde.server.jobs.records import NewRequest
 from horde.server.kit.cache import TTLCache
 from horde.server.kit.clock import Clock
 from horde.server.kit.orm import table
-from horde.server.kit.sql import one_of
+from horde.server.kit.sql import Fast, one_of
 
 jobs = table(Job)
 requests = table(Request)
@@ -28,8 +28,8 @@ _ROW_COLUMNS = (
 )  # fmt: skip
 
 
-_REQUEST = select(*_ROW_COLUMNS).where(requests.c.id == bindparam("rid"))
-_MODELS = select(request_models.c.model).where(request_models.c.request_id == bindparam("rid"))
+_REQUEST = Fast(select(*_ROW_COLUMNS).where(requests.c.id == bindparam("rid")))
+_MODELS = Fast(select(request_models.c.model).where(request_models.c.request_id == bindparam("rid")))
 _INSERT_REQUEST = insert(requests)
 _INSERT_MODELS = insert(request_models)
 _INSERT_TARGETS = insert(request_workers)
@@ -60,11 +60,11 @@ class RequestCache:
 
 async def load_request(conn: AsyncConnection, request_id: uuid.UUID) -> RequestRow | None:
     """The request row with its models, or None."""
-    row = (await conn.execute(_REQUEST, {"rid": request_id})).first()
-    if row is None:
+    rows = await _REQUEST.rows(conn, {"rid": request_id})
+    if not rows:
         return None
-    models = (await conn.scalars(_MODELS, {"rid": request_id})).all()
-    return RequestRow(**row._mapping, models=list(models))
+    models = [row["model"] for row in await _MODELS.rows(conn, {"rid": request_id})]
+    return RequestRow(**rows[0], models=models)
 
 
 _QUEUED_OF_USER = (

@@ -4,11 +4,13 @@ driver connection without SQLAlchemy's per-execution work (ADR 0008).
 `one_of(column, name)` is `column = ANY($n)` on PostgreSQL, whatever the list's length, so the
 statement is compiled once and prepared once; elsewhere it is an expanding `IN (...)`.
 
-`Fast(statement)` runs a Core statement whose parameters are all plain bind parameters: on PostgreSQL
-it is compiled once to the driver's SQL and sent straight to asyncpg (which keeps it prepared); on other
-dialects it goes through `AsyncConnection.execute` as usual. Rows come back as mappings either way.
-Only for statements whose parameter and result types need no SQLAlchemy processing (numbers, text,
-UUIDs, booleans, arrays): JSON and dates are left to the ordinary path.
+`Fast(statement)` runs a Core statement whose parameters are all plain bind parameters: on PostgreSQL,
+on an autocommit connection, it is compiled once to the driver's SQL and sent straight to asyncpg
+(which keeps it prepared); on other dialects and inside transactions it goes through
+`AsyncConnection.execute` as usual. Rows come back as mappings either way.
+Only for statements whose parameter and result types need no SQLAlchemy processing: numbers, text,
+UUIDs, booleans, arrays, and JSON results (SQLAlchemy's codec on the connection decodes them); JSON
+parameters and dates are left to the ordinary path.
 """
 
 from __future__ import annotations
@@ -67,12 +69,15 @@ def _plain(value: Any) -> Any:
     )
 
 
+def _autocommit(conn: AsyncConnection) -> bool:
+    sync = conn.sync_connection
+    return sync is not None and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The asyncpg connection under an autocommit `conn` (PostgreSQL only; never inside a
     transaction SQLAlchemy began, which the driver connection would not see as begun)."""
-    if conn.sync_connection is None or (
-        conn.sync_connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
-    ):
+    if not _autocommit(conn):
         raise RuntimeError("driver statements run on autocommit connections only")
     raw = await conn.get_raw_connection()
     return raw.driver_connection
@@ -97,7 +102,7 @@ class Fast:
         return self._compiled
 
     async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
-        if conn.dialect.name != "postgresql":
+        if conn.dialect.name != "postgresql" or not _autocommit(conn):
             result = await conn.execute(self.statement, dict(params))
             return [dict(row._mapping) for row in result]
         sql, names, own = self.compiled_for(conn.dialect)
