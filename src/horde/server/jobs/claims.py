@@ -1,8 +1,9 @@
 """Popping jobs: the worker's hot path.
 
 Invariants: a job is handed out only by the conditional claim in `queries.claim_statement`, so no job
-goes to two workers; an empty pop costs one autocommit statement plus cached work; the `skipped`
-counts come from the queue snapshot, never from a scan of the queue.
+goes to two workers; an empty pop costs at most one autocommit statement plus cached work, and none
+when the queue snapshot proves nothing fits the worker (ADR 0008); the `skipped` counts come from the
+queue snapshot, never from a scan of the queue.
 """
 
 from __future__ import annotations
