@@ -87,6 +87,7 @@ async def build_horde(
 
 
 async def close_horde(horde: Horde) -> None:
+    await horde.snapshots.close()
     await horde.http.aclose()
     await horde.db.dispose()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from horde.server.kit.orm import table, utc
 from horde.server.users.models import User
 from horde.server.workers.models import Worker
 
+log = logging.getLogger(__name__)
 jobs = table(Job)
 requests = table(Request)
 request_models = table(RequestModel)
@@ -36,8 +38,15 @@ workers_t = table(Worker)
 users_t = table(User)
 
 STALE_AFTER = 10.0  # seconds after which a snapshot is not used without a refresh
+REFRESH_AHEAD = 0.8  # share of max_age from which a request starts a background refresh
 ProfileOf = Callable[[dict[str, Any]], WorkerProfile]
 ThingsOf = Callable[[str, dict[str, Any]], float]
+
+
+def _quiet(refresh: asyncio.Future[KindSnapshot]) -> None:
+    """A refresh ahead that failed: the next request past max_age refreshes (and raises) itself."""
+    if not refresh.cancelled() and refresh.exception() is not None:
+        log.warning("queue snapshot refresh failed: %s", refresh.exception())
 
 
 def _reason(q: QueuedRequest, w: WorkerProfile) -> str | None:
@@ -154,24 +163,46 @@ class Snapshots:
         self.things_of = things_of
         self.version_of = version_of
         self._snaps: dict[str, KindSnapshot] = {}
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._taking: dict[str, asyncio.Future[KindSnapshot]] = {}
         self._known: defaultdict[str, dict[uuid.UUID, QueuedRequest]] = defaultdict(dict)
 
     def invalidate(self) -> None:
         self._snaps.clear()
 
+    async def close(self) -> None:
+        """Stop refreshes in flight (the database is about to close)."""
+        for taking in list(self._taking.values()):
+            taking.cancel()
+        await asyncio.gather(*self._taking.values(), return_exceptions=True)
+
     def current(self, kind: str) -> KindSnapshot | None:
         return self._snaps.get(kind)
 
     async def get(self, kind: str) -> KindSnapshot:
+        """A snapshot at most `max_age` old. Under steady traffic it is refreshed ahead (from 80 % of
+        its age on, in the background), so requests seldom wait for a refresh."""
         snap = self._snaps.get(kind)
-        if snap is not None and self.clock.now() - snap.taken_at < self.max_age:
+        if snap is not None:
+            age = self.clock.now() - snap.taken_at
+            if age < self.max_age:
+                if age >= REFRESH_AHEAD * self.max_age and kind not in self._taking:
+                    self._start(kind).add_done_callback(_quiet)
+                return snap
+        # One refresh at a time per kind, and every request that needs it waits for that same one:
+        # they all wake together when it ends (waiting in turn on a lock made a convoy under load).
+        taking = self._taking.get(kind) or self._start(kind)
+        return await asyncio.shield(taking)
+
+    def _start(self, kind: str) -> asyncio.Future[KindSnapshot]:
+        taking = self._taking[kind] = asyncio.ensure_future(self._refresh(kind))
+        return taking
+
+    async def _refresh(self, kind: str) -> KindSnapshot:
+        try:
+            snap = self._snaps[kind] = await self._take(kind)
             return snap
-        async with self._locks[kind]:
-            snap = self._snaps.get(kind)
-            if snap is None or self.clock.now() - snap.taken_at >= self.max_age:
-                snap = self._snaps[kind] = await self._take(kind)
-        return snap
+        finally:
+            del self._taking[kind]
 
     def _recent(self, kind: str) -> KindSnapshot | None:
         """The last snapshot if it is recent enough to trust without refreshing it."""
