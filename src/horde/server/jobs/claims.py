@@ -59,16 +59,17 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
     models = workers.check_models(
         horde, kind=kind, models=list(getattr(body, "models", []) or []), owner=user
     )
-    declared = {"kind": kind, "body": body, "owner": user, "models": models,
-                "config": behaviour.worker_config(body), "ipaddr": ipaddr}  # fmt: skip
-    worker = workers.recent(horde, **declared)
+    declared = workers.declare(
+        kind=kind, body=body, owner=user, models=models, config=behaviour.worker_config(body), ipaddr=ipaddr
+    )
+    worker = workers.recent(horde, declared)
     if worker is not None:
         profile = _profile(horde, behaviour, worker, owner=user, amount=body.amount)
         if worker.paused or await horde.snapshots.nothing_for(kind, profile):
             return await _empty(horde, behaviour, profile, worker)  # no database work at all
     async with horde.db.autocommit() as conn:
         if worker is None:
-            worker = await workers.check_in(horde, conn, **declared)
+            worker = await workers.check_in(horde, conn, declared)
             profile = _profile(horde, behaviour, worker, owner=user, amount=body.amount)
         claimed = await _claim(horde, conn, behaviour, profile, worker, priority_ids)
         batches = await _with_requests(horde, conn, behaviour, profile, claimed) if claimed else []

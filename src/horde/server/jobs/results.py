@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import BigInteger, Float, Text, bindparam, func, insert, select, update
@@ -123,19 +124,13 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
     if outcome.faulted:
         await fault_jobs(horde, [job_id], reason="worker", worker_id=worker["id"])
         return {"reward": 0}
-    if not request.webhook and not horde.db.is_sqlite:
-        async with horde.db.autocommit() as conn:
-            one = _complete_in_one
-            if not await one(horde, conn, job=job, worker=worker, request=request, outcome=outcome):
-                current, _ = await _load(conn, job_id)
-                _diagnose(current, worker, user, faulting)
-                raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
-        horde.notifier.request_changed(request.id)
-        return {"reward": round(outcome.reward, 2)}
+    settlement = _settle(horde, job, worker, request, outcome)
+    # PostgreSQL completes in one statement; a webhook's outbox row (and SQLite) need a transaction.
+    in_one = not request.webhook and not horde.db.is_sqlite
     # built before the transaction: it may read the stored image (r2=false)
     hook = await _webhook_body(horde, request, job, worker, outcome) if request.webhook else None
-    async with horde.db.transaction() as conn:
-        won = await _complete(horde, conn, job=job, worker=worker, request=request, outcome=outcome)
+    async with horde.db.autocommit() if in_one else horde.db.transaction() as conn:
+        won = await (_complete_in_one if in_one else _complete)(conn, settlement)
         if not won:
             current, _ = await _load(conn, job_id)
             _diagnose(current, worker, user, faulting)
@@ -157,10 +152,26 @@ async def _webhook_body(
     return {**generation, "request": str(request.id), "id": str(job["id"]), "kudos": round(outcome.reward, 2)}
 
 
-def _payment(
-    worker: dict[str, Any], request: RequestRow, outcome: SubmitOutcome
-) -> tuple[int, int, list[kudos.Leg]]:
-    """(reward, burn, the ledger legs) of a completed job, in hundredths."""
+@dataclass(frozen=True, slots=True)
+class _Settlement:
+    """What completing a job writes: its result, the money (hundredths) and the worker's figures."""
+
+    job_id: uuid.UUID
+    worker_id: uuid.UUID
+    now: float
+    reward: int
+    burn: int
+    result: str | None
+    meta: dict[str, Any] | None
+    legs: list[kudos.Leg]
+    things: float
+    sample: float  # things per second of this job, folded into the worker's speed
+
+
+def _settle(
+    horde: Horde, job: dict[str, Any], worker: dict[str, Any], request: RequestRow, outcome: SubmitOutcome
+) -> _Settlement:
+    now = horde.clock.now()
     reward = pricing.hundredths(outcome.reward)
     burn = pricing.hundredths(outcome.burn)
     legs = [
@@ -168,7 +179,11 @@ def _payment(
         kudos.Leg(amount=-burn, user_id=request.user_id),
         kudos.Leg(amount=burn - reward, system="horde"),
     ]
-    return reward, burn, legs
+    elapsed = max(now - float(job["started_at"] or now), 0.001)
+    return _Settlement(
+        job_id=job["id"], worker_id=worker["id"], now=now, reward=reward, burn=burn, result=outcome.result,
+        meta=outcome.meta, legs=legs, things=outcome.things, sample=outcome.things / elapsed,
+    )  # fmt: skip
 
 
 # PostgreSQL: the whole completion as one statement (one round trip, atomic without BEGIN/COMMIT).
@@ -194,59 +209,33 @@ SELECT count(*) FROM done
 """
 
 
-async def _complete_in_one(
-    horde: Horde,
-    conn: AsyncConnection,
-    *,
-    job: dict[str, Any],
-    worker: dict[str, Any],
-    request: RequestRow,
-    outcome: SubmitOutcome,
-) -> bool:
-    """`_complete` on PostgreSQL in one statement on an autocommit connection."""
-    now = horde.clock.now()
-    reward, burn, legs = _payment(worker, request, outcome)
-    rows = kudos.event_rows(legs, reason="generation", ref=str(job["id"]), now=now)
-    elapsed = max(now - float(job["started_at"] or now), 0.001)
-    meta = json.dumps(outcome.meta) if outcome.meta is not None else None
-    first = rows[0] if rows else {"event_id": uuid.uuid4(), "created_at": utc(now)}
+async def _complete_in_one(conn: AsyncConnection, s: _Settlement) -> bool:
+    """Store the result and pay in one statement (PostgreSQL, autocommit); False when the
+    compare-and-set lost (someone else changed the job)."""
+    rows = kudos.event_rows(s.legs, reason="generation", ref=str(s.job_id), now=s.now)
+    first = rows[0] if rows else {"event_id": uuid.uuid4(), "created_at": utc(s.now)}
+    meta = json.dumps(s.meta) if s.meta is not None else None
     driver = await driver_connection(conn)
     won = await driver.fetchval(
-        _COMPLETE_PG, job["id"], worker["id"], now, burn, outcome.result, meta, reward,
-        first["event_id"], "generation", str(job["id"]), first["created_at"],
+        _COMPLETE_PG, s.job_id, s.worker_id, s.now, s.burn, s.result, meta, s.reward,
+        first["event_id"], "generation", str(s.job_id), first["created_at"],
         [r["account"] for r in rows], [r["user_id"] for r in rows], [r["amount"] for r in rows],
-        outcome.things, outcome.things / elapsed,
+        s.things, s.sample,
     )  # fmt: skip
     return bool(won == 1)
 
 
-async def _complete(
-    horde: Horde,
-    conn: AsyncConnection,
-    *,
-    job: dict[str, Any],
-    worker: dict[str, Any],
-    request: RequestRow,
-    outcome: SubmitOutcome,
-) -> bool:
-    """Store the result and pay; False when the compare-and-set lost (someone else changed the job)."""
-    now = horde.clock.now()
-    reward, burn, legs = _payment(worker, request, outcome)
+async def _complete(conn: AsyncConnection, s: _Settlement) -> bool:
+    """The same as `_complete_in_one`, statement by statement inside the caller's transaction."""
     won = await conn.execute(
         _DONE,
-        {"jid": job["id"], "wid": worker["id"], "now": now, "burn": burn, "out": outcome.result,
-         "meta": outcome.meta, "paid": reward},
+        {"jid": s.job_id, "wid": s.worker_id, "now": s.now, "burn": s.burn, "out": s.result,
+         "meta": s.meta, "paid": s.reward},
     )  # fmt: skip
     if won.rowcount != 1:
         return False
-    await kudos.post(conn, legs=legs, reason="generation", ref=str(job["id"]), now=now)
-    elapsed = max(now - float(job["started_at"] or now), 0.001)
-    params = {
-        "wid": worker["id"],
-        "paid": reward,
-        "add_things": outcome.things,
-        "sample": outcome.things / elapsed,
-    }
+    await kudos.post(conn, legs=s.legs, reason="generation", ref=str(s.job_id), now=s.now)
+    params = {"wid": s.worker_id, "paid": s.reward, "add_things": s.things, "sample": s.sample}
     await conn.execute(_WORKER_STATS, params)
     return True
 

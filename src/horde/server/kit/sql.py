@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ARRAY, Boolean, ColumnElement, String, any_, bindparam
+from sqlalchemy import ARRAY, Boolean, ColumnElement, any_, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
@@ -56,7 +56,7 @@ def _one_of_default(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
 
 @compiles(OneOf, "postgresql")
 def _one_of_postgresql(element: OneOf, compiler: SQLCompiler, **kw: Any) -> str:
-    array = bindparam(element.name, type_=ARRAY(element.column.type if element.column.type else String()))
+    array = bindparam(element.name, type_=ARRAY(element.column.type))
     return compiler.process(element.column == any_(array), **kw)
 
 

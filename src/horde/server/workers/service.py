@@ -7,6 +7,7 @@ at once, an unchanged one at most every `checkin_debounce` seconds.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -75,77 +76,72 @@ def _signature(declaration: dict[str, Any]) -> tuple[object, ...]:
     return tuple(repr(declaration[k]) for k in sorted(declaration))
 
 
-async def check_in(
-    horde: Horde,
-    conn: AsyncConnection,
-    *,
-    kind: str,
-    body: Any,
-    owner: Principal,
-    models: list[str],
-    config: dict[str, Any],
-    ipaddr: str,
-) -> Worker:
+@dataclass(frozen=True, slots=True)
+class CheckIn:
+    """What a popping worker declares, as the check-in writes it and compares it."""
+
+    kind: str
+    name: str
+    owner: Principal
+    declaration: dict[str, Any]
+    signature: tuple[object, ...]
+
+
+def declare(
+    *, kind: str, body: Any, owner: Principal, models: list[str], config: dict[str, Any], ipaddr: str
+) -> CheckIn:
+    declaration = _declaration(body, models, config, ipaddr)
+    return CheckIn(kind, body.name, owner, declaration, _signature(declaration))
+
+
+def recent(horde: Horde, c: CheckIn) -> Worker | None:
+    """The worker's cached record when its check-in needs no write now (`check_in` otherwise)."""
+    cached = horde.workers.get(c.name)
+    if cached is None:
+        return None
+    _verify(cached.worker, kind=c.kind, owner=c.owner)
+    if horde.clock.now() - cached.written_at >= horde.settings.checkin_debounce:
+        return None
+    return cached.worker if cached.signature == c.signature else None
+
+
+async def check_in(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
     """The popping worker's record, created on its first pop; writes the check-in when due."""
-    known = recent(horde, kind=kind, body=body, owner=owner, models=models, config=config, ipaddr=ipaddr)
+    known = recent(horde, c)
     if known is not None:
         return known
     now = horde.clock.now()
-    declaration = _declaration(body, models, config, ipaddr)
-    signature = _signature(declaration)
+    kind, name, owner = c.kind, c.name, c.owner
     # The write returns the whole row, so what other nodes changed (maintenance, paused, name by a
     # PUT, speed) reaches this node's cache at every due check-in.
     row = (
         await conn.execute(
             update(workers)
             .where(
-                workers.c.name_lower == body.name.lower(),
-                workers.c.user_id == owner.id,
-                workers.c.kind == kind,
+                workers.c.name_lower == name.lower(), workers.c.user_id == owner.id, workers.c.kind == kind
             )
-            .values(last_check_in=utc(now), **declaration)
+            .values(last_check_in=utc(now), **c.declaration)
             .returning(workers)
         )
     ).first()
     if row is not None:
         worker = Worker(**row._mapping)
     else:
-        existing = await _load(conn, body.name)
+        existing = await _load(conn, name)
         if existing is not None:
             _verify(existing, kind=kind, owner=owner)  # raises: another owner's or another kind's name
         try:
             worker = await _create(
-                conn, kind=kind, name=body.name, owner=owner, declaration=declaration, now=now
+                conn, kind=kind, name=name, owner=owner, declaration=c.declaration, now=now
             )
         except IntegrityError:  # the same new worker's first two pops raced: the other one created it
-            existing = await _load(conn, body.name)
+            existing = await _load(conn, name)
             if existing is None:
                 raise
             _verify(existing, kind=kind, owner=owner)
             worker = existing
-    horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=signature))
+    horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=c.signature))
     return worker
-
-
-def recent(
-    horde: Horde,
-    *,
-    kind: str,
-    body: Any,
-    owner: Principal,
-    models: list[str],
-    config: dict[str, Any],
-    ipaddr: str,
-) -> Worker | None:
-    """The worker's cached record when its check-in needs no write now (`check_in` otherwise)."""
-    cached = horde.workers.get(body.name)
-    if cached is None:
-        return None
-    _verify(cached.worker, kind=kind, owner=owner)
-    if horde.clock.now() - cached.written_at >= horde.settings.checkin_debounce:
-        return None
-    signature = _signature(_declaration(body, models, config, ipaddr))
-    return cached.worker if cached.signature == signature else None
 
 
 async def _create(
