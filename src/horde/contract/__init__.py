@@ -68,6 +68,7 @@ from horde.contract.status import (
     HordePerformance,
     ModelState,
     Newspiece,
+    ServiceInfo,
 )
 from horde.contract.text import (
     GenerationInputKobold,
@@ -184,6 +185,7 @@ __all__ = [
     "ResponseModelStylesShort",
     "ResponseModelStylesUser",
     "SamplerName",
+    "ServiceInfo",
     "SimpleResponse",
     "SubmitInput",
     "SubmitInputKobold",

@@ -78,3 +78,12 @@ class HeartbeatResponse(HordeModel):
     threads: Omittable[int] = None
     active_count: Omittable[int] = None
     db_connection: Omittable[bool] = None
+    model_reference_problems: Omittable[list[str]] = None  # this horde's: what of the model lists failed
+
+
+class ServiceInfo(HordeModel):
+    """GET /.well-known/serviceinfo (outside the API)."""
+
+    version: str = "1.0"
+    software: dict[str, str]
+    api: dict[str, dict[str, str]]

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from horde import __version__
 from horde.server.api import API_ROUTERS, root_router
+from horde.server.auth import install_guards
 from horde.server.catalog import ModelCatalog, load_catalog
 from horde.server.config import Settings
 from horde.server.db import open_database
@@ -146,6 +147,8 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     @app.get("/api/swagger.json", include_in_schema=False)
     async def swagger() -> JSONResponse:
         return JSONResponse(app.openapi())
+
+    install_guards(app)
 
     app.add_middleware(BodyGuardMiddleware)
     if not settings.test_ratelimit_disabled:

@@ -1,14 +1,20 @@
-"""Request dependencies: the running horde, the caller's key and user, client agent and address."""
+"""Request dependencies: the running horde, the caller (guarded by the access table), the request's
+database connection, client agent and address."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
+from horde.server import access
 from horde.server.errors import HordeError
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -63,15 +69,46 @@ async def optional_user(request: Request, horde: HordeDep) -> Principal | None:
     return await _principal(horde, key) if key else None
 
 
-async def moderator_user(user: Annotated[Principal, Depends(current_user)]) -> Principal:
-    if not (user.moderator or user.admin):
-        raise HordeError(RC.NotModerator, "Only moderators can do this")
+def route_rule(request: Request) -> access.Rule:
+    """The access table's row of the route this request matched (`install_guards`)."""
+    rule: access.Rule = request.app.state.access[id(request.scope["route"])]
+    return rule
+
+
+async def caller(request: Request) -> Principal:
+    """The `apikey` user (required), past the door of its route's access row."""
+    user = await current_user(request, await get_horde(request))
+    access.admit_door(route_rule(request), user)
     return user
 
 
-CurrentUser = Annotated[Principal, Depends(current_user)]
-OptionalUser = Annotated[Principal | None, Depends(optional_user)]
-ModeratorUser = Annotated[Principal, Depends(moderator_user)]
+async def viewer(request: Request) -> Principal | None:
+    """The `apikey` user when a key is sent, past the door of its route's access row."""
+    user = await optional_user(request, await get_horde(request))
+    access.admit_door(route_rule(request), user)
+    return user
+
+
+CurrentUser = Annotated[Principal, Depends(caller)]
+OptionalUser = Annotated[Principal | None, Depends(viewer)]
+
+
+async def _unit(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with (await get_horde(request)).db.unit() as conn:
+        yield conn
+
+
+async def _reader(request: Request) -> AsyncIterator[AsyncConnection]:
+    async with (await get_horde(request)).db.autocommit() as conn:
+        yield conn
+
+
+# The request owns its connection (ADR 0006). scope="function": the unit commits when the handler has
+# returned and before the response is sent, so a failed commit is the client's 5xx, never a 2xx.
+# Declare it after the caller, so the key lookup never waits for a connection while holding one.
+Conn = Annotated[AsyncConnection, Depends(_unit, scope="function")]
+# Endpoints that only read take an autocommit connection: on SQLite a transaction takes the write lock.
+ReadConn = Annotated[AsyncConnection, Depends(_reader, scope="function")]
 
 
 async def client_agent(request: Request) -> str:
@@ -103,8 +140,52 @@ async def worker_call(request: Request) -> Call:
     """The caller of pop and submit: the `apikey` user (required), its address and its wait."""
     horde: Horde = request.app.state.horde
     user = await current_user(request, horde)
+    access.admit_door(route_rule(request), user)
     ip = request.client.host if request.client else ""
     return Call(request, horde, user, ip, request.headers.get("horde-wait"))
 
 
 WorkerCall = Annotated[Call, Depends(worker_call)]
+
+
+def _calls(dependant: Dependant) -> set[object]:
+    calls: set[object] = {dependant.call}
+    for sub in dependant.dependencies:
+        calls |= _calls(sub)
+    return calls
+
+
+_READS_KEY = {caller: access.Key.REQUIRED, worker_call: access.Key.REQUIRED, viewer: access.Key.OPTIONAL}
+
+
+def _disagreement(name: str, row: access.Rule, route: APIRoute) -> str | None:
+    reads = {_READS_KEY[c] for c in _calls(route.dependant) if c in _READS_KEY}
+    looks_up = any(p.alias == "apikey" for p in route.dependant.header_params)
+    expected = set() if row.key in (access.Key.NONE, access.Key.LOOKUP) else {row.key}
+    if reads != expected or looks_up != (row.key is access.Key.LOOKUP):
+        return f"{name}: reads the key as {sorted(reads) or 'nothing'}, its row says {row.key}"
+    return None
+
+
+def install_guards(app: FastAPI) -> None:
+    """Give every route its row of the access table (the `caller`/`viewer` guards read it), and refuse
+    to serve a route the table does not name, or one that reads the key otherwise than its row says."""
+    problems: list[str] = []
+    rules: dict[int, access.Rule] = {}
+    served: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        for method in sorted(context.methods or ()):
+            name = f"{method} {context.path}"
+            served.add(name)
+            row = access.ACCESS.get(name)
+            if row is None:
+                problems.append(f"{name}: no row in the access table")
+                continue
+            route = context.original_route
+            if isinstance(route, APIRoute):
+                rules[id(route)] = row
+                problems += filter(None, [_disagreement(name, row, route)])
+    problems += [f"{name}: a row for no route" for name in access.ACCESS if name not in served]
+    if problems:
+        raise RuntimeError("the access table and the routes disagree:\n" + "\n".join(problems))
+    app.state.access = rules

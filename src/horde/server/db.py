@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,25 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+_AFTER_COMMIT = "horde.after_commit"  # key in Connection.info: the unit's callbacks while it runs
+
+
+def after_commit(conn: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Run `callback` once the unit of work on `conn` has committed (never if it rolls back); on an
+    autocommit connection every statement has committed already, so it runs at once.
+
+    For what leaves the process or changes node-local caches: done before the commit, a concurrent
+    request could cache the old rows again, or a webhook could announce what then fails to commit."""
+    pending: list[Callable[[], None]] | None = conn.info.get(_AFTER_COMMIT)
+    if pending is not None:
+        pending.append(callback)
+    elif conn.sync_connection is not None and (
+        conn.sync_connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    ):
+        callback()
+    else:
+        raise RuntimeError("after_commit needs a connection from Database.unit() or an autocommit one")
 
 
 class DatabaseLocked(RuntimeError):
@@ -132,6 +151,22 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[AsyncConnection]:
+        """One unit of work: a transaction committed on clean exit and rolled back on error, after
+        which the callbacks given to `after_commit` run (a request's connection, a scheduled task)."""
+        callbacks: list[Callable[[], None]] = []
+        async with self.engine.connect() as conn:
+            # Connection.info travels with the pooled DBAPI connection: never leave the list behind
+            conn.info[_AFTER_COMMIT] = callbacks
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop(_AFTER_COMMIT, None)
+        for callback in callbacks:
+            callback()
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from horde import __version__
-from horde.contract import ActiveModel, HeartbeatResponse, HordeModes, HordePerformance, Newspiece
-from horde.server.auth import HordeDep, OptionalUser
+from horde.contract import (
+    ActiveModel,
+    HeartbeatResponse,
+    HordeModes,
+    HordePerformance,
+    Newspiece,
+    ServiceInfo,
+)
+from horde.server.auth import HordeDep, OptionalUser, ReadConn
 from horde.server.status import service
 
 router = APIRouter(tags=["v2"])
@@ -17,9 +21,8 @@ root_router = APIRouter(include_in_schema=False)
 
 
 @router.get("/status/heartbeat", response_model=HeartbeatResponse)
-async def get_heartbeat(horde: HordeDep) -> JSONResponse:
-    # a JSONResponse: the model-reference problems are a key the contract model does not have
-    return JSONResponse(await service.heartbeat(horde))
+async def get_heartbeat(horde: HordeDep) -> HeartbeatResponse:
+    return await service.heartbeat(horde)
 
 
 @router.get("/status/models", response_model=list[ActiveModel])
@@ -41,8 +44,8 @@ async def get_model(model_name: str, horde: HordeDep) -> list[ActiveModel]:
 
 
 @router.get("/status/performance", response_model=HordePerformance)
-async def get_performance(horde: HordeDep) -> HordePerformance:
-    return await service.performance(horde)
+async def get_performance(horde: HordeDep, conn: ReadConn) -> HordePerformance:
+    return await service.performance(conn, horde=horde)
 
 
 @router.get("/status/modes", response_model=HordeModes)
@@ -55,11 +58,10 @@ async def get_news(horde: HordeDep) -> list[Newspiece]:
     return await service.news(horde)
 
 
-@root_router.get("/.well-known/serviceinfo")
-async def get_serviceinfo(horde: HordeDep) -> dict[str, Any]:
-    return {
-        "version": "1.0",
-        "software": {"name": "horde", "version": __version__, "repository": "https://github.com/horde/horde"},
-        "api": {"aihorde": {"name": "AI Horde API", "version": "2.5",
-                            "base_url": f"{horde.settings.effective_public_url}/api/v2"}},
-    }  # fmt: skip
+@root_router.get("/.well-known/serviceinfo", response_model=ServiceInfo)
+async def get_serviceinfo(horde: HordeDep) -> ServiceInfo:
+    return ServiceInfo(
+        software={"name": "horde", "version": __version__, "repository": "https://github.com/horde/horde"},
+        api={"aihorde": {"name": "AI Horde API", "version": "2.5",
+                         "base_url": f"{horde.settings.effective_public_url}/api/v2"}},
+    )  # fmt: skip

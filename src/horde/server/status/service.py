@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde import __version__
-from horde.contract import ActiveModel, HordeModes, HordePerformance, Newspiece
+from horde.contract import ActiveModel, HeartbeatResponse, HordeModes, HordePerformance, Newspiece
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
@@ -160,7 +161,7 @@ _PERFORMANCE_FIELDS = {
 }
 
 
-async def _performance(horde: Horde) -> HordePerformance:
+async def _performance(conn: AsyncConnection, horde: Horde) -> HordePerformance:
     now = horde.clock.now()
     per_request = (
         select(jobs.c.request_id, jobs.c.state, func.count().label("n"))
@@ -186,37 +187,35 @@ async def _performance(horde: Horde) -> HordePerformance:
     )
     counts: Counter[str] = Counter()
     amounts: defaultdict[str, float] = defaultdict(float)
-    async with horde.db.autocommit() as conn:
-        for kind, payload, state, n in await conn.execute(work):
-            names = _PERFORMANCE_FIELDS[kind]
-            things = KINDS[kind].things(payload) * n
-            if state == JobState.DONE:
-                if names.past_minute:
-                    amounts[names.past_minute] += things
-                continue
-            amounts[names.things] += things
-            if names.jobs:
-                counts[names.jobs] += int(n)
-        for kind, count, threads in await conn.execute(online):
-            counts[_PERFORMANCE_FIELDS[kind].workers] += int(count)
-            counts[_PERFORMANCE_FIELDS[kind].threads] += int(threads)
+    for kind, payload, state, n in await conn.execute(work):
+        names = _PERFORMANCE_FIELDS[kind]
+        things = KINDS[kind].things(payload) * n
+        if state == JobState.DONE:
+            if names.past_minute:
+                amounts[names.past_minute] += things
+            continue
+        amounts[names.things] += things
+        if names.jobs:
+            counts[names.jobs] += int(n)
+    for kind, count, threads in await conn.execute(online):
+        counts[_PERFORMANCE_FIELDS[kind].workers] += int(count)
+        counts[_PERFORMANCE_FIELDS[kind].threads] += int(threads)
     body: dict[str, Any] = dict.fromkeys(HordePerformance.model_fields, 0)
     body.update(counts)
     body.update({key: round(value, 2) for key, value in amounts.items()})
     return HordePerformance.model_validate(body)
 
 
-async def performance(horde: Horde) -> HordePerformance:
+async def performance(conn: AsyncConnection, *, horde: Horde) -> HordePerformance:
     """Queued and processing work, online workers and threads, work done in the past minute."""
-    return await node_answers(horde).get(("performance",), ANSWER_TTL, lambda: _performance(horde))
+    return await node_answers(horde).get(("performance",), ANSWER_TTL, lambda: _performance(conn, horde))
 
 
 def modes(viewer: Principal | None) -> HordeModes:
-    """The horde's modes; this horde has none switched on. A key must be a moderator's."""
+    """The horde's modes; this horde has none switched on (a moderator's key also sees raid_mode;
+    the access table keeps other keys out)."""
     if viewer is None:
         return HordeModes(maintenance_mode=False, invite_only_mode=False)
-    if not (viewer.moderator or viewer.admin):
-        raise HordeError(RC.NotModerator, "Only moderators may see the horde modes with a key")
     return HordeModes(maintenance_mode=False, invite_only_mode=False, raid_mode=False)
 
 
@@ -250,19 +249,20 @@ async def news(horde: Horde) -> list[Newspiece]:
     return await node_answers(horde).get(("news",), NEWS_TTL, compute)
 
 
-async def heartbeat(horde: Horde) -> dict[str, Any]:
-    """This node's health: the database reachable, and what of the model reference failed to load."""
+async def heartbeat(horde: Horde) -> HeartbeatResponse:
+    """This node's health: the database reachable, and what of the model reference failed to load.
+
+    A probe, not a request's unit of work: it opens its own connection because it must answer (DOWN)
+    when none can be had (ADR 0006)."""
     try:
         async with horde.db.autocommit() as conn:
             await conn.execute(text("SELECT 1"))
         db_ok = True
     except Exception:
         db_ok = False
-    body: dict[str, Any] = {
-        "message": "OK" if db_ok else "DOWN",
-        "version": __version__,
-        "db_connection": db_ok,
-    }
-    if horde.catalog.problems:
-        body["model_reference_problems"] = list(horde.catalog.problems)
-    return body
+    return HeartbeatResponse(
+        message="OK" if db_ok else "DOWN",
+        version=__version__,
+        db_connection=db_ok,
+        model_reference_problems=list(horde.catalog.problems) or None,
+    )

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract import ModifyUser, ModifyUserInput, UserDetails, limits
 from horde.contract.rc import RC
+from horde.server import access
+from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request, RequestState
@@ -123,16 +125,13 @@ async def user_details(conn: AsyncConnection, horde: Horde, user: User, *, level
     return UserDetails.model_validate(body)
 
 
-async def find_user(horde: Horde, *, api_key: str | None) -> UserDetails:
+async def find_user(conn: AsyncConnection, *, horde: Horde, api_key: str | None) -> UserDetails:
     """The key's own user at level 1; an unknown key is UserNotFound, as on the reference."""
-    async with horde.db.autocommit() as conn:
-        principal = await horde.users.by_key(conn, api_key) if api_key else None
-        user = await service.get_user(conn, principal.id) if principal else None
-        if user is None:
-            raise HordeError(
-                RC.UserNotFound, "No user matching sent API Key. Have you remembered to register?"
-            )
-        return await user_details(conn, horde, user, level=SELF)
+    principal = await horde.users.by_key(conn, api_key) if api_key else None
+    user = await service.get_user(conn, principal.id) if principal else None
+    if user is None:
+        raise HordeError(RC.UserNotFound, "No user matching sent API Key. Have you remembered to register?")
+    return await user_details(conn, horde, user, level=SELF)
 
 
 def _parse_id(raw: str) -> int:
@@ -141,31 +140,31 @@ def _parse_id(raw: str) -> int:
     return int(raw)
 
 
-async def get_user_details(horde: Horde, *, raw_id: str, viewer: Principal | None) -> UserDetails:
+async def get_user_details(
+    conn: AsyncConnection, *, horde: Horde, raw_id: str, viewer: Principal | None
+) -> UserDetails:
     """A user by numeric id: level 2 for moderators, 1 for the user themself, else 0."""
     user_id = _parse_id(raw_id)
-    async with horde.db.autocommit() as conn:
-        user = await service.get_user(conn, user_id)
-        if user is None:
-            raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
-        level = PUBLIC
-        if viewer is not None and (viewer.moderator or viewer.admin):
-            level = MODERATOR
-        elif viewer is not None and viewer.id == user.id:
-            level = SELF
-        return await user_details(conn, horde, user, level=level)
+    user = await service.get_user(conn, user_id)
+    if user is None:
+        raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
+    level = PUBLIC
+    if viewer is not None and (viewer.moderator or viewer.admin):
+        level = MODERATOR
+    elif viewer is not None and viewer.id == user.id:
+        level = SELF
+    return await user_details(conn, horde, user, level=level)
 
 
-async def list_user_details(horde: Horde, *, page: int, sort: str) -> list[UserDetails]:
+async def list_user_details(
+    conn: AsyncConnection, *, horde: Horde, page: int, sort: str
+) -> list[UserDetails]:
     """One page of 25 users (public level), by kudos or by age; kept a minute per node."""
     order = "age" if sort == "age" else "kudos"
 
     async def compute() -> list[UserDetails]:
-        async with horde.db.autocommit() as conn:
-            page_users = await service.list_users(
-                conn, page=page, sort=order, page_size=limits.USERS_PAGE_SIZE
-            )
-            return [await user_details(conn, horde, u, level=PUBLIC) for u in page_users]
+        page_users = await service.list_users(conn, page=page, sort=order, page_size=limits.USERS_PAGE_SIZE)
+        return [await user_details(conn, horde, u, level=PUBLIC) for u in page_users]
 
     return await node_answers(horde).get(("users", page, order), PAGE_TTL, compute)
 
@@ -175,40 +174,44 @@ def _present(body: ModifyUserInput, names: Iterable[str]) -> dict[str, Any]:
 
 
 def _check_rights(actor: Principal, target: User, body: ModifyUserInput) -> dict[str, Any]:
-    """The column values of this change, after refusing unbuilt fields and checking who may set what."""
+    """The column values of this change, after refusing unbuilt fields and asking the access table
+    whether the actor may set each field."""
     unbuilt = sorted(_present(body, UNBUILT_FIELDS)) + (
         ["generate_proxy_passkey"] if body.generate_proxy_passkey else []
     )
     if unbuilt:
         raise HordeError(RC.BadRequest, f"This horde does not support changing {', '.join(unbuilt)} yet")
-    roles, own = _present(body, ROLE_FIELDS), _present(body, SELF_FIELDS)
-    comment = _present(body, ("admin_comment",))
-    service.check_modify_rights(actor, target, set(roles))
-    if comment and not (actor.moderator or actor.admin):
-        raise HordeError(RC.NotModerator, "Only moderators may set admin_comment")
-    if own and not (actor.moderator or actor.admin or actor.id == target.id):
-        raise HordeError(RC.NotModerator, "Only the user themself or a moderator may change this")
-    if len(own.get("username", "")) > limits.MAX_USERNAME_CHARS:
+    values = _present(body, (*ROLE_FIELDS, *SELF_FIELDS, "admin_comment"))
+    access.admit(access.MODIFY_USER, actor)
+    if target.is_anon:
+        raise HordeError(RC.AnonForbiddenUserMod, "The anonymous user cannot be modified")
+    access.admit(access.MODIFY_USER, actor, owner_id=target.id, fields=values)
+    if len(values.get("username", "")) > limits.MAX_USERNAME_CHARS:
         raise HordeError(
             RC.TooLongUserName, f"Usernames are limited to {limits.MAX_USERNAME_CHARS} characters"
         )
-    return {**roles, **own, **comment}
+    return values
 
 
-async def modify_user(horde: Horde, *, actor: Principal, raw_id: str, body: ModifyUserInput) -> ModifyUser:
-    """Apply a PUT /users/{id}; answers the keys it changed, named as the reference names them."""
-    user_id = _parse_id(raw_id)
-    async with horde.db.transaction() as conn:
-        target = await service.get_user(conn, user_id)
-        if target is None:
-            raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
-        values = _check_rights(actor, target, body)
-        if not values:
-            raise HordeError(RC.NoUserModSelected, "No modification selected")
-        await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+def _forget_users(horde: Horde) -> None:
     horde.users.forget_all()
     node_answers(horde).forget("users")
     node_answers(horde).forget("workers")  # they show the owner's roles and public_workers
+
+
+async def modify_user(
+    conn: AsyncConnection, *, horde: Horde, actor: Principal, raw_id: str, body: ModifyUserInput
+) -> ModifyUser:
+    """Apply a PUT /users/{id}; answers the keys it changed, named as the reference names them."""
+    user_id = _parse_id(raw_id)
+    target = await service.get_user(conn, user_id)
+    if target is None:
+        raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
+    values = _check_rights(actor, target, body)
+    if not values:
+        raise HordeError(RC.NoUserModSelected, "No modification selected")
+    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    after_commit(conn, lambda: _forget_users(horde))
     reply = dict(values)
     if "username" in reply:
         reply["username"] = f"{values['username']}#{user_id}"
@@ -227,13 +230,12 @@ def check_username(username: str) -> str:
     return username
 
 
-async def register_pseudonymous(horde: Horde, *, username: str) -> NewUser:
+async def register_pseudonymous(conn: AsyncConnection, *, horde: Horde, username: str) -> NewUser:
     """A new pseudonymous user (oauth_id `pseudo:<uuid>`) with a fresh key, shown once."""
     name = check_username(username)
-    async with horde.db.transaction() as conn:
-        new = await service.create_user(
-            conn, username=name, oauth_id=f"pseudo:{uuid.uuid4()}", pepper=horde.pepper,
-            now=horde.clock.now(), concurrency=horde.settings.default_concurrency,
-        )  # fmt: skip
-    node_answers(horde).forget("users")
+    new = await service.create_user(
+        conn, username=name, oauth_id=f"pseudo:{uuid.uuid4()}", pepper=horde.pepper,
+        now=horde.clock.now(), concurrency=horde.settings.default_concurrency,
+    )  # fmt: skip
+    after_commit(conn, lambda: node_answers(horde).forget("users"))
     return new

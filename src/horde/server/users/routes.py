@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse
 
 from horde.contract import ModifyUser, ModifyUserInput, UserDetails
-from horde.server.auth import CurrentUser, HordeDep, OptionalUser
+from horde.server.auth import Conn, CurrentUser, HordeDep, OptionalUser, ReadConn
 from horde.server.errors import HordeError
 from horde.server.users import details
 
@@ -19,23 +19,27 @@ root_router = APIRouter(include_in_schema=False)
 
 
 @router.get("/find_user", response_model=UserDetails)
-async def get_find_user(horde: HordeDep, apikey: Annotated[str | None, Header()] = None) -> UserDetails:
-    return await details.find_user(horde, api_key=apikey.strip() if apikey else None)
+async def get_find_user(
+    horde: HordeDep, conn: ReadConn, apikey: Annotated[str | None, Header()] = None
+) -> UserDetails:
+    return await details.find_user(conn, horde=horde, api_key=apikey.strip() if apikey else None)
 
 
 @router.get("/users", response_model=list[UserDetails])
-async def get_users(horde: HordeDep, page: int = 1, sort: str = "kudos") -> list[UserDetails]:
-    return await details.list_user_details(horde, page=page, sort=sort)
+async def get_users(horde: HordeDep, conn: ReadConn, page: int = 1, sort: str = "kudos") -> list[UserDetails]:
+    return await details.list_user_details(conn, horde=horde, page=page, sort=sort)
 
 
 @router.get("/users/{user_id}", response_model=UserDetails)
-async def get_user(user_id: str, horde: HordeDep, viewer: OptionalUser) -> UserDetails:
-    return await details.get_user_details(horde, raw_id=user_id, viewer=viewer)
+async def get_user(user_id: str, horde: HordeDep, viewer: OptionalUser, conn: ReadConn) -> UserDetails:
+    return await details.get_user_details(conn, horde=horde, raw_id=user_id, viewer=viewer)
 
 
 @router.put("/users/{user_id}", response_model=ModifyUser)
-async def put_user(user_id: str, body: ModifyUserInput, horde: HordeDep, user: CurrentUser) -> ModifyUser:
-    return await details.modify_user(horde, actor=user, raw_id=user_id, body=body)
+async def put_user(
+    user_id: str, body: ModifyUserInput, horde: HordeDep, user: CurrentUser, conn: Conn
+) -> ModifyUser:
+    return await details.modify_user(conn, horde=horde, actor=user, raw_id=user_id, body=body)
 
 
 _PAGE = """<!doctype html>
@@ -72,10 +76,12 @@ async def get_register(horde: HordeDep) -> HTMLResponse:
 
 
 @root_router.post("/register")
-async def post_register(request: Request, horde: HordeDep) -> HTMLResponse:
+async def post_register(request: Request, horde: HordeDep, conn: Conn) -> HTMLResponse:
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
     try:
-        new = await details.register_pseudonymous(horde, username=(form.get("username") or [""])[0])
+        new = await details.register_pseudonymous(
+            conn, horde=horde, username=(form.get("username") or [""])[0]
+        )
     except HordeError as exc:
         content = _FORM.format(message=html.escape(exc.message))
         return _page(horde.settings.horde_name, content, status_code=exc.status_code)

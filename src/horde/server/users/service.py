@@ -1,4 +1,4 @@
-"""Users: creation, API keys, the anonymous user, and the fields moderators and admins set.
+"""Users: creation, API keys, the anonymous user, the dev test user and the users pages.
 
 Invariants: API keys exist only as peppered hashes; user 0 is the anonymous user; every kudos change
 goes through `kudos.service.post`.
@@ -11,20 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from horde.contract.rc import RC
-from horde.server.errors import HordeError
 from horde.server.kit.orm import table, utc
 from horde.server.kudos import service as kudos
 from horde.server.users.keys import hash_api_key, new_api_key
 from horde.server.users.models import User
-from horde.server.users.principal import Principal
 
 users = table(User)
-
-MODERATOR_FIELDS = frozenset(
-    {"concurrency", "worker_invited", "trusted", "flagged", "customizer", "vpn", "service", "education"}
-)
-ADMIN_FIELDS = frozenset({"moderator"})
 
 
 @dataclass(frozen=True)
@@ -119,29 +111,3 @@ async def list_users(conn: AsyncConnection, *, page: int, sort: str, page_size: 
         stmt = stmt.order_by(func.coalesce(balances.c.balance, 0).desc(), users.c.id)
     rows = await conn.execute(stmt.offset((max(page, 1) - 1) * page_size).limit(page_size))
     return [User(**row._mapping) for row in rows]
-
-
-def check_modify_rights(actor: Principal, target: User, fields: set[str]) -> None:
-    """Raise unless `actor` may set every field in `fields` on `target`."""
-    if actor.is_anon:
-        raise HordeError(RC.AnonForbiddenUserMod, "Anonymous users cannot modify users")
-    if target.id == 0:
-        raise HordeError(RC.AnonForbiddenUserMod, "The anonymous user cannot be modified")
-    if fields & ADMIN_FIELDS and not actor.admin:
-        raise HordeError(RC.NotAdmin, "Only admins may set these fields")
-    if fields & MODERATOR_FIELDS and not (actor.moderator or actor.admin):
-        raise HordeError(RC.NotModerator, "Only moderators may set these fields")
-
-
-async def modify_user(
-    conn: AsyncConnection, *, actor: Principal, user_id: int, changes: dict[str, object]
-) -> dict[str, object]:
-    """Apply the fields moderators and admins set; returns what changed (the reference's `new_*`)."""
-    if not changes:
-        raise HordeError(RC.NoUserModSelected, "No modification selected")
-    target = await get_user(conn, user_id)
-    if target is None:
-        raise HordeError(RC.UserNotFound, f"User with ID '{user_id}' not found")
-    check_modify_rights(actor, target, set(changes))
-    await conn.execute(update(users).where(users.c.id == user_id).values(**changes))
-    return {f"new_{key}": value for key, value in changes.items()}

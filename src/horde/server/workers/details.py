@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract import DeletedWorker, ModifyWorker, ModifyWorkerInput, WorkerDetails, limits
 from horde.contract.rc import RC
+from horde.server import access
+from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import API_TYPES, KINDS
 from horde.server.jobs.models import Job, JobState
@@ -152,7 +154,7 @@ def _is_moderator(user: Principal | None) -> bool:
 
 
 async def list_workers(
-    horde: Horde, *, api_type: str, name: str, viewer: Principal | None
+    conn: AsyncConnection, *, horde: Horde, api_type: str, name: str, viewer: Principal | None
 ) -> list[WorkerDetails]:
     """Workers seen within the online window: by case-insensitive name if given, else by type."""
     if not name and api_type and api_type not in API_TYPES:
@@ -167,8 +169,7 @@ async def list_workers(
             stmt = stmt.where(workers.c.name_lower == name.lower())
         elif api_type:
             stmt = stmt.where(workers.c.kind == API_TYPES[api_type])
-        async with horde.db.autocommit() as conn:
-            rows = (await conn.execute(stmt.order_by(workers.c.name_lower))).all()
+        rows = (await conn.execute(stmt.order_by(workers.c.name_lower))).all()
         return [worker_details(r._mapping, now=now, window=window, privileged=privileged) for r in rows]
 
     if name:  # names are arbitrary input: not worth a cache entry each
@@ -176,10 +177,11 @@ async def list_workers(
     return await node_answers(horde).get(("workers", api_type, privileged), LIST_TTL, compute)
 
 
-async def get_worker(horde: Horde, *, raw_id: str, viewer: Principal | None) -> WorkerDetails:
+async def get_worker(
+    conn: AsyncConnection, *, horde: Horde, raw_id: str, viewer: Principal | None
+) -> WorkerDetails:
     """Any worker by id, online or not; unknown and malformed ids are WorkerNotFound."""
-    async with horde.db.autocommit() as conn:
-        row = await _row(conn, raw_id)
+    row = await _row(conn, raw_id)
     return worker_details(
         row,
         now=horde.clock.now(),
@@ -188,10 +190,11 @@ async def get_worker(horde: Horde, *, raw_id: str, viewer: Principal | None) -> 
     )
 
 
-async def get_worker_by_name(horde: Horde, *, name: str, viewer: Principal | None) -> WorkerDetails:
+async def get_worker_by_name(
+    conn: AsyncConnection, *, horde: Horde, name: str, viewer: Principal | None
+) -> WorkerDetails:
     """Any worker by its name (names are unique case-insensitively across kinds)."""
-    async with horde.db.autocommit() as conn:
-        row = (await conn.execute(_select().where(workers.c.name_lower == name.lower()))).first()
+    row = (await conn.execute(_select().where(workers.c.name_lower == name.lower()))).first()
     if row is None:
         raise HordeError(RC.WorkerNotFound, f"Worker with name '{name}' not found")
     return worker_details(
@@ -210,18 +213,17 @@ def _maintenance_values(body: ModifyWorkerInput) -> dict[str, Any]:
     return {"maintenance": body.maintenance, "maintenance_msg": message or None}
 
 
+_FIELDS = ("maintenance", "paused", "info", "name", "team")
+
+
 def _plan_changes(actor: Principal, worker: Mapping[str, Any], body: ModifyWorkerInput) -> dict[str, Any]:
-    """The column values to write, after the reference's per-field rights checks, in its order."""
-    owner_or_mod = _is_moderator(actor) or actor.id == worker["user_id"]
-    owner_fields = [body.maintenance, body.info, body.name]
-    if not owner_or_mod and any(value is not None for value in owner_fields):
-        raise HordeError(RC.NotOwner, f"{actor.alias} is not the owner of worker '{worker['name']}'")
+    """The column values to write, once the access table let the actor set every field sent."""
+    sent = [name for name in _FIELDS if getattr(body, name) is not None]
+    access.admit(access.MODIFY_WORKER, actor, owner_id=worker["user_id"], fields=sent, name=worker["name"])
     values: dict[str, Any] = {}
     if body.maintenance is not None:
         values.update(_maintenance_values(body))
     if body.paused is not None:
-        if not _is_moderator(actor):
-            raise HordeError(RC.NotModerator, "Only moderators can pause workers")
         values["paused"] = body.paused
     if body.info is not None:
         values["info"] = body.info
@@ -229,16 +231,9 @@ def _plan_changes(actor: Principal, worker: Mapping[str, Any], body: ModifyWorke
         if any(part in body.name.lower() for part in FORBIDDEN_NAME_PARTS):
             raise HordeError(RC.ProfaneWorkerName, "This worker name is not allowed")
         values.update(name=body.name, name_lower=body.name.lower())
+    if body.team:  # this horde has no teams yet: no id can name one
+        raise HordeError(RC.TeamNotFound, f"Team with ID '{body.team}' not found")
     return values
-
-
-def _check_team(actor: Principal, worker: Mapping[str, Any], team: str | None) -> None:
-    if team is None:
-        return
-    if not _is_moderator(actor) and actor.id != worker["user_id"]:
-        raise HordeError(RC.NotOwner, f"{actor.alias} is not the owner of worker '{worker['name']}'")
-    if team:  # this horde has no teams yet: no id can name one
-        raise HordeError(RC.TeamNotFound, f"Team with ID '{team}' not found")
 
 
 async def _check_name_free(conn: AsyncConnection, *, worker_id: uuid.UUID, name_lower: str) -> None:
@@ -258,46 +253,42 @@ def _reply(values: dict[str, Any], team: str | None) -> ModifyWorker:
     return ModifyWorker.model_validate(reply)
 
 
+def _forget(horde: Horde, *names: str) -> None:
+    for name in names:
+        horde.workers.forget(name)
+    node_answers(horde).forget("workers")
+
+
 async def modify_worker(
-    horde: Horde, *, actor: Principal, raw_id: str, body: ModifyWorkerInput
+    conn: AsyncConnection, *, horde: Horde, actor: Principal, raw_id: str, body: ModifyWorkerInput
 ) -> ModifyWorker:
     """Apply a PUT /workers/{id}; answers only the keys it changed (nothing is written on any error)."""
-    async with horde.db.transaction() as conn:
-        worker = await _row(conn, raw_id)
-        values = _plan_changes(actor, worker, body)
-        _check_team(actor, worker, body.team)
-        if not values and body.team is None:
-            raise HordeError(
-                RC.NoWorkerModSelected, f"No modification selected for worker '{worker['name']}'"
-            )
-        if "name_lower" in values:
-            await _check_name_free(conn, worker_id=worker["id"], name_lower=values["name_lower"])
-        if values:
-            try:
-                await conn.execute(update(workers).where(workers.c.id == worker["id"]).values(**values))
-            except IntegrityError:  # a concurrent rename took the name between the check and the write
-                raise HordeError(
-                    RC.WorkerNameAlreadyExists, "A worker with this name already exists"
-                ) from None
-    horde.workers.forget(worker["name"])
-    if "name" in values:
-        horde.workers.forget(values["name"])
-    node_answers(horde).forget("workers")
+    worker = await _row(conn, raw_id)
+    values = _plan_changes(actor, worker, body)
+    if not values and body.team is None:
+        raise HordeError(RC.NoWorkerModSelected, f"No modification selected for worker '{worker['name']}'")
+    if "name_lower" in values:
+        await _check_name_free(conn, worker_id=worker["id"], name_lower=values["name_lower"])
+    if values:
+        try:
+            await conn.execute(update(workers).where(workers.c.id == worker["id"]).values(**values))
+        except IntegrityError:  # a concurrent rename took the name between the check and the write
+            raise HordeError(RC.WorkerNameAlreadyExists, "A worker with this name already exists") from None
+    after_commit(
+        conn, lambda: _forget(horde, worker["name"], *([values["name"]] if "name" in values else []))
+    )
     return _reply(values, body.team)
 
 
-async def delete_worker(horde: Horde, *, actor: Principal, raw_id: str) -> DeletedWorker:
+async def delete_worker(
+    conn: AsyncConnection, *, horde: Horde, actor: Principal, raw_id: str
+) -> DeletedWorker:
     """Delete a worker (owner or moderator); 423 Locked while it holds jobs in progress."""
-    async with horde.db.transaction() as conn:
-        worker = await _row(conn, raw_id)
-        if not _is_moderator(actor) and actor.id != worker["user_id"]:
-            raise HordeError(RC.NotOwner, f"{actor.alias} is not the owner of worker '{worker['name']}'")
-        holding = exists().where(jobs.c.worker_id == worker["id"], jobs.c.state == JobState.PROCESSING)
-        deleted = await conn.execute(delete(workers).where(workers.c.id == worker["id"], ~holding))
-        if deleted.rowcount != 1:
-            raise HordeError(
-                RC.Locked, f"Worker '{worker['name']}' is still processing jobs; try again later"
-            )
-    horde.workers.forget(worker["name"])
-    node_answers(horde).forget("workers")
+    worker = await _row(conn, raw_id)
+    access.admit(access.DELETE_WORKER, actor, owner_id=worker["user_id"], name=worker["name"])
+    holding = exists().where(jobs.c.worker_id == worker["id"], jobs.c.state == JobState.PROCESSING)
+    deleted = await conn.execute(delete(workers).where(workers.c.id == worker["id"], ~holding))
+    if deleted.rowcount != 1:
+        raise HordeError(RC.Locked, f"Worker '{worker['name']}' is still processing jobs; try again later")
+    after_commit(conn, lambda: _forget(horde, worker["name"]))
     return DeletedWorker(deleted_id=str(worker["id"]), deleted_name=worker["name"])

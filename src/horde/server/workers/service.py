@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
+from horde.server import access
 from horde.server.errors import HordeError
 from horde.server.kit.orm import table, utc
 from horde.server.state import Horde
@@ -57,8 +58,7 @@ def _verify(worker: Worker, *, kind: str, owner: Principal) -> None:
         raise HordeError(
             RC.PolymorphicNameConflict, "This worker name is already used by another worker type"
         )
-    if worker.user_id != owner.id:
-        raise HordeError(RC.WrongCredentials, "Wrong credentials to submit as this worker")
+    access.admit(access.POP, owner, owner_id=worker.user_id)
 
 
 def _declaration(body: Any, models: list[str], config: dict[str, Any], ipaddr: str) -> dict[str, Any]:

@@ -1,0 +1,237 @@
+"""Who may call what: one table, one row per route (ADR 0009).
+
+A row says how the route reads the `apikey` header (`Key`), who passes the door (roles known from the
+key alone, checked by the `Caller`/`Viewer` dependencies before the handler runs), who may act on the
+object once the service has loaded it (`owner`: roles that need the object, such as its owner), and,
+for routes that change several fields, who may set each group of fields. Every refusal is a `Denial`:
+the rc (its HTTP status follows from the rc) and the message. Nothing else in the server decides
+access: the dependencies and the services call `admit` with their route's row.
+
+Callers without a key (`Role.NONE`) on a route whose key is required get the validation error of a
+missing header (400), and an unknown key gets 401 InvalidAPIKey; both before the door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.users.principal import Principal
+
+
+class Key(StrEnum):
+    NONE = "none"  # the route never reads the key (a bad key does not matter)
+    OPTIONAL = "optional"  # a key, when sent, must be valid; it raises the detail level
+    REQUIRED = "required"  # the header is required and must be valid (the anonymous key counts)
+    LOOKUP = "lookup"  # the key is what the route looks up (an unknown one is that route's 404)
+
+
+class Role(StrEnum):
+    NONE = "none"  # no key sent
+    ANONYMOUS = "anonymous"  # the shared anonymous key 0000000000
+    USER = "user"  # any registered (non-anonymous) user
+    OWNER = "owner"  # the user the object is (a user record) or who made it
+    WORKER_OWNER = "worker_owner"  # the owner of the worker the object is or that holds the job
+    TRUSTED = "trusted"
+    CUSTOMIZER = "customizer"
+    MODERATOR = "moderator"
+    ADMIN = "admin"  # an alias listed in HORDE_ADMINS
+    SERVICE = "service"
+
+
+OBJECT_ROLES = frozenset({Role.OWNER, Role.WORKER_OWNER})
+EVERYONE = frozenset(Role)
+ANY_KEY = EVERYONE - {Role.NONE}
+REGISTERED = ANY_KEY - {Role.ANONYMOUS}
+MODERATORS = frozenset({Role.MODERATOR, Role.ADMIN})
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """What a caller outside a check gets; `message` may name `{actor}` and the object's fields."""
+
+    rc: RC
+    message: str
+
+    def error(self, actor: Principal | None, context: Mapping[str, object]) -> HordeError:
+        alias = actor.alias if actor is not None else "anonymous"
+        return HordeError(self.rc, self.message.format(actor=alias, **context))
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    allow: frozenset[Role]
+    deny: Denial
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    key: Key
+    door: Check | None = None  # roles from the key alone, checked before the handler
+    owner: Check | None = None  # checked by the service once the object is loaded
+    fields: tuple[tuple[frozenset[str], Check], ...] = field(default=())  # in the order they are checked
+    note: str = ""
+
+
+def roles_of(actor: Principal | None, *, owns: bool = False) -> frozenset[Role]:
+    """The roles a caller holds; `owns`: the caller owns the object at hand."""
+    if actor is None:
+        return frozenset({Role.NONE})
+    if actor.is_anon:
+        return frozenset({Role.ANONYMOUS})
+    roles = {Role.USER}
+    flags = (
+        (actor.is_trusted, Role.TRUSTED), (actor.customizer, Role.CUSTOMIZER), (actor.service, Role.SERVICE),
+        (actor.moderator, Role.MODERATOR), (actor.admin, Role.ADMIN), (owns, Role.OWNER),
+        (owns, Role.WORKER_OWNER),
+    )  # fmt: skip
+    roles.update(role for held, role in flags if held)
+    return frozenset(roles)
+
+
+def _check(check: Check, actor: Principal | None, owns: bool, context: Mapping[str, object]) -> None:
+    if not check.allow & roles_of(actor, owns=owns):
+        raise check.deny.error(actor, context)
+
+
+def admit_door(rule: Rule, actor: Principal | None) -> None:
+    """Raise the row's denial unless the caller passes the door (no object needed)."""
+    if rule.door is not None:
+        _check(rule.door, actor, False, {})
+
+
+def admit(
+    rule: Rule,
+    actor: Principal | None,
+    *,
+    owner_id: int | None = None,
+    fields: Collection[str] = (),
+    **context: object,
+) -> None:
+    """Raise the row's denial unless the caller may act on the object (owned by `owner_id`) and set
+    every field in `fields`; `context` fills the denial's message."""
+    owns = actor is not None and owner_id is not None and actor.id == owner_id and not actor.is_anon
+    if rule.owner is not None:
+        _check(rule.owner, actor, owns, context)
+    present = set(fields)
+    for names, check in rule.fields:
+        if names & present:
+            _check(check, actor, owns, context)
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+V2 = "/api/v2"
+PUBLIC = Rule(Key.NONE)
+OPTIONAL = Rule(Key.OPTIONAL)
+ANY_KEY_RULE = Rule(Key.REQUIRED)
+
+_NOT_WORKER_OWNER = Denial(RC.NotOwner, "{actor} is not the owner of worker '{name}'")
+_WORKER_OWNER_OR_MOD = Check(frozenset({Role.WORKER_OWNER}) | MODERATORS, _NOT_WORKER_OWNER)
+_NOT_MODERATOR = Denial(RC.NotModerator, "Only moderators may set these fields")
+_NOT_MODERATOR_COMMENT = Denial(RC.NotModerator, "Only moderators may set admin_comment")
+_NOT_SELF_OR_MODERATOR = Denial(RC.NotModerator, "Only the user themself or a moderator may change this")
+ADMINS = frozenset({Role.ADMIN})
+USER_ROLE_FIELDS = frozenset(
+    {"concurrency", "worker_invited", "trusted", "flagged", "customizer", "vpn", "service", "education"}
+)
+USER_OWN_FIELDS = frozenset({"public_workers", "username", "contact"})
+
+POP = Rule(
+    Key.REQUIRED,
+    door=Check(REGISTERED, Denial(RC.AnonForbiddenWorker, "Anonymous users cannot run workers")),
+    owner=Check(
+        frozenset({Role.WORKER_OWNER}),
+        Denial(RC.WrongCredentials, "Wrong credentials to submit as this worker"),
+    ),
+    note="owner: a name already taken must be the caller's own worker",
+)
+SUBMIT = Rule(
+    Key.REQUIRED,
+    owner=Check(
+        frozenset({Role.WORKER_OWNER}),
+        Denial(RC.WrongCredentials, "Wrong credentials to submit as this worker"),
+    ),
+    note="owner: the owner of the worker holding the job (checked in jobs/results.py)",
+)
+MODIFY_WORKER = Rule(
+    Key.REQUIRED,
+    fields=(
+        (frozenset({"maintenance", "info", "name"}), _WORKER_OWNER_OR_MOD),
+        (
+            frozenset({"paused"}),
+            Check(MODERATORS, Denial(RC.NotModerator, "Only moderators can pause workers")),
+        ),
+        (frozenset({"team"}), _WORKER_OWNER_OR_MOD),
+    ),
+)
+DELETE_WORKER = Rule(Key.REQUIRED, owner=_WORKER_OWNER_OR_MOD)
+MODIFY_USER = Rule(
+    Key.REQUIRED,
+    owner=Check(REGISTERED, Denial(RC.AnonForbiddenUserMod, "Anonymous users cannot modify users")),
+    fields=(
+        (frozenset({"moderator"}), Check(ADMINS, Denial(RC.NotAdmin, "Only admins may set these fields"))),
+        (USER_ROLE_FIELDS, Check(MODERATORS, _NOT_MODERATOR)),
+        (frozenset({"admin_comment"}), Check(MODERATORS, _NOT_MODERATOR_COMMENT)),
+        (USER_OWN_FIELDS, Check(frozenset({Role.OWNER}) | MODERATORS, _NOT_SELF_OR_MODERATOR)),
+    ),
+)
+MODES = Rule(
+    Key.OPTIONAL,
+    door=Check(
+        frozenset({Role.NONE}) | MODERATORS,
+        Denial(RC.NotModerator, "Only moderators may see the horde modes with a key"),
+    ),
+)
+
+# "METHOD path" -> row. A new route adds one line here; the app refuses to start without it.
+ACCESS: dict[str, Rule] = {
+    f"POST {V2}/generate/async": ANY_KEY_RULE,
+    f"GET {V2}/generate/check/{{id}}": PUBLIC,
+    f"GET {V2}/generate/status/{{id}}": PUBLIC,
+    f"DELETE {V2}/generate/status/{{id}}": PUBLIC,
+    f"POST {V2}/generate/pop": POP,
+    f"POST {V2}/generate/submit": SUBMIT,
+    f"POST {V2}/generate/text/async": ANY_KEY_RULE,
+    f"GET {V2}/generate/text/status/{{id}}": PUBLIC,
+    f"DELETE {V2}/generate/text/status/{{id}}": PUBLIC,
+    f"POST {V2}/generate/text/pop": POP,
+    f"POST {V2}/generate/text/submit": SUBMIT,
+    f"POST {V2}/interrogate/async": ANY_KEY_RULE,
+    f"GET {V2}/interrogate/status/{{id}}": PUBLIC,
+    f"DELETE {V2}/interrogate/status/{{id}}": PUBLIC,
+    f"POST {V2}/interrogate/pop": POP,
+    f"POST {V2}/interrogate/submit": SUBMIT,
+    f"GET {V2}/workers": OPTIONAL,
+    f"GET {V2}/workers/name/{{worker_name}}": OPTIONAL,
+    f"GET {V2}/workers/{{worker_id}}": OPTIONAL,
+    f"PUT {V2}/workers/{{worker_id}}": MODIFY_WORKER,
+    f"DELETE {V2}/workers/{{worker_id}}": DELETE_WORKER,
+    f"GET {V2}/find_user": Rule(Key.LOOKUP, note="a missing or unknown key is 404 UserNotFound"),
+    f"GET {V2}/users": PUBLIC,
+    f"GET {V2}/users/{{user_id}}": OPTIONAL,
+    f"PUT {V2}/users/{{user_id}}": MODIFY_USER,
+    f"GET {V2}/status/heartbeat": PUBLIC,
+    f"GET {V2}/status/models": PUBLIC,
+    f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,
+    f"GET {V2}/status/performance": PUBLIC,
+    f"GET {V2}/status/modes": MODES,
+    f"GET {V2}/status/news": PUBLIC,
+    f"POST {V2}/dev/test-user": Rule(Key.NONE, note="only with HORDE_TEST_APIKEYS=1, only from loopback"),
+    "GET /.well-known/serviceinfo": PUBLIC,
+    "GET /objects/{key}": Rule(Key.NONE, note="the URL's signature is the credential"),
+    "PUT /objects/{key}": Rule(Key.NONE, note="the URL's signature is the credential"),
+    "GET /register": PUBLIC,
+    "POST /register": PUBLIC,
+    "GET /api/swagger.json": PUBLIC,
+    **{f"{method} {path}": PUBLIC for method in ("GET", "HEAD")
+       for path in ("/api/openapi.json", "/api/", "/docs/oauth2-redirect", "/redoc")},  # FastAPI's docs
+}  # fmt: skip
+
+
+def rule(method: str, path: str) -> Rule:
+    """The row of a route (a KeyError names a route the table lacks)."""
+    return ACCESS[f"{method} {path}"]
