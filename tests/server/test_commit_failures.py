@@ -136,3 +136,41 @@ async def test_submit_commit_failure_with_webhook(
     retried = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
     assert retried.status_code == 200
     assert retried.json()["reward"] > 0
+
+
+async def _worker(client: httpx.AsyncClient, key: str, name: str) -> str:
+    await client.post(f"{V2}/generate/text/pop", json={"name": name}, headers={"apikey": key})
+    found = (await client.get(f"{V2}/workers/name/{name}")).json()
+    worker_id: str = found["id"]
+    return worker_id
+
+
+async def test_cold_endpoints_commit_before_answering(
+    client: httpx.AsyncClient, api_key: str, horde: Horde
+) -> None:
+    """The request's unit commits before the response is sent: a commit that fails is the client's
+    500 with an rc, never a 2xx (a `yield` dependency without scope="function" would exit after the
+    response, and the client would see 200 for a change that was then rolled back)."""
+    me = (await client.get(f"{V2}/find_user", headers={"apikey": api_key})).json()
+    worker_id = await _worker(client, api_key, "commit probe")
+    headers = {"apikey": api_key}
+    calls = [
+        ("PUT", f"{V2}/users/{me['id']}", {"contact": "new@example.org"}),
+        ("PUT", f"{V2}/workers/{worker_id}", {"info": "changed"}),
+        ("DELETE", f"{V2}/workers/{worker_id}", None),
+        ("POST", f"{V2}/dev/test-user", {"username": "late", "oauth_id": "late"}),
+    ]
+    with failing_commits(horde):
+        for method, url, body in calls:
+            response = await client.request(method, url, json=body, headers=headers)
+            assert response.status_code == 500, (method, url, response.text)
+            assert response.json() == {"message": "Internal Server Error", "rc": "InternalServerError"}
+        register = await client.post("/register", data={"username": "late"})
+        assert register.status_code == 500
+    # nothing of it was stored, and the caches were not told of changes that never happened
+    after = (await client.get(f"{V2}/users/{me['id']}", headers=headers)).json()
+    assert after.get("contact") != "new@example.org"
+    worker = (await client.get(f"{V2}/workers/{worker_id}", headers=headers)).json()
+    assert worker.get("info") != "changed"
+    users = (await client.get(f"{V2}/users")).json()
+    assert "late" not in {u["username"].split("#")[0] for u in users}
