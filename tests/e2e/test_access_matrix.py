@@ -1,0 +1,448 @@
+"""Every route called as every role against a real `horde serve` over HTTP (ADR 0009).
+
+The expected answers below are written by hand from the Auth columns of SEMANTICS.md section 1 and
+the anonymous rules of section 2, not from the server's access table (`server/access.py`): the table
+is only read to check that every route it names has a row here, so a wrong row in the table, a guard
+a route forgot or a service that no longer asks the table makes this test fail.
+
+Callers: no key, an unknown key, the anonymous key, and registered users with one role each; the
+"owner" owns the user record the calls target, the "worker_owner" the workers and jobs they target.
+Each (status, rc) is compared; rc is None where the body has none (a validation error, a page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from horde.server import access
+from tests import services
+from tests.e2e.conftest import HordeServer, _free_port, _horde_command, _server_env, _stop, _wait_ready
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("access-matrix")]
+
+V2 = "/api/v2"
+ANON_KEY = "0000000000"
+REGEN = "AI Horde Worker reGen:9.0.2:https://github.com/Haidra-Org/horde-worker-reGen"
+ADMIN_ALIAS = "matrix_admin#1"  # the first user a fresh database creates gets id 1
+
+# the columns, in the order they call (the worker's owner last: its allowed submit uses the job up)
+CALLERS = (
+    "none", "invalid", "anonymous", "user", "owner", "trusted", "customizer", "service", "moderator",
+    "admin", "worker_owner",
+)  # fmt: skip
+ROLE_FIELDS: dict[str, dict[str, Any]] = {
+    "user": {}, "owner": {}, "trusted": {"trusted": True}, "customizer": {}, "service": {},
+    "moderator": {"moderator": True}, "worker_owner": {},
+}  # fmt: skip
+
+Answer = tuple[int, str | None]
+OK: Answer = (200, None)
+CREATED: Answer = (201, None)
+ACCEPTED: Answer = (202, None)
+NO_KEY: Answer = (400, None)  # the apikey header is required: a validation error, without rc
+BAD_KEY: Answer = (401, "InvalidAPIKey")
+
+
+def expect(default: Answer, **overrides: Answer) -> dict[str, Answer]:
+    return {caller: overrides.get(caller, default) for caller in CALLERS}
+
+
+def keyed(allowed: Answer, *, others: Answer | None = None, allow: tuple[str, ...] = ()) -> dict[str, Answer]:
+    """A route that requires a key: no key 400, unknown key 401; `allow` get `allowed`, the rest
+    `others` (everyone keyed gets `allowed` when `allow` is empty)."""
+    if not allow:
+        return expect(allowed, none=NO_KEY, invalid=BAD_KEY)
+    assert others is not None
+    rest = {c: others for c in CALLERS if c not in allow and c not in ("none", "invalid")}
+    return {**expect(allowed, none=NO_KEY, invalid=BAD_KEY), **rest}
+
+
+def forbidden(rc: str) -> Answer:
+    return (403, rc)
+
+
+def optional_key(answer: Answer) -> dict[str, Answer]:
+    """A key is optional and only raises the detail level; an unknown one is refused."""
+    return expect(answer, invalid=BAD_KEY)
+
+
+MODS = ("moderator", "admin")
+REGISTERED = ("user", "owner", "trusted", "customizer", "service", "moderator", "admin", "worker_owner")
+
+# Written from SEMANTICS.md section 1 (Auth columns) and section 2 (the anonymous key).
+EXPECTED: dict[str, dict[str, Answer]] = {
+    # 1.1 image: async needs a key (anonymous too); check, status and cancel need none
+    "POST /generate/async": keyed(ACCEPTED),
+    "GET /generate/check/{id}": expect(OK),
+    "GET /generate/status/{id}": expect(OK),
+    "DELETE /generate/status/{id}": expect(OK),
+    # pop: a registered user; anonymous cannot run workers (section 2)
+    "POST /generate/pop": keyed(OK, others=forbidden("AnonForbiddenWorker"), allow=REGISTERED),
+    "POST /generate/pop (a taken name)": {
+        **keyed(OK, others=forbidden("WrongCredentials"), allow=("worker_owner",)),
+        "anonymous": forbidden("AnonForbiddenWorker"),
+    },
+    # submit: the owner of the worker holding the job
+    "POST /generate/submit": keyed(OK, others=forbidden("WrongCredentials"), allow=("worker_owner",)),
+    # 1.2 text
+    "POST /generate/text/async": keyed(ACCEPTED),
+    "GET /generate/text/status/{id}": expect(OK),
+    "DELETE /generate/text/status/{id}": expect(OK),
+    "POST /generate/text/pop": keyed(OK, others=forbidden("AnonForbiddenWorker"), allow=REGISTERED),
+    "POST /generate/text/submit": keyed(OK, others=forbidden("WrongCredentials"), allow=("worker_owner",)),
+    # 1.3 alchemy
+    "POST /interrogate/async": keyed(ACCEPTED),
+    "GET /interrogate/status/{id}": expect(OK),
+    "DELETE /interrogate/status/{id}": expect(OK),
+    "POST /interrogate/pop": keyed(OK, others=forbidden("AnonForbiddenWorker"), allow=REGISTERED),
+    "POST /interrogate/submit": keyed(OK, others=forbidden("WrongCredentials"), allow=("worker_owner",)),
+    # 1.4 workers: reads take an optional key (moderators see more); changes: owner or mod per field
+    "GET /workers": optional_key(OK),
+    "GET /workers/{worker_id}": optional_key(OK),
+    "GET /workers/name/{worker_name}": optional_key(OK),
+    "PUT /workers/{worker_id} (info)": keyed(OK, others=forbidden("NotOwner"), allow=("worker_owner", *MODS)),
+    "PUT /workers/{worker_id} (paused)": keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+    "DELETE /workers/{worker_id}": keyed(OK, others=forbidden("NotOwner"), allow=("worker_owner", *MODS)),
+    # 1.5 users: find_user needs a key (its owner's details); a missing or unknown one finds nobody
+    "GET /find_user": expect(OK, none=(404, "UserNotFound"), invalid=(404, "UserNotFound")),
+    "GET /users": expect(OK),
+    "GET /users/{user_id}": optional_key(OK),
+    # PUT /users/{id}: per field; anonymous may modify no user (section 2)
+    "PUT /users/{user_id} (contact: self or mod)": {
+        **keyed(OK, others=forbidden("NotModerator"), allow=("owner", *MODS)),
+        "anonymous": forbidden("AnonForbiddenUserMod"),
+    },
+    "PUT /users/{user_id} (trusted: mod)": {
+        **keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+        "anonymous": forbidden("AnonForbiddenUserMod"),
+    },
+    "PUT /users/{user_id} (admin_comment: mod)": {
+        **keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+        "anonymous": forbidden("AnonForbiddenUserMod"),
+    },
+    "PUT /users/{user_id} (moderator: admin)": {
+        **keyed(OK, others=forbidden("NotAdmin"), allow=("admin",)),
+        "anonymous": forbidden("AnonForbiddenUserMod"),
+    },
+    # 1.8 status: unauthenticated, except the modes: a key there must be a moderator's
+    "GET /status/heartbeat": expect(OK),
+    "GET /status/models": expect(OK),
+    "GET /status/models/{model_name:path}": expect(OK),
+    "GET /status/performance": expect(OK),
+    "GET /status/news": expect(OK),
+    "GET /status/modes": {
+        **expect(forbidden("NotModerator"), none=OK, invalid=BAD_KEY),
+        **{mod: OK for mod in MODS},
+    },
+    # this horde's own: the dev test user (loopback, HORDE_TEST_APIKEYS), pages, signed objects, docs
+    "POST /dev/test-user": expect(CREATED),
+    "GET /.well-known/serviceinfo": expect(OK),
+    "PUT /objects/{key}": expect(OK),
+    "GET /objects/{key}": expect(OK),
+    "GET /register": expect(OK),
+    "POST /register": expect(CREATED),
+    "GET /api/swagger.json": expect(OK),
+    "GET /api/openapi.json": expect(OK),
+    "HEAD /api/openapi.json": expect(OK),
+    "GET /api/": expect(OK),
+    "HEAD /api/": expect(OK),
+    "GET /redoc": expect(OK),
+    "HEAD /redoc": expect(OK),
+    "GET /docs/oauth2-redirect": expect(OK),
+    "HEAD /docs/oauth2-redirect": expect(OK),
+}
+
+
+def _webp(size: int = 64) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (size, size), (0, 90, 180)).save(out, format="WEBP")
+    return out.getvalue()
+
+
+def _webp_b64() -> str:
+    return base64.b64encode(_webp()).decode()
+
+
+STEPS = {"steps": 10}
+TEXT_REQUEST = {"prompt": "Once", "models": ["matrix-model"]}
+ALCHEMY_REQUEST = {"forms": [{"name": "caption"}], "source_image": _webp_b64()}
+
+
+@dataclass
+class World:
+    """The server, a key per caller, and the objects the calls target."""
+
+    server: HordeServer
+    http: httpx.Client
+    keys: dict[str, str | None] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    counter: int = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}-{self.counter}-{uuid.uuid4().hex[:6]}"
+
+    def call(self, caller: str, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
+        key = self.keys[caller]
+        headers = {"apikey": key} if key is not None else {}
+        url = path if path.startswith("http") else f"{self.server.base_url}{path}"
+        return self.http.request(method, url, json=body, headers=headers, **kwargs)
+
+    def ok(self, caller: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        response = self.call(caller, method, path, body)
+        assert response.is_success, (method, path, response.status_code, response.text)
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def worker(self, kind: str = "text") -> str:
+        """A new worker of the worker owner's; its id."""
+        name = self.fresh(f"matrix {kind}")
+        self.pop("worker_owner", kind, name)
+        found = self.ok("none", "GET", f"{V2}/workers/name/{name}")
+        return str(found["id"])
+
+    def pop(self, caller: str, kind: str, name: str) -> httpx.Response:
+        path, body = {
+            "image": ("generate/pop", {"models": ["stable_diffusion"], "bridge_agent": REGEN}),
+            "text": ("generate/text/pop", {"models": ["matrix-model"]}),
+            "alchemy": ("interrogate/pop", {"forms": ["caption"]}),
+        }[kind]  # fmt: skip
+        return self.call(caller, "POST", f"{V2}/{path}", {"name": name, **body})
+
+
+def _user(world: World, name: str, **fields: Any) -> tuple[str, str]:
+    body = {"username": name, "oauth_id": f"matrix-{name}", "moderator": False, "trusted": False, **fields}
+    reply = world.ok("none", "POST", f"{V2}/dev/test-user", body)
+    return str(reply["api_key"]), str(reply["user_id"])
+
+
+def _populate(world: World) -> None:
+    """The users (one per role), the worker owner's workers and one job of each kind they hold."""
+    world.keys.update(none=None, invalid="not-a-key-of-anyone", anonymous=ANON_KEY)
+    key, admin_id = _user(world, "matrix_admin")
+    assert f"matrix_admin#{admin_id}" == ADMIN_ALIAS, "the admin must be the database's first user"
+    world.keys["admin"] = key
+    user_ids = {"admin": admin_id}
+    for role, fields in ROLE_FIELDS.items():
+        world.keys[role], user_ids[role] = _user(world, f"matrix_{role}", **fields)
+    world.ids["owner_id"] = user_ids["owner"]
+    # many workers come from 127.0.0.1: invite everyone, and give two their role
+    for role, user_id in user_ids.items():
+        changes: dict[str, Any] = {"worker_invited": 1000}
+        if role in ("customizer", "service"):
+            changes[role] = True
+        world.ok("moderator", "PUT", f"{V2}/users/{user_id}", changes)
+    _jobs(world)
+
+
+def _jobs(world: World) -> None:
+    """One job of each kind, held by the worker owner's workers, and the requests they belong to."""
+    image = world.ok("owner", "POST", f"{V2}/generate/async", {"prompt": "a lighthouse", "params": STEPS})
+    text = world.ok(
+        "owner", "POST", f"{V2}/generate/text/async", {"prompt": "Once", "models": ["matrix-model"]}
+    )
+    alchemy = world.ok(
+        "owner", "POST", f"{V2}/interrogate/async", ALCHEMY_REQUEST
+    )  # fmt: skip
+    world.ids.update(image_request=image["id"], text_request=text["id"], alchemy_request=alchemy["id"])
+    for kind in ("image", "text", "alchemy"):
+        name = world.fresh(f"matrix {kind}")
+        popped = world.pop("worker_owner", kind, name)
+        assert popped.status_code == 200, popped.text
+        body = popped.json()
+        job = body["forms"][0]["id"] if kind == "alchemy" else body["id"]
+        assert job, (kind, body)
+        world.ids[f"{kind}_job"] = job
+        world.ids[f"{kind}_worker_name"] = name
+        if kind == "image":
+            world.ids["upload_url"] = body["r2_upload"]
+
+
+Call = Callable[[World, str], httpx.Response]
+
+
+def _submit(kind: str) -> Call:
+    def call(world: World, caller: str) -> httpx.Response:
+        job = world.ids[f"{kind}_job"]
+        path, body = {
+            "image": ("generate/submit", {"id": job, "generation": _webp_b64(), "seed": 1, "state": "ok"}),
+            "text": ("generate/text/submit", {"id": job, "generation": "upon a time", "state": "ok"}),
+            "alchemy": ("interrogate/submit", {"id": job, "result": {"caption": "a light"}, "state": "ok"}),
+        }[kind]  # fmt: skip
+        return world.call(caller, "POST", f"{V2}/{path}", body)
+
+    return call
+
+
+def _get_object(world: World, caller: str) -> httpx.Response:
+    if "image_url" not in world.ids:
+        status = world.ok("none", "GET", f"{V2}/generate/status/{world.ids['image_request']}")
+        world.ids["image_url"] = status["generations"][0]["img"]
+    return world.call(caller, "GET", world.ids["image_url"])
+
+
+def _delete_worker(world: World, caller: str) -> httpx.Response:
+    return world.call(caller, "DELETE", f"{V2}/workers/{world.worker()}")
+
+
+def _put_worker(field: str, value: Any) -> Call:
+    def call(world: World, caller: str) -> httpx.Response:
+        key = f"worker_for_{field}"
+        if key not in world.ids:
+            world.ids[key] = world.worker()
+        return world.call(caller, "PUT", f"{V2}/workers/{world.ids[key]}", {field: value})
+
+    return call
+
+
+def _put_owner(body: dict[str, Any]) -> Call:
+    return lambda w, c: w.call(c, "PUT", f"{V2}/users/{w.ids['owner_id']}", body)
+
+
+def _simple(method: str, path: str, body: Any = None, **kwargs: Any) -> Call:
+    return lambda w, c: w.call(c, method, path.format(**w.ids), body, **kwargs)
+
+
+def _new_test_user(world: World, caller: str) -> httpx.Response:
+    name = world.fresh("matrix_dev")
+    body = {"username": name, "oauth_id": name, "moderator": False, "trusted": False}
+    return world.call(caller, "POST", f"{V2}/dev/test-user", body)
+
+
+CALLS: dict[str, Call] = {
+    "POST /generate/async": _simple("POST", f"{V2}/generate/async", {"prompt": "a cat", "params": STEPS}),
+    "GET /generate/check/{id}": _simple("GET", f"{V2}/generate/check/{{image_request}}"),
+    "GET /generate/status/{id}": _simple("GET", f"{V2}/generate/status/{{image_request}}"),
+    "POST /generate/pop": lambda w, c: w.pop(c, "image", w.fresh("matrix image")),
+    "POST /generate/pop (a taken name)": lambda w, c: w.pop(c, "image", w.ids["image_worker_name"]),
+    "POST /generate/submit": _submit("image"),
+    "PUT /objects/{key}": lambda w, c: w.call(c, "PUT", w.ids["upload_url"], content=_webp()),
+    "GET /objects/{key}": _get_object,
+    "POST /generate/text/async": _simple("POST", f"{V2}/generate/text/async", TEXT_REQUEST),
+    "GET /generate/text/status/{id}": _simple("GET", f"{V2}/generate/text/status/{{text_request}}"),
+    "POST /generate/text/pop": lambda w, c: w.pop(c, "text", w.fresh("matrix text")),
+    "POST /generate/text/submit": _submit("text"),
+    "POST /interrogate/async": lambda w, c: w.call(c, "POST", f"{V2}/interrogate/async", ALCHEMY_REQUEST),
+    "GET /interrogate/status/{id}": _simple("GET", f"{V2}/interrogate/status/{{alchemy_request}}"),
+    "POST /interrogate/pop": lambda w, c: w.pop(c, "alchemy", w.fresh("matrix alchemy")),
+    "POST /interrogate/submit": _submit("alchemy"),
+    "GET /workers": _simple("GET", f"{V2}/workers"),
+    "GET /workers/{worker_id}": lambda w, c: w.call(c, "GET", f"{V2}/workers/{_put_worker_id(w)}"),
+    "GET /workers/name/{worker_name}": _simple("GET", f"{V2}/workers/name/{{text_worker_name}}"),
+    "PUT /workers/{worker_id} (info)": _put_worker("info", "a worker of the matrix"),
+    "PUT /workers/{worker_id} (paused)": _put_worker("paused", True),
+    "DELETE /workers/{worker_id}": _delete_worker,
+    "GET /find_user": _simple("GET", f"{V2}/find_user"),
+    "GET /users": _simple("GET", f"{V2}/users"),
+    "GET /users/{user_id}": _simple("GET", f"{V2}/users/{{owner_id}}"),
+    "PUT /users/{user_id} (contact: self or mod)": _put_owner({"contact": "owner@example.org"}),
+    "PUT /users/{user_id} (trusted: mod)": _put_owner({"trusted": False}),
+    "PUT /users/{user_id} (admin_comment: mod)": _put_owner({"admin_comment": "seen by the matrix"}),
+    "PUT /users/{user_id} (moderator: admin)": _put_owner({"moderator": False}),
+    "GET /status/heartbeat": _simple("GET", f"{V2}/status/heartbeat"),
+    "GET /status/models": _simple("GET", f"{V2}/status/models"),
+    "GET /status/models/{model_name:path}": _simple("GET", f"{V2}/status/models/stable_diffusion"),
+    "GET /status/performance": _simple("GET", f"{V2}/status/performance"),
+    "GET /status/news": _simple("GET", f"{V2}/status/news"),
+    "GET /status/modes": _simple("GET", f"{V2}/status/modes"),
+    "POST /dev/test-user": _new_test_user,
+    "GET /.well-known/serviceinfo": _simple("GET", "/.well-known/serviceinfo"),
+    "GET /register": _simple("GET", "/register"),
+    "POST /register": lambda w, c: w.call(c, "POST", "/register", data={"username": w.fresh("matrix_reg")}),
+    # the cancels last: they end the requests the status rows read
+    "DELETE /generate/status/{id}": _simple("DELETE", f"{V2}/generate/status/{{image_request}}"),
+    "DELETE /generate/text/status/{id}": _simple("DELETE", f"{V2}/generate/text/status/{{text_request}}"),
+    "DELETE /interrogate/status/{id}": _simple("DELETE", f"{V2}/interrogate/status/{{alchemy_request}}"),
+    **{
+        f"{method} {path}": _simple(method, path)
+        for method in ("GET", "HEAD")
+        for path in ("/api/openapi.json", "/api/", "/redoc", "/docs/oauth2-redirect")
+    },
+    "GET /api/swagger.json": _simple("GET", "/api/swagger.json"),
+}  # fmt: skip
+
+
+def _put_worker_id(world: World) -> str:
+    if "worker_for_info" not in world.ids:
+        world.ids["worker_for_info"] = world.worker()
+    return world.ids["worker_for_info"]
+
+
+def _answer(response: httpx.Response) -> Answer:
+    rc = None
+    if response.content and response.headers.get("content-type", "").startswith("application/json"):
+        body = response.json()
+        rc = body.get("rc") if isinstance(body, dict) else None
+    return response.status_code, rc
+
+
+def _table_route(row: str) -> str:
+    """The access-table key a matrix row exercises ("PUT /users/{user_id} (x)" -> "PUT /api/v2/...")."""
+    method, path = row.split(" (")[0].split(" ", 1)
+    if path.startswith(("/api/", "/.well-known", "/objects", "/register", "/redoc", "/docs")):
+        return f"{method} {path}"
+    return f"{method} {V2}{path}"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def matrix_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HordeServer]:
+    """A fresh horde with one admin alias; rate limits off (hundreds of calls from one address)."""
+    data_dir = tmp_path_factory.mktemp(f"matrix-{request.param}")
+    database = None
+    if request.param == "postgresql":
+        try:
+            database = asyncio.run(services.create_postgres_database())
+        except Exception as exc:
+            services.unavailable("PostgreSQL", exc)
+        url = database.url
+    else:
+        url = f"sqlite+aiosqlite:///{data_dir / 'horde.sqlite3'}"
+    port = _free_port()
+    env = _server_env(data_dir, port, url)
+    env.update(HORDE_ADMINS=f'["{ADMIN_ALIAS}"]', HORDE_RUN_SCHEDULER="0")
+    log_path = data_dir / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            _horde_command(port), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = HordeServer(f"http://127.0.0.1:{port}", request.param, log_path, process)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        _stop(server)
+        if database is not None:
+            asyncio.run(services.drop_postgres_database(database))
+
+
+def test_every_route_has_a_row() -> None:
+    """Every route of the access table is called here, and every row here names a route."""
+    exercised = {_table_route(row) for row in EXPECTED}
+    assert exercised == set(access.ACCESS)
+    assert set(EXPECTED) == set(CALLS)
+
+
+def test_access_matrix(matrix_server: HordeServer) -> None:
+    with httpx.Client(timeout=30) as http:
+        world = World(matrix_server, http)
+        _populate(world)
+        wrong = []
+        for row, call in CALLS.items():
+            for caller in CALLERS:
+                got = _answer(call(world, caller))
+                if got != EXPECTED[row][caller]:
+                    wrong.append(f"{row} as {caller}: expected {EXPECTED[row][caller]}, got {got}")
+    assert not wrong, f"{len(wrong)} of {len(CALLS) * len(CALLERS)} answers differ:\n" + "\n".join(wrong)
