@@ -8,15 +8,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, text
 
 from horde.server.app import build_horde, close_horde, create_app
 from horde.server.catalog import ModelCatalog, load_catalog
 from horde.server.config import Settings
+from horde.server.db import Database
 from horde.server.kit.clock import FakeClock
-from horde.server.models import metadata
 from horde.server.state import Horde
-from tests import services
+from tests import isolation, services
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 MODEL_REFERENCE = SHARED / "api" / "model-reference"
@@ -55,9 +54,6 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
-_migrated: set[str] = set()
-
-
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
@@ -74,17 +70,6 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
     }
     values.update(overrides)
     return Settings(**values)
-
-
-async def _truncate(horde: Horde) -> None:
-    async with horde.db.transaction() as conn:
-        for table in reversed(metadata.sorted_tables):
-            if table.name == "users":
-                await conn.execute(delete(table).where(table.c.id != 0))
-            else:
-                await conn.execute(delete(table))
-        if not horde.db.is_sqlite:
-            await conn.execute(text("SELECT setval(pg_get_serial_sequence('users', 'id'), 1, false)"))
 
 
 @pytest.fixture(scope="session")
@@ -109,20 +94,34 @@ def settings_overrides() -> dict[str, Any]:
 
 @pytest.fixture
 async def horde(
+    request: pytest.FixtureRequest,
     database_url: str,
     tmp_path: Path,
     clock: FakeClock,
     catalog: ModelCatalog,
     settings_overrides: dict[str, Any],
 ) -> AsyncIterator[Horde]:
-    settings = make_settings(database_url, tmp_path, **settings_overrides)
-    first = database_url not in _migrated
-    horde = await build_horde(settings, clock=clock, migrate=first, catalog=catalog)
-    _migrated.add(database_url)
-    await _truncate(horde)
+    """A horde on a database of the test's own: a rolled-back transaction on PostgreSQL, a fresh copy of
+    the migrated file on SQLite; `@pytest.mark.committed` tests get the run's shared database, cleaned
+    (tests/isolation.py)."""
+    await isolation.migrate_once(database_url)
+    committed = request.node.get_closest_marker("committed") is not None
+    db: Database | None = None
+    url = database_url
+    if database_url.startswith("sqlite"):
+        url = isolation.sqlite_copy(database_url, tmp_path)
+    elif not committed:
+        db = await isolation.RolledBackDatabase.open(database_url)
+    settings = make_settings(url, tmp_path, **settings_overrides)
+    horde = await build_horde(settings, clock=clock, migrate=False, catalog=catalog, db=db)
+    shared = committed and not horde.db.is_sqlite
+    if shared:
+        await isolation.clean(horde.db)
     try:
         yield horde
     finally:
+        if shared:  # leave the shared database as the rolled-back tests expect it: empty
+            await isolation.clean(horde.db)
         await close_horde(horde)
 
 

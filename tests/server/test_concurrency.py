@@ -23,7 +23,7 @@ from horde.server.state import Horde
 from horde.server.users import service as users
 from horde.server.users.principal import Principal
 
-pytestmark = pytest.mark.concurrency
+pytestmark = [pytest.mark.concurrency, pytest.mark.committed]
 
 WORKERS = 20
 MODELS = ["alpha", "beta", "gamma", "delta"]

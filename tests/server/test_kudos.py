@@ -78,6 +78,7 @@ async def test_a_completed_job_moves_kudos(client: httpx.AsyncClient, api_key: s
     assert requester == 1_000_000 - reward - 100  # the reward plus the one-kudo horde tax
 
 
+@pytest.mark.committed  # the command opens its own engine
 async def test_verify_command_reads_the_ledger(horde: Horde, monkeypatch: pytest.MonkeyPatch) -> None:
     from horde.server.serve import verify_kudos
 

@@ -66,6 +66,7 @@ async def test_an_empty_pop_answered_from_the_snapshot_still_sees_new_work_at_on
     assert (await _pop(client, api_key))["id"] is not None
 
 
+@pytest.mark.committed  # the other node reads on connections of its own
 async def test_work_queued_on_another_node_without_a_relay_is_seen_within_the_snapshot_age(
     client: httpx.AsyncClient, api_key: str, horde: Horde, clock: FakeClock
 ) -> None:

@@ -236,6 +236,7 @@ async def test_register_page(client: httpx.AsyncClient) -> None:
     assert "/register" not in (await client.get("/api/swagger.json")).json()["paths"]
 
 
+@pytest.mark.committed  # the CLI writes through an engine of its own
 async def test_cli_creates_users(client: httpx.AsyncClient, horde: Horde) -> None:
     env = {
         "HORDE_DATABASE_URL": horde.settings.effective_database_url,

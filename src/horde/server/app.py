@@ -17,7 +17,7 @@ from horde.server.api import API_ROUTERS, root_router
 from horde.server.auth import install_guards
 from horde.server.catalog import ModelCatalog, load_catalog
 from horde.server.config import Settings
-from horde.server.db import open_database
+from horde.server.db import Database, open_database
 from horde.server.errors import install_error_handlers
 from horde.server.images.storage import LocalStorage
 from horde.server.jobs.kinds import KINDS
@@ -47,11 +47,13 @@ async def build_horde(
     clock: Clock | None = None,
     migrate: bool = True,
     catalog: ModelCatalog | None = None,
+    db: Database | None = None,
 ) -> Horde:
-    """Everything the server runs on, from settings (the app's lifespan and the tests use it)."""
+    """Everything the server runs on, from settings (the app's lifespan and the tests use it; a test
+    may hand in the database, tests/isolation.py)."""
     clock = clock or Clock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = open_database(settings.effective_database_url, pool_size=settings.db_pool_size)
+    db = db or open_database(settings.effective_database_url, pool_size=settings.db_pool_size)
     db.lock_file()
     if migrate:
         await upgrade_to_head(db)
