@@ -20,7 +20,7 @@ class DevTestUser(HordeModel):
     user_id: str  # the numeric id, as a string
     username: str
     alias: str
-    kudos: float
+    kudos: int | float  # as sent (an int stays an int on the wire)
     trusted: bool
     moderator: bool
     created: bool  # true when this call created the user (201), false when it refreshed it (200)
