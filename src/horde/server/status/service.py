@@ -258,11 +258,14 @@ async def heartbeat(horde: Horde) -> dict[str, Any]:
         db_ok = True
     except Exception:
         db_ok = False
+    redis_ok = horde.redis_health.healthy if horde.redis_health and horde.settings.redis_url else None
     body: dict[str, Any] = {
-        "message": "OK" if db_ok else "DOWN",
+        "message": "DOWN" if not db_ok else ("DEGRADED" if redis_ok is False else "OK"),
         "version": __version__,
         "db_connection": db_ok,
     }
+    if redis_ok is not None:
+        body["redis_connection"] = redis_ok  # without Redis, limits and wake-ups are this node's own
     if horde.catalog.problems:
         body["model_reference_problems"] = list(horde.catalog.problems)
     return body
