@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse
 from horde import __version__
 from horde.contract import ActiveModel, HeartbeatResponse, HordeModes, HordePerformance, Newspiece
 from horde.server.auth import HordeDep, OptionalUser
+from horde.server.kit.routing import HordeRoute
 from horde.server.status import service
 
-router = APIRouter(tags=["v2"])
-root_router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["v2"], route_class=HordeRoute)
+root_router = APIRouter(include_in_schema=False, route_class=HordeRoute)
 
 
 @router.get("/status/heartbeat", response_model=HeartbeatResponse)
