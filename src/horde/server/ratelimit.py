@@ -3,6 +3,11 @@
 The rules are data (SEMANTICS.md 3.8). Counters live in Redis when it is configured, so every API
 node shares them, else in this process. `HORDE_TEST_RATELIMIT_DISABLED=1` turns them off for test
 stacks and benchmarks. Applied at the boundary, as ASGI middleware.
+
+Not the `limits` library (STYLE's default), on measurement (`bench/ratelimit_storage.py`): its memory
+storage costs 8-13 us of CPU per hit against 1.2-1.5 us here (about 2.5 % of an empty pop, a path
+within 5 % of its target), its windows run on its own `time.time()` rather than the horde's clock
+(so tests could not drive them), and its Redis storage saves nothing measurable at many keys.
 """
 
 from __future__ import annotations
