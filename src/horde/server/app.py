@@ -161,6 +161,7 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     if not settings.test_ratelimit_disabled:
         now = horde.clock.now if horde is not None else time.time
         app.add_middleware(RateLimitMiddleware, counters=_counters(settings, redis_health, now))
-    app.add_middleware(ClientIPMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
+    if settings.trusted_proxies:  # without any, the client is the socket peer (`client_ip`)
+        app.add_middleware(ClientIPMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
     app.add_middleware(CORSMiddleware)
     return app
