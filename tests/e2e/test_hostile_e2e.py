@@ -234,6 +234,9 @@ def test_signed_upload_takes_one_expected_image_until_submit(server: HordeServer
         assert client.put(upload, content=html).status_code == 400  # not an image
         assert client.put(upload, content=_image("WEBP", (1024, 512))).status_code == 400  # too wide
         assert client.put(upload, content=_image("TIFF", (64, 64))).status_code == 400  # not a stored format
+        assert (
+            client.put(upload, content=b"RIFF" + b"\0" * (2 * MB)).status_code == 413
+        )  # more than 512x512 needs
         good = _image("WEBP", (512, 512))
         assert client.put(upload, content=good).status_code == 200
         assert client.put(upload, content=good).status_code == 200  # a retry of the same upload

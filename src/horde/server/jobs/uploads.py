@@ -2,7 +2,8 @@
 
 An upload is taken once, while the job is leased (before its submit), and only when it is an image of
 a stored format whose declared size fits the job (its request's size, times the largest upscaler when
-it asks for one). Nothing is decoded: the header says what the bytes are.
+it asks for one) and whose bytes are no more than that size needs. Nothing is decoded: the header says
+what the bytes are.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ async def _read(stream: AsyncIterator[bytes], limit: int) -> bytes:
 async def receive_upload(horde: Horde, key: str, stream: AsyncIterator[bytes], *, owner: object) -> None:
     """Store a worker's result image under `key` (`<job id>.webp`), once; HordeError otherwise."""
     width, height = await _bounds(horde, _job_id(key))
-    data = await _read(stream, MAX_UPLOAD)
+    # no stored format needs more than raw RGBA (plus PNG's filter bytes and headers) for its size
+    data = await _read(stream, min(MAX_UPLOAD, width * height * 4 + height + 65536))
     if not data:
         raise HordeError(RC.BadRequest, "Empty upload", status_code=400)
     try:
