@@ -66,6 +66,7 @@ TYPE_DIFFERENCES = {
     ("PopInputKobold", "max_length"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("PopInputKobold", "max_context_length"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("PopInputStable", "max_pixels"): "bounded to the database's INTEGER range (overflow was a 500)",
+    ("ModifyUserInput", "worker_invited"): "bounded to 0..INTEGER (2**63 was a 500)",
 }
 
 # Input fields we require although the swagger does not.

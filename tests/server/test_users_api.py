@@ -179,6 +179,25 @@ async def test_admin_makes_moderators(client: httpx.AsyncClient, api_key: str) -
     assert (await _details(client, f"users/{plain['user_id']}"))["moderator"] is True
 
 
+@pytest.mark.parametrize("settings_overrides", [{"admins": ["test_user#1"]}])
+async def test_admin_rights_follow_the_user_id(client: httpx.AsyncClient, api_key: str) -> None:
+    # a moderator renames the admin: the rights stay with user 1, and nobody gains them by the name
+    assert (await _put(client, 1, api_key, username="renamed")).status_code == 200
+    plain = await _new_user(client, "test_user")
+    _error(await _put(client, 1, plain["api_key"], moderator=True), 403, "NotAdmin")
+    response = await _put(client, plain["user_id"], api_key, moderator=True)
+    assert response.status_code == 200 and response.json() == {"moderator": True}
+
+
+async def test_huge_integers_are_a_400(client: httpx.AsyncClient, api_key: str) -> None:
+    plain = await _new_user(client, "plain")
+    for value in (2**63, 2**31, -1):
+        response = await _put(client, plain["user_id"], api_key, worker_invited=value)
+        assert response.status_code == 400, response.text
+        assert "worker_invited" in response.json()["errors"]
+    assert (await _put(client, plain["user_id"], api_key, worker_invited=3)).status_code == 200
+
+
 async def test_own_changes(client: httpx.AsyncClient, api_key: str) -> None:
     plain = await _new_user(client, "plain")
     other = await _new_user(client, "other")

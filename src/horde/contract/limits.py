@@ -33,6 +33,7 @@ MAX_EXTRA_SOURCE_IMAGES: Final = 5
 MAX_SOURCE_SIDE: Final = 3072
 MAX_SOURCE_BYTES: Final = 5 * 1024 * 1024
 MAX_PROMPT_WORDS: Final = 7500
+MAX_PROMPT_BYTES: Final = 32 * 1024  # UTF-8; the words cap alone lets one 20 MB word through
 MAX_TARGET_WORKERS: Final = 5  # only the first 5 of `workers` are kept
 MAX_GEN_METADATA: Final = 50
 
@@ -42,6 +43,7 @@ MAX_TEXT_LENGTH: Final = 4096
 DEFAULT_TEXT_LENGTH: Final = 80
 MIN_CONTEXT_LENGTH: Final = 80
 MAX_CONTEXT_LENGTH: Final = 1_048_576
+MAX_TEXT_PROMPT_BYTES: Final = 4 * 1024 * 1024  # UTF-8, above the largest context accepted
 DEFAULT_CONTEXT_LENGTH: Final = 2048
 MAX_STOP_SEQUENCES: Final = 128
 MAX_STOP_SEQUENCE_CHARS: Final = 2000

@@ -72,13 +72,14 @@ class HeartbeatResponse(HordeModel):
     The extra fields are what SEMANTICS §1.8 lists for this node; they are omitted when unset.
     """
 
-    message: Literal["OK", "DOWN", "OVERLOADED"] = "OK"
+    message: Literal["OK", "DOWN", "OVERLOADED", "DEGRADED"] = "OK"  # DEGRADED: ours, Redis unreachable
     version: str
     queue: Omittable[int] = None
     threads: Omittable[int] = None
     active_count: Omittable[int] = None
     db_connection: Omittable[bool] = None
     model_reference_problems: Omittable[list[str]] = None  # this horde's: what of the model lists failed
+    redis_connection: Omittable[bool] = None  # ours: present when Redis is configured
 
 
 class ServiceInfo(HordeModel):

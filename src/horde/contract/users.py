@@ -137,7 +137,7 @@ class ModifyUserInput(HordeModel):
     usage_multiplier: Omittable[float] = Field(
         default=None, ge=limits.MIN_USAGE_MULTIPLIER, le=limits.MAX_USAGE_MULTIPLIER
     )
-    worker_invited: Omittable[int] = None
+    worker_invited: Omittable[int] = Field(default=None, ge=0, le=limits.MAX_INT32)
     moderator: Omittable[bool] = None
     public_workers: Omittable[bool] = None
     monthly_kudos: Omittable[int] = None

@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from horde.server.dev import routes as dev
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
+from horde.server.kit.routing import HordeRoute
 from horde.server.status import routes as status
 from horde.server.users import routes as users
 from horde.server.workers import routes as workers
@@ -25,7 +26,7 @@ from horde.server.workers import routes as workers
 # the v2 routers, each mounted under /api/v2 by the app (one level of routers keeps matching cheap)
 API_ROUTERS = tuple(module.router for module in (jobs, workers, users, status, dev))
 
-root_router = APIRouter()
+root_router = APIRouter(route_class=HordeRoute)
 root_router.include_router(status.root_router)
 root_router.include_router(images.router)
 root_router.include_router(users.root_router)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -16,6 +17,7 @@ from horde import __version__
 from horde.server.api import API_ROUTERS, root_router
 from horde.server.auth import install_guards
 from horde.server.catalog import ModelCatalog, load_catalog
+from horde.server.clientip import ClientIPMiddleware, TrustedProxies
 from horde.server.config import Settings
 from horde.server.db import Database, open_database
 from horde.server.errors import install_error_handlers
@@ -30,7 +32,7 @@ from horde.server.kit.secrets import derive, load_or_create
 from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
 from horde.server.migrate import upgrade_to_head
 from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
-from horde.server.redis import connect_relay
+from horde.server.redis import RedisHealth, connect_relay
 from horde.server.scheduler import Scheduler
 from horde.server.state import Horde
 from horde.server.users.cache import UserCache
@@ -71,8 +73,10 @@ async def build_horde(
     horde = Horde(
         settings=settings, db=db, clock=clock, storage=storage, catalog=catalog,
         capabilities=load_table(settings.bridge_capabilities), http=http, pepper=pepper,
+        webhook_http=httpx.AsyncClient(limits=httpx.Limits(max_connections=20)),
     )  # fmt: skip
-    horde.users = UserCache(pepper=pepper, admins=frozenset(settings.admins), clock=clock)
+    horde.started_at = clock.now()
+    horde.users = UserCache(pepper=pepper, admins=settings.admin_ids, clock=clock)
     horde.workers = WorkerCache(clock)
     horde.requests = RequestCache(clock)
     horde.notifier = Notifier()
@@ -92,14 +96,15 @@ async def build_horde(
 async def close_horde(horde: Horde) -> None:
     await horde.snapshots.close()
     await horde.http.aclose()
+    await horde.webhook_http.aclose()
     await horde.db.dispose()
 
 
-def _counters(settings: Settings) -> Counters:
+def _counters(settings: Settings, health: RedisHealth, now: Callable[[], float]) -> Counters:
     if settings.redis_url:
-        client = aioredis.from_url(settings.redis_url, socket_timeout=2)
-        return RedisCounters(client, settings.redis_prefix)
-    return MemoryCounters()
+        client = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        return RedisCounters(client, settings.redis_prefix, now=now, health=health)
+    return MemoryCounters(now=now)
 
 
 def create_app(settings: Settings | None = None, *, horde: Horde | None = None) -> FastAPI:
@@ -110,9 +115,12 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         horde = await build_horde(settings)
         app.state.horde = horde
+        horde.redis_health = redis_health
         relay = (
-            await connect_relay(settings.redis_url, prefix=settings.redis_prefix, notifier=horde.notifier)
-            if (settings.redis_url)
+            await connect_relay(
+                settings.redis_url, prefix=settings.redis_prefix, notifier=horde.notifier, health=redis_health
+            )
+            if settings.redis_url
             else None
         )
         scheduler = Scheduler(horde)
@@ -139,8 +147,10 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
         openapi_url="/api/openapi.json",
         telemetry=None if settings.telemetry else {"tracing": False, "metrics": False, "logs": False},
     )
+    redis_health = RedisHealth()
     if horde is not None:
         app.state.horde = horde
+        horde.redis_health = redis_health
     install_error_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v2")
@@ -154,6 +164,9 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
 
     app.add_middleware(BodyGuardMiddleware)
     if not settings.test_ratelimit_disabled:
-        app.add_middleware(RateLimitMiddleware, counters=_counters(settings))
+        now = horde.clock.now if horde is not None else time.time
+        app.add_middleware(RateLimitMiddleware, counters=_counters(settings, redis_health, now))
+    if settings.trusted_proxies:  # without any, the client is the socket peer (`client_ip`)
+        app.add_middleware(ClientIPMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
     app.add_middleware(CORSMiddleware)
     return app

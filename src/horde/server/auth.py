@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
 from horde.server import access
+from horde.server.clientip import client_ip as scope_client_ip
 from horde.server.errors import HordeError
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -117,7 +118,7 @@ async def client_agent(request: Request) -> str:
 
 
 async def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    return scope_client_ip(request.scope)
 
 
 ClientAgent = Annotated[str, Depends(client_agent)]
@@ -141,8 +142,7 @@ async def worker_call(request: Request) -> Call:
     horde: Horde = request.app.state.horde
     user = await current_user(request, horde)
     access.admit_door(route_rule(request), user)
-    ip = request.client.host if request.client else ""
-    return Call(request, horde, user, ip, request.headers.get("horde-wait"))
+    return Call(request, horde, user, scope_client_ip(request.scope), request.headers.get("horde-wait"))
 
 
 WorkerCall = Annotated[Call, Depends(worker_call)]

@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     test_ratelimit_disabled: bool = False
     api_key_pepper: str = ""  # empty: a random pepper kept in data_dir (set it when several nodes share a DB)
     url_signing_secret: str = ""  # empty: derived from the pepper
-    admins: list[str] = Field(default_factory=list)  # aliases like "db0#1"
+    # user ids, or aliases like "db0#1" of which only the id counts (a username can change)
+    admins: list[int | str] = Field(default_factory=list)
+    # peers whose X-Forwarded-For is believed (addresses or CIDR ranges); everyone else is the client
+    trusted_proxies: list[str] = Field(default_factory=list)
     horde_name: str = "horde"
     db_pool_size: int = 20
     run_scheduler: bool = True  # run the periodic sweeps inside the API process
@@ -69,6 +72,16 @@ class Settings(BaseSettings):
     source_max_bytes: int = 5 * 1024 * 1024
     default_concurrency: int = 30
     max_wait: float = 30.0  # longest server-side wait a client may ask for on pop and status
+
+    @cached_property
+    def admin_ids(self) -> frozenset[int]:
+        """The admins' user ids (the `#id` of an alias; the name before it is not checked)."""
+        ids = set()
+        for entry in self.admins:
+            raw = str(entry).rsplit("#", 1)[-1]
+            if raw.isdigit():
+                ids.add(int(raw))
+        return frozenset(ids)
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -59,7 +59,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk before it returns, so an answered request survives a power loss
+        # (NORMAL can lose the last commits); the README says what the embedded mode promises
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -72,6 +74,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
     """Create an async engine with the house settings for its dialect."""
+    kwargs.setdefault("hide_parameters", True)  # bound values (prompts, key hashes) stay out of errors
     if url.startswith("sqlite"):
         path = _sqlite_path(url)
         if path is not None:

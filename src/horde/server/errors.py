@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,6 +43,9 @@ def validation_errors(exc: RequestValidationError) -> dict[str, str]:
     """Flatten pydantic errors into the reference's `{field: reason}` without echoing input."""
     errors: dict[str, str] = {}
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # the body is no JSON: say why, not at which offset
+            errors.setdefault("payload", f"JSON decode error: {(err.get('ctx') or {}).get('error', '')}")
+            continue
         errors.setdefault(_location(tuple(err.get("loc", ()))), str(err.get("msg", "invalid")))
     return errors
 
@@ -72,8 +77,18 @@ async def _overloaded(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
 
 
+def describe(exc: BaseException) -> str:
+    """An unexpected error for the log, without the values a statement was given (they can hold
+    prompts and keys): a database error shows its class, its statement and the traceback only."""
+    if not isinstance(exc, StatementError):
+        return "".join(traceback.format_exception(exc)).rstrip()
+    cause = type(exc.orig).__name__ if exc.orig is not None else "unknown"
+    frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip()
+    return f"{type(exc).__name__} ({cause}) in statement: {str(exc.statement)[:1000]}\n{frames}"
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
+    log.error("unhandled error: %s", describe(exc))
     return JSONResponse(error_body("Internal Server Error", "InternalServerError"), status_code=500)
 
 

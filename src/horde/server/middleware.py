@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -58,12 +59,36 @@ def _error(status: int, body: dict[str, Any]) -> tuple[Message, Message]:
     return start, {"type": "http.response.body", "body": raw}
 
 
-class BodyGuardMiddleware:
-    """Refuse NUL bytes (400 NulByteInPayload) and oversized bodies before any parsing."""
+_LARGE_BODY = 32 * 1024 * 1024  # requests and results that carry base64 images or long prompts
+_SMALL_BODY = 1024 * 1024
+_BODY_LIMITS = (
+    (re.compile(r"^/api/v2/(generate/(text/)?async|interrogate/async)$"), _LARGE_BODY),
+    (re.compile(r"^/api/v2/(generate|generate/text|interrogate)/submit$"), _LARGE_BODY),
+    (re.compile(r"^/register$"), 4096),
+)
+_STREAMED = re.compile(r"^/objects/")  # binary uploads, read and sized by their route
 
-    def __init__(self, app: ASGIApp, *, max_body: int = 32 * 1024 * 1024) -> None:
+
+def body_limit(path: str) -> int:
+    """The largest body a route takes: every route has one, most a small one."""
+    for pattern, limit in _BODY_LIMITS:
+        if pattern.match(path):
+            return limit
+    return _SMALL_BODY
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+class BodyGuardMiddleware:
+    """Refuse NUL bytes (400 NulByteInPayload) and bodies over the route's limit before any parsing."""
+
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,33 +97,38 @@ class BodyGuardMiddleware:
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
             await _answer(send, 400, {"message": "The URL contains a NUL byte", "rc": "NulByteInPayload"})
             return
-        methods = ("POST", "PUT", "PATCH", "DELETE")
-        if scope["method"] not in methods or not scope["path"].startswith("/api/"):
-            await self.app(scope, receive, send)  # object uploads are binary and sized by their route
+        path = scope["path"]
+        if scope["method"] not in ("POST", "PUT", "PATCH", "DELETE") or _STREAMED.match(path):
+            await self.app(scope, receive, send)
             return
-        body = await self._read(receive)
+        limit = body_limit(path)
+        declared = _declared_length(scope)
+        body = None if declared is not None and declared > limit else await _read(receive, limit)
         if body is None:
-            await _answer(send, 413, {"message": "Payload too large", "rc": "PayloadTooLarge"})
+            await _answer(
+                send, 413, {"message": f"Payload too large (at most {limit} bytes)", "rc": "PayloadTooLarge"}
+            )
         elif b"\\u0000" in body or b"\x00" in body:
             await _answer(send, 400, {"message": "Payload contains a NUL byte", "rc": "NulByteInPayload"})
         else:
             await self.app(scope, _replay(body, receive), send)
 
-    async def _read(self, receive: Receive) -> bytes | None:
-        """The whole body, or None when it is larger than allowed (or the client left)."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return b""
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+
+async def _read(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it is larger than `limit` (b"" when the client left)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

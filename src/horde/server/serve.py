@@ -39,6 +39,8 @@ def run_server(*, host: str | None = None, port: int | None = None) -> None:
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=10,
+        # the client's IP is built by the app from HORDE_TRUSTED_PROXIES (server/clientip.py)
+        proxy_headers=False,
     )
     ClosingServer(config).run()
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from horde.server.jobs.snapshot import Snapshots
     from horde.server.jobs.store import RequestCache
     from horde.server.kit.notify import Notifier
+    from horde.server.redis import RedisHealth
     from horde.server.users.cache import UserCache
     from horde.server.webhooks.service import WebhookSender
     from horde.server.workers.cache import WorkerCache
@@ -33,7 +34,8 @@ class Horde:
     storage: Storage
     catalog: ModelCatalog
     capabilities: CapabilityTable
-    http: httpx.AsyncClient
+    http: httpx.AsyncClient  # source fetches and the model reference
+    webhook_http: httpx.AsyncClient  # webhooks only: a slow receiver cannot take the fetches' pool
     pepper: str
     users: UserCache = field(init=False)
     workers: WorkerCache = field(init=False)
@@ -42,6 +44,10 @@ class Horde:
     notifier: Notifier = field(init=False)
     webhooks: WebhookSender = field(init=False)
     answers: Answers = field(init=False)
+    # when this process started serving: a lease that ran out before it ran out while the horde was
+    # down here, which is not the worker's fault (jobs/scheduled.py)
+    started_at: float = field(init=False, default=0.0)
+    redis_health: RedisHealth | None = field(init=False, default=None)  # None: no Redis configured
 
     @property
     def source_policy(self) -> SourcePolicy:

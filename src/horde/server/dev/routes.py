@@ -9,20 +9,23 @@ from fastapi import APIRouter, Request, Response
 from horde.contract import DevTestUser, DevTestUserInput
 from horde.contract.rc import RC
 from horde.server.auth import Conn, HordeDep
+from horde.server.clientip import is_forwarded, peer_ip
 from horde.server.db import after_commit
 from horde.server.errors import HordeError
+from horde.server.kit.routing import HordeRoute
 from horde.server.kudos import pricing
 from horde.server.users import service as users
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=HordeRoute)
 
 
 def _loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
+    """The socket peer is this machine and no proxy says it relays someone else's request."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        local = ipaddress.ip_address(peer_ip(request.scope)).is_loopback
     except ValueError:
         return False
+    return local and not is_forwarded(request.scope)
 
 
 @router.post("/dev/test-user", response_model=DevTestUser)

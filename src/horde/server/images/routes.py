@@ -5,11 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from horde.server.auth import HordeDep
+from horde.server.clientip import client_ip
 from horde.server.errors import HordeError
+from horde.server.images.codec import media_type
 from horde.server.images.storage import LocalStorage
+from horde.server.jobs.uploads import receive_upload
+from horde.server.kit.routing import HordeRoute
 
-router = APIRouter(include_in_schema=False)
-MAX_UPLOAD = 32 * 1024 * 1024
+router = APIRouter(include_in_schema=False, route_class=HordeRoute)
+# what is served is what a worker or client sent: never let a browser read it as anything else
+_SERVE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
 def _local(horde: HordeDep) -> LocalStorage:
@@ -30,22 +35,11 @@ async def get_object(key: str, expires: int, signature: str, horde: HordeDep) ->
     data = await storage.get(key)
     if data is None:
         raise HordeError("NotFound", "Not Found", status_code=404)
-    return Response(data, media_type="image/webp")
+    return Response(data, media_type=media_type(data), headers=_SERVE_HEADERS)
 
 
 @router.put("/objects/{key}")
 async def put_object(key: str, expires: int, signature: str, request: Request, horde: HordeDep) -> Response:
-    storage = _local(horde)
-    _check(storage, "PUT", key, expires, signature)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # stop reading at the limit instead of buffering it all
-        size += len(chunk)
-        if size > MAX_UPLOAD:
-            raise HordeError("PayloadTooLarge", "The upload is too large", status_code=413)
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    if not data:
-        raise HordeError("BadRequest", "Empty upload", status_code=400)
-    await storage.put(key, data)
+    _check(_local(horde), "PUT", key, expires, signature)
+    await receive_upload(horde, key, request.stream(), owner=client_ip(request.scope))
     return Response(status_code=200)

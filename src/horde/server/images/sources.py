@@ -17,7 +17,7 @@ import httpx
 
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
-from horde.server.images.codec import ImageError, decode_base64, reencode_webp
+from horde.server.images.codec import Header, ImageError, TooLarge, decode_base64, image_header, reencode_webp
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,29 @@ def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://"))
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address reaches on hosts that translate it: IPv4-mapped, NAT64,
+    6to4 and IPv4-compatible forms carry one (`ip.is_global` judges the IPv6 prefix, not it)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or ip in _NAT64_LOCAL or (ip in _COMPATIBLE and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.teredo is not None:
+            return False  # a tunnel whose far end we cannot judge
+        ip = embedded_ipv4(ip) or ip
     return ip.is_global and not ip.is_multicast  # is_global also excludes 100.64/10 (metadata services)
 
 
@@ -83,14 +102,17 @@ async def fetch_url(client: httpx.AsyncClient, url: str, policy: SourcePolicy) -
     """GET `url` at its checked address, at most `policy.max_bytes`, without redirects."""
     target = await pin(url, policy)
     try:
-        async with client.stream(
-            "GET",
-            target.url,
-            headers=target.headers,
-            extensions=target.extensions,
-            timeout=policy.timeout,
-            follow_redirects=False,
-        ) as response:
+        async with (
+            asyncio.timeout(policy.timeout),
+            client.stream(
+                "GET",
+                target.url,
+                headers=target.headers,
+                extensions=target.extensions,
+                timeout=policy.timeout,
+                follow_redirects=False,
+            ) as response,
+        ):
             if response.status_code != 200:
                 raise HordeError(RC.SourceImageUnreadable, f"The source URL answered {response.status_code}")
             chunks: list[bytes] = []
@@ -100,27 +122,49 @@ async def fetch_url(client: httpx.AsyncClient, url: str, policy: SourcePolicy) -
                 if size > policy.max_bytes:
                     raise HordeError(RC.SourceImageSizeExceeded, "The source image is too large")
                 chunks.append(chunk)
+    except TimeoutError as exc:  # one deadline for the whole fetch: httpx's are per read
+        raise HordeError(RC.SourceImageUnreadable, f"The source URL took over {policy.timeout:g} s") from exc
     except httpx.HTTPError as exc:
         raise HordeError(RC.SourceImageUnreadable, "The source URL could not be read") from exc
     return b"".join(chunks)
 
 
-async def load_source(
-    client: httpx.AsyncClient, value: str, policy: SourcePolicy, *, max_side: int = 3072
-) -> tuple[bytes, int, int]:
-    """A source image (base64 or URL) re-encoded as WebP: (bytes, width, height)."""
+async def _raw_source(client: httpx.AsyncClient, value: str, policy: SourcePolicy) -> bytes:
     if is_url(value):
-        raw = await fetch_url(client, value, policy)
-    else:
-        try:
-            raw = decode_base64(value)
-        except ImageError as exc:
-            raise HordeError(RC.ImageValidationFailed, "The source image is not valid base64") from exc
-        if len(raw) > policy.max_bytes:
-            raise HordeError(RC.SourceImageSizeExceeded, "The source image is too large")
+        return await fetch_url(client, value, policy)
     try:
-        return await reencode_webp(raw, max_side=max_side)
+        raw = decode_base64(value)
     except ImageError as exc:
-        if "larger than" in str(exc):
-            raise HordeError(RC.SourceImageResolutionExceeded, f"The source image is {exc}") from exc
-        raise HordeError(RC.ImageValidationFailed, "The source is not a readable image") from exc
+        raise HordeError(RC.ImageValidationFailed, "The source image is not valid base64") from exc
+    if len(raw) > policy.max_bytes:
+        raise HordeError(RC.SourceImageSizeExceeded, "The source image is too large")
+    return raw
+
+
+def _image_error(exc: ImageError) -> HordeError:
+    if isinstance(exc, TooLarge):
+        return HordeError(RC.SourceImageResolutionExceeded, f"The source image is {exc}")
+    return HordeError(RC.ImageValidationFailed, "The source is not a readable image")
+
+
+async def load_source(
+    client: httpx.AsyncClient, value: str, policy: SourcePolicy, *, owner: object = None
+) -> tuple[bytes, int, int]:
+    """A source image (base64 or URL) of at most 3072x3072, re-encoded as WebP: (bytes, width, height)."""
+    raw = await _raw_source(client, value, policy)
+    try:
+        return await reencode_webp(raw, owner=owner)
+    except ImageError as exc:
+        raise _image_error(exc) from exc
+
+
+async def load_source_as_is(
+    client: httpx.AsyncClient, value: str, policy: SourcePolicy, *, owner: object = None
+) -> tuple[bytes, Header]:
+    """A source image (base64 or URL) kept as it came, with its header: nothing is decoded (the
+    worker decodes it), so it may be as large as the header check of its kind allows."""
+    raw = await _raw_source(client, value, policy)
+    try:
+        return raw, await image_header(raw, owner=owner)
+    except ImageError as exc:
+        raise _image_error(exc) from exc

@@ -7,10 +7,12 @@ under `/objects/{key}` (`images/routes.py`); an S3-compatible backend implements
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +23,7 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}$")
 
 class Storage(Protocol):
     async def put(self, key: str, data: bytes) -> None: ...
+    async def put_new(self, key: str, data: bytes) -> bool: ...
     async def get(self, key: str) -> bytes | None: ...
     async def delete(self, key: str) -> None: ...
     def download_url(self, key: str) -> str: ...
@@ -68,13 +71,39 @@ class LocalStorage:
         return self._url("PUT", key)
 
     async def put(self, key: str, data: bytes) -> None:
-        await asyncio.to_thread(self._write, self._path(key), data)
+        """Write (or replace) an object; on disk when this returns."""
+        await asyncio.to_thread(self._write, self._path(key), data, replace=True)
+
+    async def put_new(self, key: str, data: bytes) -> bool:
+        """Write an object that does not exist yet; False (and nothing written) when it does."""
+        return await asyncio.to_thread(self._write, self._path(key), data, replace=False)
 
     @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+    def _write(path: Path, data: bytes, *, replace: bool) -> bool:
+        # a temporary file of its own per write (concurrent writes of one key never share one),
+        # synced before it takes the key's name, so a key names a whole object even after a crash
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            if replace:
+                os.replace(tmp, path)
+            else:
+                try:
+                    os.link(tmp, path)  # atomic and exclusive: fails when the key exists
+                except FileExistsError:
+                    return False
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the new name is on disk too
+        finally:
+            os.close(directory)
+        return True
 
     async def get(self, key: str) -> bytes | None:
         path = self._path(key)

@@ -34,9 +34,10 @@ from horde.contract import (
 from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, WorkerCall
 from horde.server.jobs import service
 from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
+from horde.server.kit.routing import HordeRoute
 from horde.server.state import Horde
 
-router = APIRouter(tags=["v2"])
+router = APIRouter(tags=["v2"], route_class=HordeRoute)
 
 
 def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:

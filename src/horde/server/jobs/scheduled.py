@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, exists, or_, select
+import uuid
+
+from sqlalchemy import and_, delete, exists, or_, select, update
 
 from horde.server.jobs import store
 from horde.server.jobs.models import JobState
@@ -14,17 +16,42 @@ requests = store.requests
 
 
 async def expire_leases(horde: Horde, *, batch: int = 500) -> int:
-    """Fault jobs whose lease ran out and re-queue replacements (SEMANTICS.md 3.5)."""
+    """Fault jobs whose lease ran out and re-queue replacements (SEMANTICS.md 3.5); a lease that ran
+    out before this process started (the horde was down) puts its job back in the queue unfaulted."""
     now = horde.clock.now()
     async with horde.db.autocommit() as conn:
-        ids = (
-            await conn.scalars(
-                select(jobs.c.id)
+        rows = (
+            await conn.execute(
+                select(jobs.c.id, jobs.c.lease_expires_at)
                 .where(jobs.c.state == JobState.PROCESSING, jobs.c.lease_expires_at < now)
                 .limit(batch)
             )
         ).all()
-    return await fault_jobs(horde, list(ids), reason="expired") if ids else 0
+    during_downtime = [row.id for row in rows if row.lease_expires_at < horde.started_at]
+    expired = [row.id for row in rows if row.lease_expires_at >= horde.started_at]
+    requeued = await requeue_unfaulted(horde, during_downtime) if during_downtime else 0
+    return requeued + (await fault_jobs(horde, expired, reason="expired") if expired else 0)
+
+
+async def requeue_unfaulted(horde: Horde, ids: list[uuid.UUID]) -> int:
+    """Put leased jobs back in the queue as if never popped: no fault, nothing counted against the
+    worker (a late submit of them is refused like any submit of a job no longer leased)."""
+    async with horde.db.transaction() as conn:
+        rows = (
+            await conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(ids), jobs.c.state == JobState.PROCESSING)
+                .values(
+                    state=JobState.QUEUED, worker_id=None, started_at=None, lease_expires_at=None, model=None
+                )
+                .returning(jobs.c.request_id)
+            )
+        ).all()
+    for request_id in {row.request_id for row in rows}:
+        horde.notifier.request_changed(request_id)
+    if rows:
+        horde.notifier.work_added(None)
+    return len(rows)
 
 
 async def expire_requests(horde: Horde, *, batch: int = 1000) -> int:

@@ -14,10 +14,11 @@ from horde.contract import (
     ServiceInfo,
 )
 from horde.server.auth import HordeDep, OptionalUser, ReadConn
+from horde.server.kit.routing import HordeRoute
 from horde.server.status import service
 
-router = APIRouter(tags=["v2"])
-root_router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["v2"], route_class=HordeRoute)
+root_router = APIRouter(include_in_schema=False, route_class=HordeRoute)
 
 
 @router.get("/status/heartbeat", response_model=HeartbeatResponse)

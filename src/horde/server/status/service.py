@@ -260,9 +260,11 @@ async def heartbeat(horde: Horde) -> HeartbeatResponse:
         db_ok = True
     except Exception:
         db_ok = False
+    redis_ok = horde.redis_health.healthy if horde.redis_health and horde.settings.redis_url else None
     return HeartbeatResponse(
-        message="OK" if db_ok else "DOWN",
+        message="DOWN" if not db_ok else ("DEGRADED" if redis_ok is False else "OK"),
         version=__version__,
         db_connection=db_ok,
+        redis_connection=redis_ok,  # without Redis, limits and wake-ups are this node's own
         model_reference_problems=list(horde.catalog.problems) or None,
     )

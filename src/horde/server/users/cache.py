@@ -16,7 +16,7 @@ users = table(User)
 
 
 class UserCache:
-    def __init__(self, *, pepper: str, admins: frozenset[str], clock: Clock, ttl: float = 10.0) -> None:
+    def __init__(self, *, pepper: str, admins: frozenset[int], clock: Clock, ttl: float = 10.0) -> None:
         self.pepper = pepper
         self.admins = admins
         self._by_hash: TTLCache[str, Principal | None] = TTLCache(ttl=ttl, maxsize=50_000, clock=clock.now)

@@ -223,6 +223,8 @@ def check_username(username: str) -> str:
     username = username.strip()
     if not username:
         raise HordeError(RC.BadRequest, "A username is required")
+    if not username.isprintable():
+        raise HordeError(RC.BadRequest, "A username cannot hold control characters")
     if len(username) > limits.MAX_USERNAME_CHARS:
         raise HordeError(
             RC.TooLongUserName, f"Usernames are limited to {limits.MAX_USERNAME_CHARS} characters"

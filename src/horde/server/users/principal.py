@@ -38,7 +38,7 @@ class Principal:
         return self.trusted or self.moderator
 
     @classmethod
-    def of(cls, user: User, *, admins: frozenset[str]) -> Principal:
+    def of(cls, user: User, *, admins: frozenset[int]) -> Principal:
         return cls(
             id=user.id,
             username=user.username,
@@ -54,5 +54,5 @@ class Principal:
             vpn=user.vpn,
             special=user.special,
             deleted=user.deleted,
-            admin=user.alias in admins,
+            admin=user.id in admins,  # by id: the username part of an alias can be changed
         )

@@ -12,10 +12,11 @@ from fastapi.responses import HTMLResponse
 from horde.contract import ModifyUser, ModifyUserInput, UserDetails
 from horde.server.auth import Conn, CurrentUser, HordeDep, OptionalUser, ReadConn
 from horde.server.errors import HordeError
+from horde.server.kit.routing import HordeRoute
 from horde.server.users import details
 
-router = APIRouter(tags=["v2"])
-root_router = APIRouter(include_in_schema=False)
+router = APIRouter(tags=["v2"], route_class=HordeRoute)
+root_router = APIRouter(include_in_schema=False, route_class=HordeRoute)
 
 
 @router.get("/find_user", response_model=UserDetails)

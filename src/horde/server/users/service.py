@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
 from horde.server.kit.orm import table, utc
 from horde.server.kudos import service as kudos
 from horde.server.users.keys import hash_api_key, new_api_key
-from horde.server.users.models import User
+from horde.server.users.models import ANON_USER_ID, User
 
 users = table(User)
 
@@ -72,6 +74,8 @@ async def upsert_test_user(
 ) -> NewUser:
     """The reference's dev test user: create or refresh by oauth_id, new key, kudos set absolutely."""
     row = (await conn.execute(select(users.c.id).where(users.c.oauth_id == oauth_id))).first()
+    if row is not None and row.id == ANON_USER_ID:  # its key is public: never a moderator's
+        raise HordeError(RC.AnonForbiddenUserMod, "The anonymous user cannot be a test user")
     if row is None:
         new = await create_user(
             conn, username=username, oauth_id=oauth_id, pepper=pepper, now=now,

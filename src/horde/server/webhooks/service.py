@@ -2,7 +2,9 @@
 
 Invariants: a delivery is recorded in the same transaction that finished the request, so a crash
 cannot lose it; the request path never waits for a webhook; the sender and the scheduled sweep both
-claim due rows with a conditional update, so a delivery is attempted by one sender at a time.
+claim due rows with a conditional update, so a delivery is attempted by one sender at a time; each
+attempt has an overall deadline and runs beside the others on a client of its own (no shared pool
+with source fetches), so one slow receiver delays no other delivery.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 deliveries = table(WebhookDelivery)
+CONCURRENT_DELIVERIES = 8
 
 
 async def enqueue(conn: AsyncConnection, horde: Horde, *, url: str, body: dict[str, Any]) -> None:
@@ -82,10 +85,14 @@ async def deliver_due(horde: Horde, *, limit: int = 50) -> int:
                 .limit(limit)
             )
         ).all()
-    sent = 0
-    for row in due:
-        sent += await _attempt(horde, dict(row._mapping))
-    return sent
+    # concurrently, each under its own deadline: a slow receiver holds one slot, not the round
+    slots = asyncio.Semaphore(CONCURRENT_DELIVERIES)
+
+    async def attempt(row: dict[str, Any]) -> int:
+        async with slots:
+            return await _attempt(horde, row)
+
+    return sum(await asyncio.gather(*(attempt(dict(row._mapping)) for row in due)))
 
 
 async def _attempt(horde: Horde, row: dict[str, Any]) -> int:
@@ -118,11 +125,19 @@ async def _post(horde: Horde, url: str, body: dict[str, Any]) -> str | None:
         target = await pin(url, horde.source_policy, rc=RC.BadRequest)
     except HordeError as exc:
         return exc.message
+    deadline = horde.settings.webhook_timeout
     try:
-        response = await horde.http.post(
-            target.url, json=body, headers=target.headers, extensions=target.extensions,
-            timeout=horde.settings.webhook_timeout, follow_redirects=False,
-        )  # fmt: skip
+        # the whole exchange has one deadline (httpx's timeouts are per read: a receiver trickling
+        # a byte at a time never trips them); the answer's body is never read
+        async with asyncio.timeout(deadline):
+            request = horde.webhook_http.build_request(
+                "POST", target.url, json=body, headers=target.headers, extensions=target.extensions,
+                timeout=deadline,
+            )  # fmt: skip
+            response = await horde.webhook_http.send(request, stream=True, follow_redirects=False)
+            await response.aclose()
+    except TimeoutError:
+        return f"no answer within {deadline:g} s"
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"[:500]
     return None if response.is_success else f"HTTP {response.status_code}"

@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from horde.contract import DeletedWorker, ModifyWorker, ModifyWorkerInput, WorkerDetails
 from horde.server.auth import Conn, CurrentUser, HordeDep, OptionalUser, ReadConn
+from horde.server.kit.routing import HordeRoute
 from horde.server.workers import details
 
-router = APIRouter(tags=["v2"])
+router = APIRouter(tags=["v2"], route_class=HordeRoute)
 
 
 @router.get("/workers", response_model=list[WorkerDetails])

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, bindparam, false
 from horde.contract import InterrogationPopInput, InterrogationSubmitInput, ModelInterrogationInputStable
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
-from horde.server.images.sources import is_url, load_source
+from horde.server.images.sources import is_url, load_source_as_is
 from horde.server.jobs.filters import jobs, requests
 from horde.server.jobs.kinds.base import NO_WORKER_MESSAGE, ClaimedJob, Kind, RequestRow, SubmitOutcome
 from horde.server.jobs.kinds.common import base_profile, check_webhook, common_config, with_caps
@@ -30,6 +30,8 @@ from horde.server.workers.capabilities import Cap
 from horde.server.workers.models import Worker
 
 MAX_TILES = 255
+MAX_SIDE = 16383  # the largest side WebP holds: results of this size must still be storable
+UPSCALE = 4  # the largest factor of an upscaler form
 IMAGE_FORMS = pricing.UPSCALERS | {"GFPGAN", "GFPGANv1.3", "CodeFormers", "RestoreFormer", "strip_background"}
 
 
@@ -50,21 +52,25 @@ class AlchemyKind(Kind):
             raise HordeError(RC.BadRequest, "At least one form is required")
         webhook = await check_webhook(horde, body.webhook)
         new = NewRequest(kind=self.name, payload={}, jobs=[JobSpec(form=f) for f in forms], kudos=0)
-        data, width, height = await load_source(
-            horde.http, body.source_image, horde.source_policy, max_side=16383
+        # stored as it came, never decoded here: only its header is read and checked (ADR 0010)
+        data, header = await load_source_as_is(
+            horde.http, body.source_image, horde.source_policy, owner=user.id
         )
-        tiles = tiles_of(width, height)
-        if tiles > MAX_TILES:
+        tiles = tiles_of(header.width, header.height)
+        if tiles > MAX_TILES or max(header.width, header.height) > MAX_SIDE:
             raise HordeError(
                 RC.SourceImageResolutionExceeded, f"The image is {tiles} tiles; at most {MAX_TILES}"
             )
         source: dict[str, Any] = {"source_url": body.source_image} if is_url(body.source_image) else {}
         if not source:
-            key = f"{new.id}_src.webp"
+            key = f"{new.id}_src.{header.format.lower()}"
             await horde.storage.put(key, data)
             source = {"source_key": key}
         needs_new = any(f in NEW_POST_PROCESSORS for f in forms)
-        new.payload = {"forms": forms, "tiles": tiles, "slow_workers": body.slow_workers, **source}
+        new.payload = {
+            "forms": forms, "tiles": tiles, "slow_workers": body.slow_workers,
+            "width": header.width, "height": header.height, **source,
+        }  # fmt: skip
         new.tiles = tiles
         new.trusted_workers = body.trusted_workers
         new.slow_workers = body.slow_workers
@@ -122,6 +128,14 @@ class AlchemyKind(Kind):
                 form["r2_upload"] = horde.storage.upload_url(f"{job.id}.webp")
             forms.append(form)
         return {"forms": forms, "skipped": {}}
+
+    def upload_bounds(self, payload: dict[str, Any], form: str | None) -> tuple[int, int] | None:
+        if form not in IMAGE_FORMS:
+            return None
+        factor = UPSCALE if form in pricing.UPSCALERS else 1
+        if "width" not in payload:  # stored before sizes were kept
+            return MAX_SIDE, MAX_SIDE
+        return min(MAX_SIDE, int(payload["width"]) * factor), min(MAX_SIDE, int(payload["height"]) * factor)
 
     def merge_pop_bodies(self, bodies: list[dict[str, Any]]) -> dict[str, Any]:
         return {"forms": [form for body in bodies for form in body["forms"]], "skipped": {}}

@@ -142,6 +142,11 @@ class Kind(ABC):
         done = [job for job in jobs if job["state"] == "done"]
         return {**summary, "generations": [await self.generation(horde, request, job) for job in done]}
 
+    def upload_bounds(self, payload: dict[str, Any], form: str | None) -> tuple[int, int] | None:
+        """The largest (width, height) of a result image a worker may upload for a job, or None when
+        the job's result is no image."""
+        return None
+
     def things(self, payload: dict[str, Any]) -> float:
         """Work in one job: megapixelsteps (image), tokens (text) or forms (alchemy)."""
         return 1.0

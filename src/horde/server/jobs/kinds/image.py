@@ -62,20 +62,22 @@ def job_seeds(seed: str | None, variation: int | None, n: int) -> list[int]:
     return [(base + (variation or 0) * i) % 2**32 for i in range(n)]
 
 
-async def _store_sources(horde: Horde, body: GenerationInputStable, request_id: uuid.UUID) -> dict[str, Any]:
+async def _store_sources(
+    horde: Horde, body: GenerationInputStable, request_id: uuid.UUID, owner: int
+) -> dict[str, Any]:
     stored: dict[str, Any] = {}
     policy = horde.source_policy
     if body.source_image:
-        data, _, _ = await load_source(horde.http, body.source_image, policy)
+        data, _, _ = await load_source(horde.http, body.source_image, policy, owner=owner)
         await horde.storage.put(f"{request_id}_src.webp", data)
         stored["source_image"] = f"{request_id}_src.webp"
     if body.source_mask:
-        data, _, _ = await load_source(horde.http, body.source_mask, policy)
+        data, _, _ = await load_source(horde.http, body.source_mask, policy, owner=owner)
         await horde.storage.put(f"{request_id}_msk.webp", data)
         stored["source_mask"] = f"{request_id}_msk.webp"
     extras = []
     for i, extra in enumerate(body.extra_source_images or []):
-        data, _, _ = await load_source(horde.http, extra.image, policy)
+        data, _, _ = await load_source(horde.http, extra.image, policy, owner=owner)
         key = f"{request_id}_exra_src_{i}.webp"
         await horde.storage.put(key, data)
         extras.append({"key": key, "strength": extra.strength})
@@ -116,7 +118,7 @@ class ImageKind(Kind):
         price = _base_price(body)
         webhook = await check_webhook(horde, body.webhook)
         request_id = uuid.uuid4()
-        sources = {} if body.dry_run else await _store_sources(horde, body, request_id)
+        sources = {} if body.dry_run else await _store_sources(horde, body, request_id, user.id)
         params = p.model_dump(mode="json", exclude={"n", "steps", "seed", "seed_variation"}, by_alias=True)
         payload = {
             "params": params, "steps": p.steps, "prompt": body.prompt, "r2": body.r2,
@@ -237,7 +239,7 @@ class ImageKind(Kind):
         key = f"{job['id']}.webp"
         if body.generation and body.generation != "R2":
             try:
-                data, _, _ = await reencode_webp(decode_base64(body.generation))
+                data, _, _ = await reencode_webp(decode_base64(body.generation), owner=worker.user_id)
             except ImageError as exc:
                 raise HordeError(RC.ImageValidationFailed, "The generation is not a readable image") from exc
             await horde.storage.put(key, data)
@@ -287,6 +289,12 @@ class ImageKind(Kind):
         if full:
             body["shared"] = False  # the reference stores it but forces it off (SEMANTICS.md 4.1.6)
         return body
+
+    def upload_bounds(self, payload: dict[str, Any], form: str | None) -> tuple[int, int] | None:
+        params = payload["params"]
+        upscaled = any(pp in pricing.UPSCALERS for pp in params.get("post_processing") or [])
+        factor = 4 if upscaled else 1  # the largest upscaler is x4
+        return int(params["width"]) * factor, int(params["height"]) * factor
 
     def things(self, payload: dict[str, Any]) -> float:
         params = payload["params"]

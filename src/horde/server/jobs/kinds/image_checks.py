@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from horde.contract import GenerationInputStable
+from horde.contract import GenerationInputStable, limits
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds.common import check_batching, refuse_unbuilt
@@ -23,8 +23,11 @@ NEW_POST_PROCESSORS = frozenset(
 def _check_prompt(prompt: str) -> None:
     if not prompt.strip() or not prompt.split("###", 1)[0].strip():
         raise HordeError(RC.MissingPrompt, "A prompt is required")
-    if len(prompt.split()) > MAX_PROMPT_WORDS:
-        raise HordeError(RC.InvalidPromptSize, f"Prompts are limited to {MAX_PROMPT_WORDS} words")
+    if len(prompt.encode()) > limits.MAX_PROMPT_BYTES or len(prompt.split()) > MAX_PROMPT_WORDS:
+        raise HordeError(
+            RC.InvalidPromptSize,
+            f"Prompts are limited to {MAX_PROMPT_WORDS} words and {limits.MAX_PROMPT_BYTES} bytes",
+        )
 
 
 def _check_params(body: GenerationInputStable) -> None:

@@ -11,6 +11,7 @@ from horde.contract import (
     GenerationInputKobold,
     PopInputKobold,
     SubmitInputKobold,
+    limits,
 )
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
@@ -57,6 +58,8 @@ def _check_request(body: GenerationInputKobold, user: Principal) -> None:
     refuse_unbuilt(body)
     if not body.prompt:
         raise HordeError(RC.MissingPrompt, "A prompt is required")
+    if len(body.prompt.encode()) > limits.MAX_TEXT_PROMPT_BYTES:
+        raise HordeError(RC.InvalidPromptSize, f"Prompts are limited to {limits.MAX_TEXT_PROMPT_BYTES} bytes")
     if body.extra_source_images:
         raise HordeError(RC.BadRequest, "extra_source_images are only for image generation")
     if body.softprompt:
