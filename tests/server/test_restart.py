@@ -11,12 +11,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 
 from horde.server.app import build_horde, close_horde, create_app
 from horde.server.jobs import scheduled
 from horde.server.kit.clock import FakeClock
 from horde.server.state import Horde
 from tests.helpers import V2
+
+# restarted hordes open connections of their own: they must see committed rows
+pytestmark = pytest.mark.committed
 
 
 @asynccontextmanager
