@@ -66,9 +66,8 @@ def _profile(kind: str, worker: dict[str, Any]) -> Any:
 
 def claim_sql(profile: Any) -> tuple[str, list[Any]]:
     """The claim statement the server runs for this worker, as the server sends it: SQL and values."""
-    from sqlalchemy.dialects import postgresql
-
     from horde.server.jobs.queries import claim_params, claim_statement
+    from sqlalchemy.dialects import postgresql
 
     fallback = sorted(profile.models)[0] if profile.models else None
     params = claim_params(profile, now=time.time(), fallback_model=fallback)

@@ -21,6 +21,7 @@ from horde.server.errors import install_error_handlers
 from horde.server.images.storage import LocalStorage
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.snapshot import Snapshots
+from horde.server.jobs.statements import statements_for
 from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
@@ -71,7 +72,8 @@ async def build_horde(
     )  # fmt: skip
     horde.users = UserCache(pepper=pepper, admins=frozenset(settings.admins), clock=clock)
     horde.workers = WorkerCache(clock)
-    horde.requests = RequestCache(clock)
+    horde.statements = statements_for(db)
+    horde.requests = RequestCache(clock, horde.statements)
     horde.notifier = Notifier()
     horde.answers = Answers(clock)
     horde.webhooks = WebhookSender(horde)

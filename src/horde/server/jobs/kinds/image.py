@@ -7,15 +7,12 @@ import uuid
 import zlib
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, false
-
 from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
 from horde.server.images.sources import load_source
-from horde.server.jobs.filters import models_filter, requests
-from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.base import Kind
 from horde.server.jobs.kinds.common import (
     base_profile,
     check_webhook,
@@ -26,10 +23,16 @@ from horde.server.jobs.kinds.common import (
     with_caps,
 )
 from horde.server.jobs.kinds.image_checks import allowed_caps, check_image_request, required_caps
-from horde.server.jobs.matching import blacklisted, common_reason, models_reason
-from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
+from horde.server.jobs.records import (
+    ClaimedJob,
+    JobSpec,
+    NewRequest,
+    RequestRow,
+    SubmitOutcome,
+    WorkerProfile,
+)
 from horde.server.kudos import pricing
-from horde.server.state import Horde
+from horde.server.resources import Resources
 from horde.server.users.principal import Principal
 from horde.server.workers.capabilities import Cap
 from horde.server.workers.models import Worker
@@ -62,7 +65,9 @@ def job_seeds(seed: str | None, variation: int | None, n: int) -> list[int]:
     return [(base + (variation or 0) * i) % 2**32 for i in range(n)]
 
 
-async def _store_sources(horde: Horde, body: GenerationInputStable, request_id: uuid.UUID) -> dict[str, Any]:
+async def _store_sources(
+    horde: Resources, body: GenerationInputStable, request_id: uuid.UUID
+) -> dict[str, Any]:
     stored: dict[str, Any] = {}
     policy = horde.source_policy
     if body.source_image:
@@ -93,7 +98,7 @@ def _base_price(body: GenerationInputStable) -> float:
     )  # fmt: skip
 
 
-def _dry_run(horde: Horde, body: GenerationInputStable, price: float) -> float:
+def _dry_run(horde: Resources, body: GenerationInputStable, price: float) -> float:
     p = body.params
     factor = pricing.baseline_factor(horde.catalog.baseline(body.models[0])) if body.models else 2.0
     burn = pricing.image_burn(
@@ -109,7 +114,7 @@ class ImageKind(Kind):
     api_type = "image"
     always_skipped_keys = SKIPPED_KEYS
 
-    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+    async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, GenerationInputStable)
         check_image_request(body, user)
         p = body.params
@@ -135,31 +140,7 @@ class ImageKind(Kind):
             dry_run_kudos=_dry_run(horde, body, price),
         )  # fmt: skip
 
-    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
-        conditions = [requests.c.pixels <= bindparam("max_pixels"), models_filter(w)]
-        if not w.nsfw:
-            conditions.append(requests.c.nsfw == false())
-        return conditions
-
-    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
-        return {"max_pixels": w.max_pixels}
-
-    def sql_shape(self, w: WorkerProfile) -> tuple[object, ...]:
-        return (w.nsfw,)
-
-    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
-        if q.pixels > w.max_pixels:
-            return "max_pixels"
-        reason = models_reason(q, w) or common_reason(q, w)
-        if reason:
-            return reason
-        if q.nsfw and not w.nsfw:
-            return "nsfw"
-        if w.blacklist and blacklisted(q.prompt, w.blacklist):
-            return "blacklist"
-        return None
-
-    def ttl(self, horde: Horde, new: NewRequest) -> float:
+    def ttl(self, horde: Resources, new: NewRequest) -> float:
         s = horde.settings
         ttl = s.image_job_ttl_base + int(new.payload["steps"]) * 2 * (new.pixels / (512 * 512))
         if new.payload["params"].get("control_type"):
@@ -167,7 +148,7 @@ class ImageKind(Kind):
         return max(ttl, s.image_job_ttl_min)
 
     def profile(
-        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+        self, horde: Resources, worker: dict[str, Any], *, owner_trusted: bool, amount: int
     ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
@@ -193,7 +174,7 @@ class ImageKind(Kind):
         return max(1, min(profile.amount, budget))
 
     async def pop_body(
-        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+        self, horde: Resources, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
     ) -> dict[str, Any]:
         first, payload = jobs[0], request.payload
         body: dict[str, Any] = {
@@ -222,14 +203,14 @@ class ImageKind(Kind):
         return body
 
     @staticmethod
-    async def _source(horde: Horde, key: str, by_url: bool) -> str:
+    async def _source(horde: Resources, key: str, by_url: bool) -> str:
         if by_url:
             return horde.storage.download_url(key)
         data = await horde.storage.get(key)
         return b64(data) if data else ""
 
     async def accept(
-        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+        self, horde: Resources, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
     ) -> SubmitOutcome:
         assert isinstance(body, SubmitInputStable)
         if body.state == "faulted":
@@ -259,7 +240,7 @@ class ImageKind(Kind):
         meta_out = {"seed": body.seed, "censored": censored, "gen_metadata": meta, "state": state}
         return SubmitOutcome(result=key, meta=meta_out, reward=reward, burn=burn, things=things)
 
-    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+    async def generation(self, horde: Resources, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
         meta = job.get("result_meta") or {}
         key = job.get("result") or ""
         if request.payload.get("r2", True):
@@ -276,7 +257,7 @@ class ImageKind(Kind):
 
     async def status_body(
         self,
-        horde: Horde,
+        horde: Resources,
         request: RequestRow,
         jobs: list[dict[str, Any]],
         *,
