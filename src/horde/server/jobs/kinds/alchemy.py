@@ -90,6 +90,12 @@ class AlchemyKind(Kind):
         fields.update(forms=frozenset(config.get("forms", ())), max_tiles=int(config.get("max_tiles", 80)))
         return with_caps(fields, int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or ""))))
 
+    def performance(self, speed: float) -> str:
+        return f"{round(1 / speed, 1) if speed > 0 else 0} seconds per form"
+
+    def worker_fields(self, worker: Worker) -> dict[str, Any]:
+        return {"forms": list((worker.config or {}).get("forms", []))}
+
     def worker_config(self, body: Any) -> dict[str, Any]:
         assert isinstance(body, InterrogationPopInput)
         return {**common_config(body), "forms": sorted(set(body.forms)), "max_tiles": body.max_tiles}

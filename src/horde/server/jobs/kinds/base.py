@@ -109,6 +109,18 @@ class Kind(ABC):
         # horde-sdk requires `payload` even when there is no job (SEMANTICS.md 1.1)
         return {"payload": {}, "id": None, "ids": [], "skipped": skipped, "messages": []}
 
+    def worker_models(self, horde: Resources, models: list[str], *, owner: Principal) -> list[str]:
+        """The models a popping worker declared, as the horde records them (SEMANTICS.md 3.3.3)."""
+        return models
+
+    @abstractmethod
+    def performance(self, speed: float) -> str:
+        """WorkerDetails.performance for a worker of this kind with this speed."""
+
+    @abstractmethod
+    def worker_fields(self, worker: Worker) -> dict[str, Any]:
+        """This kind's own WorkerDetails fields, from the worker's record."""
+
     @abstractmethod
     def worker_config(self, body: Any) -> dict[str, Any]:
         """The per-kind check-in fields stored on the worker record."""

@@ -7,7 +7,7 @@ import uuid
 import zlib
 from typing import Any
 
-from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable
+from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable, limits
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
@@ -47,6 +47,16 @@ POP_FLAGS = (
     "allow_img2img", "allow_painting", "allow_post_processing", "allow_controlnet", "allow_sdxl_controlnet",
     "allow_lora", "limit_max_steps", "require_upfront_kudos",
 )  # fmt: skip
+
+
+WORKER_FLAGS = {
+    "img2img": "allow_img2img",
+    "painting": "allow_painting",
+    "post-processing": "allow_post_processing",
+    "lora": "allow_lora",
+    "controlnet": "allow_controlnet",
+    "sdxl_controlnet": "allow_sdxl_controlnet",
+}  # fmt: skip  (WorkerDetails key: the pop flag it shows)
 
 
 def seed_of(text: str | None) -> int | None:
@@ -159,6 +169,28 @@ class ImageKind(Kind):
         )
         bridge = int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or "")))
         return with_caps(fields, allowed_caps(bridge, config))
+
+    def worker_models(self, horde: Resources, models: list[str], *, owner: Principal) -> list[str]:
+        if not models:
+            return ["stable_diffusion"]
+        if owner.customizer or owner.special or not horde.catalog.image:
+            return models
+        known = [m for m in models if horde.catalog.is_known("image", m)]
+        if not known:
+            raise HordeError(RC.BadRequest, "None of the declared models is known to this horde")
+        return known
+
+    def performance(self, speed: float) -> str:
+        return f"{round(speed, 1)} megapixelsteps per second"
+
+    def worker_fields(self, worker: Worker) -> dict[str, Any]:
+        config = worker.config or {}
+        return {
+            "models": list(worker.models or []),
+            "max_pixels": int(config.get("max_pixels", limits.DEFAULT_MAX_PIXELS)),
+            "megapixelsteps_generated": int(worker.things),
+            **{key: bool(config.get(flag, False)) for key, flag in WORKER_FLAGS.items()},
+        }
 
     def worker_config(self, body: Any) -> dict[str, Any]:
         assert isinstance(body, PopInputStable)

@@ -9,6 +9,7 @@ from horde.contract import (
     GenerationInputKobold,
     PopInputKobold,
     SubmitInputKobold,
+    limits,
 )
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
@@ -121,6 +122,20 @@ class TextKind(Kind):
         if horde.capabilities.is_validated_text_backend(agent):
             caps |= Cap.VALIDATED_BACKEND
         return with_caps(fields, int(caps))
+
+    def performance(self, speed: float) -> str:
+        return f"{round(speed, 1)} tokens per second"
+
+    def worker_fields(self, worker: Worker) -> dict[str, Any]:
+        config = worker.config or {}
+        return {
+            "models": list(worker.models or []),
+            "max_length": int(config.get("max_length", limits.DEFAULT_WORKER_MAX_LENGTH)),
+            "max_context_length": int(
+                config.get("max_context_length", limits.DEFAULT_WORKER_MAX_CONTEXT_LENGTH)
+            ),
+            "tokens_generated": int(worker.things),
+        }
 
     def worker_config(self, body: Any) -> dict[str, Any]:
         assert isinstance(body, PopInputKobold)
