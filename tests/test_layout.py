@@ -50,7 +50,8 @@ def test_client_and_worker_do_not_need_sqlalchemy() -> None:
 # one above (an import running back up). Every module of src/horde/server must be on exactly one.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation: domain-free helpers, the database, images", (
-        "", "kit", "kit.*", "config", "errors", "db", "migrate", "middleware", "ratelimit", "redis", "catalog",
+        "", "kit", "kit.*", "config", "errors", "db", "migrate", "middleware", "ratelimit", "redis",
+        "catalog",
         "images", "images.codec", "images.storage", "images.sources",
     )),
     ("tables and records", (
