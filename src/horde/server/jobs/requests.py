@@ -13,10 +13,12 @@ from typing import Any
 
 from sqlalchemy import update
 
+from horde.contract import RequestAsync
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.jobs.records import NewRequest, RequestRow
 from horde.server.jobs.statements import NewRow
@@ -26,14 +28,14 @@ from horde.server.users.principal import Principal
 
 async def submit_request(
     horde: Horde, *, kind: str, body: Any, user: Principal, client_agent: str, ipaddr: str
-) -> dict[str, Any]:
+) -> Accepted:
     """Validate, price and queue a client's request; a dry run only prices it."""
     behaviour = KINDS[kind]
     if user.deleted:
         raise HordeError(RC.DeletedUser, "This user has been deleted")
     new = await behaviour.prepare(horde, body, user=user)
     if getattr(body, "dry_run", False):
-        return {"kudos": new.dry_run_kudos}
+        return RequestAsync(kudos=new.dry_run_kudos)
     now = horde.clock.now()
     ttl = behaviour.ttl(horde, new)
     limit = user.concurrency * behaviour.concurrency_factor

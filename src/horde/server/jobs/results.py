@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from horde.contract import GenerationSubmitted
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
@@ -46,7 +47,7 @@ def _diagnose(
         raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
 
 
-async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> dict[str, Any]:
+async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> GenerationSubmitted:
     """Accept a worker's result (or fault) for a job it holds; answers `{reward}`."""
     behaviour = KINDS[kind]
     job_id = _parse_id(body.id)
@@ -57,14 +58,14 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
         assert job is not None
         assert worker is not None
         if job["state"] != JobState.PROCESSING:
-            return {"reward": 0}  # the worker reports a fault for a job that already timed out
+            return GenerationSubmitted(reward=0)  # the worker reports a fault for a job already timed out
         request = await horde.requests.get(conn, job["request_id"])
     if request is None or job["kind"] != kind:
         raise HordeError(RC.InvalidJobID, "Processing Generation with ID not found")
     outcome = await behaviour.accept(horde, body, request=request, job=job, worker=Worker(**worker))
     if outcome.faulted:
         await fault_jobs(horde, [job_id], reason="worker", worker_id=worker["id"])
-        return {"reward": 0}
+        return GenerationSubmitted(reward=0)
     # the webhook's body is built before writing: it may read the stored image (r2=false)
     hook = (
         Hook(request.webhook, await _webhook_body(horde, request, job, worker, outcome))
@@ -79,7 +80,7 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
     horde.notifier.request_changed(request.id)
     if request.webhook:
         horde.webhooks.kick()
-    return {"reward": round(outcome.reward, 2)}
+    return GenerationSubmitted(reward=round(outcome.reward, 2))
 
 
 async def _webhook_body(

@@ -10,11 +10,17 @@ import math
 import uuid
 from typing import Any
 
-from horde.contract import InterrogationPopInput, InterrogationSubmitInput, ModelInterrogationInputStable
+from horde.contract import (
+    InterrogationPopInput,
+    InterrogationStatus,
+    InterrogationSubmitInput,
+    ModelInterrogationInputStable,
+    RequestInterrogationResponse,
+)
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.sources import is_url, load_source
-from horde.server.jobs.kinds.base import NO_WORKER_MESSAGE, Kind
+from horde.server.jobs.kinds.base import NO_WORKER_MESSAGE, Accepted, Kind
 from horde.server.jobs.kinds.common import base_profile, check_webhook, common_config, with_caps
 from horde.server.jobs.kinds.image_checks import NEW_POST_PROCESSORS
 from horde.server.jobs.records import (
@@ -42,6 +48,7 @@ def tiles_of(width: int, height: int) -> int:
 class AlchemyKind(Kind):
     name = "alchemy"
     api_type = "interrogation"
+    full_status = InterrogationStatus
     concurrency_factor = 10
 
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
@@ -73,11 +80,11 @@ class AlchemyKind(Kind):
         new.webhook = webhook
         return new
 
-    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": str(request_id)}  # RequestInterrogationResponse: no kudos, no warnings
-        if not possible:
-            body["message"] = NO_WORKER_MESSAGE
-        return body
+    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> Accepted:
+        # RequestInterrogationResponse: no kudos, no warnings
+        return RequestInterrogationResponse(
+            id=str(request_id), message=None if possible else NO_WORKER_MESSAGE
+        )
 
     def ttl(self, horde: Resources, new: NewRequest) -> float:
         return horde.settings.alchemy_job_ttl

@@ -6,6 +6,8 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any
 
+from horde.contract import RequestAsync, RequestInterrogationResponse
+from horde.contract.common import HordeModel, RequestSingleWarning
 from horde.server.jobs.matching import ACROSS_REQUESTS
 from horde.server.jobs.records import (
     ClaimedJob,
@@ -18,6 +20,7 @@ from horde.server.resources import Resources
 from horde.server.users.principal import Principal
 from horde.server.workers.models import Worker
 
+Accepted = RequestAsync | RequestInterrogationResponse
 NO_WORKER_MESSAGE = "Warning: No available workers can fulfill this request. It will expire in 20 minutes"
 
 
@@ -27,6 +30,7 @@ class Kind(ABC):
     name: str
     api_type: str
     always_skipped_keys: tuple[str, ...] = ()
+    full_status: type[HordeModel]  # the contract model of the full status (and of a cancel's answer)
     concurrency_factor = 1  # alchemy counts forms: its cap is ten times the user's (SEMANTICS.md 3.2)
 
     @property
@@ -38,18 +42,19 @@ class Kind(ABC):
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         """Validate a client's request (rc errors), price it and split it into jobs; no database."""
 
-    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> dict[str, Any]:
+    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> Accepted:
         """The answer to an accepted request (202)."""
-        body: dict[str, Any] = {"id": str(request_id), "kudos": round(new.kudos / 100)}
-        warnings = list(new.warnings)
+        warnings = [RequestSingleWarning.model_validate(w) for w in new.warnings]
         if not possible:
             warnings.append(
-                {"code": "NoAvailableWorker", "message": "No worker online can serve this request now"}
+                RequestSingleWarning(
+                    code="NoAvailableWorker", message="No worker online can serve this request now"
+                )
             )
-            body["message"] = NO_WORKER_MESSAGE
-        if warnings:
-            body["warnings"] = warnings
-        return body
+        return RequestAsync(
+            id=str(request_id), kudos=round(new.kudos / 100), message=None if possible else NO_WORKER_MESSAGE,
+            warnings=warnings or None,
+        )  # fmt: skip
 
     @abstractmethod
     def ttl(self, horde: Resources, new: NewRequest) -> float:

@@ -7,7 +7,13 @@ import uuid
 import zlib
 from typing import Any
 
-from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable, limits
+from horde.contract import (
+    GenerationInputStable,
+    PopInputStable,
+    RequestStatusStable,
+    SubmitInputStable,
+    limits,
+)
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
@@ -122,6 +128,7 @@ def _dry_run(horde: Resources, body: GenerationInputStable, price: float) -> flo
 class ImageKind(Kind):
     name = "image"
     api_type = "image"
+    full_status = RequestStatusStable
     always_skipped_keys = SKIPPED_KEYS
 
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:

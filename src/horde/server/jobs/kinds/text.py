@@ -8,6 +8,7 @@ from typing import Any
 from horde.contract import (
     GenerationInputKobold,
     PopInputKobold,
+    RequestStatusKobold,
     SubmitInputKobold,
     limits,
 )
@@ -72,6 +73,7 @@ def _check_request(body: GenerationInputKobold, user: Principal) -> None:
 class TextKind(Kind):
     name = "text"
     api_type = "text"
+    full_status = RequestStatusKobold
 
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, GenerationInputKobold)
