@@ -1,6 +1,6 @@
 """History: the database work of an empty pop must not grow with finished, unexpired requests.
 
-Measures EXPLAIN (ANALYZE, BUFFERS) of the claim statement (`horde.server.jobs.queries.claim_statement`
+Measures EXPLAIN (ANALYZE, BUFFERS) of the claim statement (`horde.server.jobs.matching.claim_statement`
 compiled for PostgreSQL with literal binds, run in a rolled-back transaction) for a text, an image and
 an alchemy worker on an empty queue; then COPYs `--rows` (200,000) finished requests with their `done`
 jobs and request_models rows straight into the tables, VACUUM ANALYZEs, and measures again. Target: buffers
@@ -68,7 +68,7 @@ def claim_sql(profile: Any) -> tuple[str, list[Any]]:
     """The claim statement the server runs for this worker, as the server sends it: SQL and values."""
     from sqlalchemy.dialects import postgresql
 
-    from horde.server.jobs.queries import claim_params, claim_statement
+    from horde.server.jobs.matching import claim_params, claim_statement
 
     fallback = sorted(profile.models)[0] if profile.models else None
     params = claim_params(profile, now=time.time(), fallback_model=fallback)

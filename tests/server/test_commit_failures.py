@@ -36,7 +36,10 @@ def failing_commits(horde: Horde) -> Iterator[None]:
 
 
 async def test_async_request_commit_failure(client: httpx.AsyncClient, api_key: str, horde: Horde) -> None:
-    with failing_commits(horde):
+    """The database refuses the request's last write (its jobs): the request row goes with it.
+
+    On PostgreSQL a request is queued in one statement (autocommit), on SQLite in a transaction."""
+    async with refusing_inserts(horde, "jobs"):
         response = await client.post(
             f"{V2}/generate/text/async", json={"prompt": "hi"}, headers={"apikey": api_key}
         )
@@ -77,23 +80,23 @@ async def test_pop_failure_is_not_a_hand_out(
 
 
 @asynccontextmanager
-async def failing_payments(horde: Horde) -> AsyncIterator[None]:
-    """The database refuses every kudos posting (a trigger), so the submit's write cannot commit.
+async def refusing_inserts(horde: Horde, table: str) -> AsyncIterator[None]:
+    """The database refuses every insert into `table` (a trigger), so a write that includes one fails.
 
     On PostgreSQL a submit completes in one statement (autocommit: its commit is the statement's), on
-    SQLite in a transaction; either way the failure must undo the job's completion too."""
+    SQLite in a transaction; either way the failure must undo the whole write."""
     sqlite = horde.db.is_sqlite
     create = (
-        ["CREATE TRIGGER refuse_postings BEFORE INSERT ON kudos_postings "
+        [f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
          "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"]
         if sqlite else
-        ["CREATE FUNCTION refuse_postings() RETURNS trigger LANGUAGE plpgsql AS "
+        [f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS "
          "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$",
-         "CREATE TRIGGER refuse_postings BEFORE INSERT ON kudos_postings "
-         "FOR EACH ROW EXECUTE FUNCTION refuse_postings()"]
+         f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+         f"FOR EACH ROW EXECUTE FUNCTION refuse_{table}()"]
     )  # fmt: skip
-    drop = ["DROP TRIGGER refuse_postings"] if sqlite else [
-        "DROP TRIGGER refuse_postings ON kudos_postings", "DROP FUNCTION refuse_postings()"
+    drop = [f"DROP TRIGGER refuse_{table}"] if sqlite else [
+        f"DROP TRIGGER refuse_{table} ON {table}", f"DROP FUNCTION refuse_{table}()"
     ]  # fmt: skip
     async with horde.db.engine.begin() as conn:
         for statement in create:
@@ -112,7 +115,7 @@ async def test_submit_commit_failure(client: httpx.AsyncClient, api_key: str, ho
         await client.post(f"{V2}/generate/text/pop", json={"name": "w1 worker"}, headers={"apikey": api_key})
     ).json()
     body = {"id": popped["id"], "generation": "done"}
-    async with failing_payments(horde):
+    async with refusing_inserts(horde, "kudos_postings"):
         failed = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
     assert failed.status_code == 500
     retried = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
@@ -123,14 +126,14 @@ async def test_submit_commit_failure(client: httpx.AsyncClient, api_key: str, ho
 async def test_submit_commit_failure_with_webhook(
     client: httpx.AsyncClient, api_key: str, horde: Horde
 ) -> None:
-    """With a webhook the submit also writes the outbox, in a transaction: fail its COMMIT."""
+    """With a webhook the submit also writes the outbox row: refuse it, and nothing of the submit stays."""
     request = {"prompt": "hi", "webhook": "http://127.0.0.1:9/hook"}  # never called: nothing commits
     await client.post(f"{V2}/generate/text/async", json=request, headers={"apikey": api_key})
     popped = (
         await client.post(f"{V2}/generate/text/pop", json={"name": "w1 worker"}, headers={"apikey": api_key})
     ).json()
     body = {"id": popped["id"], "generation": "done"}
-    with failing_commits(horde):
+    async with refusing_inserts(horde, "webhook_deliveries"):
         failed = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})
     assert failed.status_code == 500
     retried = await client.post(f"{V2}/generate/text/submit", json=body, headers={"apikey": api_key})

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from horde.contract import GenerationInputKobold, PopInputKobold
-from horde.server.jobs import queries, service
+from horde.server.jobs import matching, service
 from horde.server.jobs.models import Job, JobState
 from horde.server.kit.orm import table
 from horde.server.state import Horde
@@ -119,13 +119,15 @@ async def _naive_pop(horde: Horde, i: int, owner: Principal) -> list[str]:
     worker = await _worker_profile(horde, body, owner)
     candidates = (
         select(jobs.c.id)
-        .select_from(jobs.join(queries.requests, queries.requests.c.id == jobs.c.request_id))
-        .where(*queries.match_filters(worker))
+        .select_from(
+            jobs.join(matching.conditions.requests, matching.conditions.requests.c.id == jobs.c.request_id)
+        )
+        .where(*matching.match_filters(worker))
         .order_by(jobs.c.priority_key.desc(), jobs.c.id.desc())
         .limit(1)
     )
     async with horde.db.autocommit() as conn:
-        job_id = await conn.scalar(candidates, queries.claim_params(worker, now=0.0))
+        job_id = await conn.scalar(candidates, matching.claim_params(worker, now=0.0))
     if job_id is None:
         return []
     await asyncio.sleep(0.001)  # any await between the read and the write opens the race

@@ -1,4 +1,4 @@
-"""The claim's SQL conditions and their Python twin (`Kind.skip_reason`) agree on every pair.
+"""The claim's SQL conditions and their Python twin (`matching.skip_reason`) agree on every pair.
 
 They must: an empty pop is answered from the queue snapshot, without a claim, when the Python twin
 says no queued request fits the worker. A request the SQL would hand to a worker but the twin refuses
@@ -17,8 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from horde.server.jobs import queries
-from horde.server.jobs.kinds import KINDS
+from horde.server.jobs import matching
+from horde.server.jobs.matching.conditions import jobs, requests
 from horde.server.jobs.records import QueuedRequest, WorkerProfile
 from horde.server.jobs.snapshot import load_queue
 from horde.server.state import Horde
@@ -110,13 +110,13 @@ async def _queued(horde: Horde, kind: str) -> list[QueuedRequest]:
 
 async def _sql_fits(horde: Horde, w: WorkerProfile, request_id: uuid.UUID) -> bool:
     statement = (
-        select(queries.jobs.c.id)
-        .select_from(queries.jobs.join(queries.requests, queries.requests.c.id == queries.jobs.c.request_id))
-        .where(*queries.match_filters(w), queries.jobs.c.request_id == request_id)
+        select(jobs.c.id)
+        .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
+        .where(*matching.match_filters(w), jobs.c.request_id == request_id)
         .limit(1)
     )
     async with horde.db.autocommit() as conn:
-        return await conn.scalar(statement, queries.claim_params(w, now=0.0)) is not None
+        return await conn.scalar(statement, matching.claim_params(w, now=0.0)) is not None
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ async def test_sql_and_python_agree(
     disagreements = []
     fits = 0
     for q, w in itertools.product(queue, _profiles(kind, w1)):
-        python = KINDS[kind].skip_reason(q, w)
+        python = matching.skip_reason(q, w)
         sql = await _sql_fits(horde, w, q.id)
         fits += sql
         if sql != (python is None):

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 
-from horde.server.jobs import store
 from horde.server.state import Horde
 from tests.helpers import V2, png_b64
 
@@ -30,6 +29,6 @@ async def test_remembered_request_equals_the_stored_one(
     request_id = uuid.UUID(accepted.json()["id"])
     remembered = horde.requests.cached(request_id)
     async with horde.db.autocommit() as conn:
-        stored = await store.load_request(conn, request_id)
+        stored = await horde.statements.load_request(conn, request_id)
     assert stored is not None
     assert remembered == stored

@@ -24,6 +24,7 @@ from horde.server.errors import install_error_handlers
 from horde.server.images.storage import LocalStorage
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.snapshot import Snapshots
+from horde.server.jobs.statements import statements_for
 from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
@@ -78,7 +79,8 @@ async def build_horde(
     horde.started_at = clock.now()
     horde.users = UserCache(pepper=pepper, admins=settings.admin_ids, clock=clock)
     horde.workers = WorkerCache(clock)
-    horde.requests = RequestCache(clock)
+    horde.statements = statements_for(db)
+    horde.requests = RequestCache(clock, horde.statements)
     horde.notifier = Notifier()
     horde.answers = Answers(clock)
     horde.webhooks = WebhookSender(horde)

@@ -90,9 +90,5 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{self.data_dir / 'horde.sqlite3'}"
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.effective_database_url.startswith("sqlite")
-
-    @property
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,4 +1,6 @@
-"""Engines, sessions and the SQLite single-writer rules (ADR 0002)."""
+"""Engines, connections, advisory locks and the SQLite single-writer rules (ADR 0002).
+
+With `jobs/statements/`, the only place that knows which database it runs on."""
 
 from __future__ import annotations
 
@@ -10,15 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 _AFTER_COMMIT = "horde.after_commit"  # key in Connection.info: the unit's callbacks while it runs
 
@@ -107,16 +103,14 @@ def _connect_args(url: str) -> dict[str, Any]:
 
 @dataclass
 class Database:
-    """The server's engine, its session factory and, on SQLite, the process lock on the file."""
+    """The server's engine and, on SQLite, the process lock on the file."""
 
     engine: AsyncEngine
     url: str
-    sessions: async_sessionmaker[AsyncSession] = field(init=False)
     _autocommit: AsyncEngine = field(init=False)
     _lock_fd: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
@@ -145,17 +139,6 @@ class Database:
             self._lock_fd = None
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session that commits on clean exit and rolls back on error (scheduled tasks, tools)."""
-        async with self.sessions() as session:
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
-
-    @asynccontextmanager
     async def unit(self) -> AsyncIterator[AsyncConnection]:
         """One unit of work: a transaction committed on clean exit and rolled back on error, after
         which the callbacks given to `after_commit` run (a request's connection, a scheduled task)."""
@@ -182,6 +165,34 @@ class Database:
         """A Core connection inside one transaction, committed on clean exit."""
         async with self.engine.begin() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def try_lock(self, key: int) -> AsyncIterator[bool]:
+        """Hold a session-level advisory lock while the block runs, if no other process holds it
+        (yields False then). SQLite serves one process only: there it is always granted."""
+        if self.is_sqlite:
+            yield True
+            return
+        async with self.engine.connect() as conn:
+            got = bool(await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}))
+            await conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.commit()
+
+
+def hold_lock(connection: Connection, key: int) -> None:
+    """Wait for a session-level advisory lock on a sync connection (PostgreSQL; SQLite has one process)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+
+
+def release_lock(connection: Connection, key: int) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
 
 def open_database(url: str, *, pool_size: int = 10) -> Database:

@@ -8,10 +8,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from horde.server.db import Database
+from horde.server.db import Database, hold_lock, release_lock
 
 _MIGRATION_LOCK = 0x686F726465  # "horde"
 
@@ -30,14 +29,12 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection, config: Config) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+    hold_lock(connection, _MIGRATION_LOCK)
     try:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
     finally:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+        release_lock(connection, _MIGRATION_LOCK)
         connection.commit()
 
 

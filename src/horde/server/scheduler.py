@@ -11,8 +11,6 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import text
-
 from horde.server.jobs import scheduled as jobs_scheduled
 from horde.server.kudos import scheduled as kudos_scheduled
 from horde.server.state import Horde
@@ -40,19 +38,8 @@ TASKS = (
 
 async def run_once(horde: Horde, task: Task) -> int | None:
     """Run one task if no other replica is running it; None when the lock was taken elsewhere."""
-    if horde.db.is_sqlite:
-        return await task.run(horde)
-    key = zlib.crc32(f"horde:{task.name}".encode())
-    async with horde.db.engine.connect() as conn:
-        got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
-        await conn.commit()
-        if not got:
-            return None
-        try:
-            return await task.run(horde)
-        finally:
-            await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            await conn.commit()
+    async with horde.db.try_lock(zlib.crc32(f"horde:{task.name}".encode())) as got:
+        return await task.run(horde) if got else None
 
 
 async def _loop(horde: Horde, task: Task) -> None:

@@ -1,42 +1,25 @@
-"""The running horde: everything a request handler or a scheduled task needs, built in the lifespan."""
+"""The running horde: the resources plus the per-node caches and services built on them (`app.py`
+builds it in the lifespan; request handlers and scheduled tasks receive it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-import httpx
-
-from horde.server.catalog import ModelCatalog
-from horde.server.config import Settings
-from horde.server.db import Database
-from horde.server.images.sources import SourcePolicy
-from horde.server.images.storage import Storage
+from horde.server.jobs.snapshot import Snapshots
+from horde.server.jobs.statements import JobStatements
+from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
-from horde.server.kit.clock import Clock
-from horde.server.workers.capabilities import CapabilityTable
-
-if TYPE_CHECKING:
-    from horde.server.jobs.snapshot import Snapshots
-    from horde.server.jobs.store import RequestCache
-    from horde.server.kit.notify import Notifier
-    from horde.server.redis import RedisHealth
-    from horde.server.users.cache import UserCache
-    from horde.server.webhooks.service import WebhookSender
-    from horde.server.workers.cache import WorkerCache
+from horde.server.kit.notify import Notifier
+from horde.server.redis import RedisHealth
+from horde.server.resources import Resources
+from horde.server.users.cache import UserCache
+from horde.server.webhooks.service import WebhookSender
+from horde.server.workers.cache import WorkerCache
 
 
 @dataclass
-class Horde:
-    settings: Settings
-    db: Database
-    clock: Clock
-    storage: Storage
-    catalog: ModelCatalog
-    capabilities: CapabilityTable
-    http: httpx.AsyncClient  # source fetches and the model reference
-    webhook_http: httpx.AsyncClient  # webhooks only: a slow receiver cannot take the fetches' pool
-    pepper: str
+class Horde(Resources):
+    statements: JobStatements = field(init=False)
     users: UserCache = field(init=False)
     workers: WorkerCache = field(init=False)
     snapshots: Snapshots = field(init=False)
@@ -48,11 +31,3 @@ class Horde:
     # down here, which is not the worker's fault (jobs/scheduled.py)
     started_at: float = field(init=False, default=0.0)
     redis_health: RedisHealth | None = field(init=False, default=None)  # None: no Redis configured
-
-    @property
-    def source_policy(self) -> SourcePolicy:
-        return SourcePolicy(
-            allow_private=self.settings.allow_private_source_urls,
-            timeout=self.settings.source_fetch_timeout,
-            max_bytes=self.settings.source_max_bytes,
-        )

@@ -1,6 +1,6 @@
 """Popping jobs: the worker's hot path.
 
-Invariants: a job is handed out only by the conditional claim in `queries.claim_statement`, so no job
+Invariants: a job is handed out only by the conditional claim (`matching.claim_statement`), so no job
 goes to two workers; an empty pop costs at most one autocommit statement plus cached work, and none
 when the queue snapshot proves nothing fits the worker (ADR 0008); the `skipped` counts come from the
 queue snapshot, never from a scan of the queue.
@@ -16,10 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
-from horde.server.jobs import queries
 from horde.server.jobs.kinds import KINDS
-from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow
-from horde.server.jobs.records import WorkerProfile
+from horde.server.jobs.kinds.base import Kind
+from horde.server.jobs.records import ClaimedJob, RequestRow, WorkerProfile
 from horde.server.kit.orm import table
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -114,14 +113,12 @@ async def _claim(
         preferred = [uid for uid in priority_ids if horde.snapshots.has_queued(behaviour.name, uid)]
         attempts = [preferred, []] if preferred else [[]]
     for user_ids in attempts:
-        statement = queries.claim_statement(profile, limit=limit, by_users=bool(user_ids))
-        params = queries.claim_params(
-            profile, now=horde.clock.now(), fallback_model=fallback, user_ids=user_ids,
+        claimed = await horde.statements.claim(
+            conn, profile, limit=limit, user_ids=user_ids, now=horde.clock.now(), fallback_model=fallback,
             ttl_scale=horde.settings.job_ttl_scale,
         )  # fmt: skip
-        rows = await statement.rows(conn, params)
-        if rows:
-            return [ClaimedJob(**row) for row in rows]
+        if claimed:
+            return claimed
     return []
 
 
@@ -153,13 +150,10 @@ async def _batch(
     extra = behaviour.batch_size(request, profile) - 1
     if extra <= 0:
         return []
-    scale = horde.settings.job_ttl_scale * (3.0 if profile.extra_slow else 1.0)
-    params = {
-        "rid": request.id, "batch_model": first.model, "wid": profile.worker_id,
-        "now": horde.clock.now(), "ttl_scale": scale,
-    }  # fmt: skip
-    rows = await queries.batch_statement(extra).rows(conn, params)
-    return [ClaimedJob(**row) for row in rows]
+    return await horde.statements.batch(
+        conn, limit=extra, request_id=request.id, model=first.model, worker_id=profile.worker_id,
+        now=horde.clock.now(), ttl_scale=horde.settings.job_ttl_scale * (3.0 if profile.extra_slow else 1.0),
+    )  # fmt: skip
 
 
 async def _empty(horde: Horde, behaviour: Kind, profile: WorkerProfile, worker: Worker) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Requests and their pre-split jobs (ADR 0001), single-table inheritance on `kind`.
+"""Requests and their pre-split jobs (ADR 0001): one table each for every kind, told apart by a `kind`
+column (plain rows: no ORM inheritance; per-kind behaviour lives in `jobs/kinds/`).
 
 Columns the pop matching filters on are real columns; the rest of a request is the per-kind JSON
 `payload`, validated by that kind's contract model before it is stored.

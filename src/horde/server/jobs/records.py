@@ -98,3 +98,44 @@ class QueuedRequest:
             self.trusted_workers, self.slow_workers, self.extra_slow_workers, self.worker_blacklist,
             self.worker_ids, self.any_model, self.models, self.forms, self.required_caps,
         )  # fmt: skip
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    id: uuid.UUID
+    request_id: uuid.UUID
+    seed: int | None
+    form: str | None
+    model: str | None
+    position: int
+
+
+@dataclass(slots=True)
+class RequestRow:
+    """The parts of a stored request that pop, submit and status need (immutable once stored)."""
+
+    id: uuid.UUID
+    kind: str
+    user_id: int
+    payload: dict[str, Any]
+    models: list[str]
+    kudos: int
+    ttl: float
+    n: int
+    slow_workers: bool
+    worker_blacklist: bool
+    webhook: str | None
+    created_at: float
+    nsfw: bool
+
+
+@dataclass(slots=True)
+class SubmitOutcome:
+    """What a kind makes of a worker's submit: the stored result and the money."""
+
+    result: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    reward: float = 0.0  # kudos to the worker (before the bridge multiplier)
+    burn: float = 0.0  # kudos the requester pays
+    things: float = 0.0  # megapixelsteps, tokens or forms, for worker stats
+    faulted: bool = False

@@ -1,13 +1,15 @@
 """The v2 endpoints of the request and job lifecycle, for image, text and alchemy.
 
-Thin: parse into a contract model, take dependencies, call one service function, answer.
+Thin: parse into a contract model, take dependencies, call one service function, answer with a contract
+model (the route's `response_model` serialises it). Pops and status polls, the hottest paths, answer
+their pre-built bodies as JSON (their shapes are the response models'; ADR 0011 says why).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from horde.contract import (
@@ -31,17 +33,15 @@ from horde.contract import (
     SubmitInputKobold,
     SubmitInputStable,
 )
+from horde.contract.common import HordeModel
 from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, WorkerCall
 from horde.server.jobs import service
+from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
 from horde.server.kit.routing import HordeRoute
 from horde.server.state import Horde
 
 router = APIRouter(tags=["v2"], route_class=HordeRoute)
-
-
-def _json(body: dict[str, Any], status_code: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status_code)
 
 
 def _waited(body: dict[str, Any]) -> JSONResponse:
@@ -67,23 +67,29 @@ async def _pop(call: WorkerCall, kind: str, body: Any) -> JSONResponse:
     return _waited(result)
 
 
-async def _submit(call: WorkerCall, kind: str, body: Any) -> JSONResponse:
-    return _json(await service.submit_job(call.horde, kind=kind, body=body, user=call.user))
+async def _submit(call: WorkerCall, kind: str, body: Any) -> GenerationSubmitted:
+    return await service.submit_job(call.horde, kind=kind, body=body, user=call.user)
 
 
-async def _accept(horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str) -> JSONResponse:
-    result = await service.submit_request(
-        horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
-    )
-    return _json(result, 200 if getattr(body, "dry_run", False) else 202)
+async def _accept(
+    horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str, response: Response
+) -> Accepted:
+    if getattr(body, "dry_run", False):
+        response.status_code = 200  # a dry run only prices the request
+    return await service.submit_request(horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip)
 
 
 # image
 @router.post("/generate/async", response_model=RequestAsync, status_code=202)
 async def post_image_async(
-    body: GenerationInputStable, horde: HordeDep, user: CurrentUser, agent: ClientAgent, ip: ClientIP
-) -> JSONResponse:
-    return await _accept(horde, "image", body, user, agent, ip)
+    body: GenerationInputStable,
+    horde: HordeDep,
+    user: CurrentUser,
+    agent: ClientAgent,
+    ip: ClientIP,
+    response: Response,
+) -> Accepted:
+    return await _accept(horde, "image", body, user, agent, ip, response)
 
 
 @router.get("/generate/check/{id}", response_model=RequestStatusCheck)
@@ -97,8 +103,8 @@ async def get_image_status(id: str, request: Request) -> JSONResponse:
 
 
 @router.delete("/generate/status/{id}", response_model=RequestStatusStable)
-async def delete_image_status(id: str, horde: HordeDep) -> JSONResponse:
-    return _json(await service.cancel(horde, kind="image", raw_id=id))
+async def delete_image_status(id: str, horde: HordeDep) -> HordeModel:
+    return await service.cancel(horde, kind="image", raw_id=id)
 
 
 @router.post("/generate/pop", response_model=GenerationPayloadStable)
@@ -107,16 +113,21 @@ async def post_image_pop(body: PopInputStable, call: WorkerCall) -> JSONResponse
 
 
 @router.post("/generate/submit", response_model=GenerationSubmitted)
-async def post_image_submit(body: SubmitInputStable, call: WorkerCall) -> JSONResponse:
+async def post_image_submit(body: SubmitInputStable, call: WorkerCall) -> GenerationSubmitted:
     return await _submit(call, "image", body)
 
 
 # text
 @router.post("/generate/text/async", response_model=RequestAsync, status_code=202)
 async def post_text_async(
-    body: GenerationInputKobold, horde: HordeDep, user: CurrentUser, agent: ClientAgent, ip: ClientIP
-) -> JSONResponse:
-    return await _accept(horde, "text", body, user, agent, ip)
+    body: GenerationInputKobold,
+    horde: HordeDep,
+    user: CurrentUser,
+    agent: ClientAgent,
+    ip: ClientIP,
+    response: Response,
+) -> Accepted:
+    return await _accept(horde, "text", body, user, agent, ip, response)
 
 
 @router.get("/generate/text/status/{id}", response_model=RequestStatusKobold)
@@ -125,8 +136,8 @@ async def get_text_status(id: str, request: Request) -> JSONResponse:
 
 
 @router.delete("/generate/text/status/{id}", response_model=RequestStatusKobold)
-async def delete_text_status(id: str, horde: HordeDep) -> JSONResponse:
-    return _json(await service.cancel(horde, kind="text", raw_id=id))
+async def delete_text_status(id: str, horde: HordeDep) -> HordeModel:
+    return await service.cancel(horde, kind="text", raw_id=id)
 
 
 @router.post("/generate/text/pop", response_model=GenerationPayloadKobold)
@@ -135,16 +146,21 @@ async def post_text_pop(body: PopInputKobold, call: WorkerCall) -> JSONResponse:
 
 
 @router.post("/generate/text/submit", response_model=GenerationSubmitted)
-async def post_text_submit(body: SubmitInputKobold, call: WorkerCall) -> JSONResponse:
+async def post_text_submit(body: SubmitInputKobold, call: WorkerCall) -> GenerationSubmitted:
     return await _submit(call, "text", body)
 
 
 # alchemy
 @router.post("/interrogate/async", response_model=RequestInterrogationResponse, status_code=202)
 async def post_interrogate_async(
-    body: ModelInterrogationInputStable, horde: HordeDep, user: CurrentUser, agent: ClientAgent, ip: ClientIP
-) -> JSONResponse:
-    return await _accept(horde, "alchemy", body, user, agent, ip)
+    body: ModelInterrogationInputStable,
+    horde: HordeDep,
+    user: CurrentUser,
+    agent: ClientAgent,
+    ip: ClientIP,
+    response: Response,
+) -> Accepted:
+    return await _accept(horde, "alchemy", body, user, agent, ip, response)
 
 
 @router.get("/interrogate/status/{id}", response_model=InterrogationStatus)
@@ -153,8 +169,8 @@ async def get_interrogate_status(id: str, request: Request) -> JSONResponse:
 
 
 @router.delete("/interrogate/status/{id}", response_model=InterrogationStatus)
-async def delete_interrogate_status(id: str, horde: HordeDep) -> JSONResponse:
-    return _json(await service.cancel(horde, kind="alchemy", raw_id=id))
+async def delete_interrogate_status(id: str, horde: HordeDep) -> HordeModel:
+    return await service.cancel(horde, kind="alchemy", raw_id=id)
 
 
 @router.post("/interrogate/pop", response_model=InterrogationPopPayload)
@@ -163,5 +179,5 @@ async def post_interrogate_pop(body: InterrogationPopInput, call: WorkerCall) ->
 
 
 @router.post("/interrogate/submit", response_model=GenerationSubmitted)
-async def post_interrogate_submit(body: InterrogationSubmitInput, call: WorkerCall) -> JSONResponse:
+async def post_interrogate_submit(body: InterrogationSubmitInput, call: WorkerCall) -> GenerationSubmitted:
     return await _submit(call, "alchemy", body)

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.db import Database
-from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.matching import NOT_REPORTED, skip_reason
 from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import NewRequest, QueuedRequest, WorkerProfile
 from horde.server.kit.clock import Clock
@@ -49,11 +49,6 @@ def _quiet(refresh: asyncio.Future[KindSnapshot]) -> None:
         log.warning("queue snapshot refresh failed: %s", refresh.exception())
 
 
-def _reason(q: QueuedRequest, w: WorkerProfile) -> str | None:
-    reason: str | None = KINDS[w.kind].skip_reason(q, w)
-    return reason
-
-
 @dataclass
 class KindSnapshot:
     """The queue of one kind in priority order, grouped by matching signature."""
@@ -75,9 +70,9 @@ class KindSnapshot:
         if fits is None:
             fits = False
             for members in self.groups.values():
-                reason = _reason(self.queue[members[0]], profile)
+                reason = skip_reason(self.queue[members[0]], profile)
                 if reason == "blacklist" or (reason is None and profile.blacklist):
-                    fits = any(_reason(self.queue[i], profile) is None for i in members)
+                    fits = any(skip_reason(self.queue[i], profile) is None for i in members)
                 else:
                     fits = reason is None
                 if fits:
@@ -92,7 +87,7 @@ class KindSnapshot:
         if cached is None:
             cached = 0
             for i, worker in enumerate(self.online):
-                if _reason(q, worker) is None:
+                if skip_reason(q, worker) is None:
                     cached |= 1 << i
             self._masks[key] = cached
         return cached
@@ -102,14 +97,14 @@ class KindSnapshot:
         if cached is None:
             counts: Counter[str] = Counter()
             for members in self.groups.values():
-                reason = _reason(self.queue[members[0]], profile)
+                reason = skip_reason(self.queue[members[0]], profile)
                 if reason == "blacklist" or (reason is None and profile.blacklist):
                     for i in members:  # blacklist words depend on each prompt
                         q = self.queue[i]
-                        r = _reason(q, profile)
-                        if r and r != "forms":
+                        r = skip_reason(q, profile)
+                        if r and r not in NOT_REPORTED:
                             counts[r] += 1
-                elif reason and reason != "forms":
+                elif reason and reason not in NOT_REPORTED:
                     counts[reason] += len(members)
             cached = self._skipped[profile] = dict(counts)
         return dict(cached)
@@ -231,7 +226,7 @@ class Snapshots:
         if snap is None:
             return True
         probe = queued_from_new(new)
-        return any(_reason(probe, w) is None for w in snap.online)
+        return any(skip_reason(probe, w) is None for w in snap.online)
 
     async def _take(self, kind: str) -> KindSnapshot:
         now = self.clock.now()

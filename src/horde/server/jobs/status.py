@@ -12,8 +12,8 @@ from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
-from horde.server.jobs.kinds.base import RequestRow
 from horde.server.jobs.models import JobState, RequestState
+from horde.server.jobs.records import RequestRow
 from horde.server.kit.orm import table
 from horde.server.kit.sql import Fast
 from horde.server.state import Horde
@@ -46,7 +46,7 @@ async def _load(
     horde: Horde, kind: str, request_id: uuid.UUID
 ) -> tuple[RequestRow, str, list[dict[str, Any]]]:
     async with horde.db.autocommit() as conn:
-        rows = [dict(r) for r in await _STATUS.rows(conn, {"rid": request_id, "kind": kind})]
+        rows = await horde.statements.rows(conn, _STATUS, {"rid": request_id, "kind": kind})
         if not rows:
             raise HordeError(RC.RequestNotFound, f"Request with ID '{request_id}' not found")
         request = await horde.requests.get(conn, request_id)

@@ -25,7 +25,8 @@ class Base(DeclarativeBase):
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every dialect (SQLite stores it naive)."""
+    """A timezone-aware UTC datetime on every dialect (SQLite's DATETIME stores it without the zone:
+    its bind processor formats the UTC wall time and drops tzinfo)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -35,8 +36,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:

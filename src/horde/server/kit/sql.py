@@ -4,9 +4,9 @@ driver connection without SQLAlchemy's per-execution work (ADR 0008).
 `one_of(column, name)` is `column = ANY($n)` on PostgreSQL, whatever the list's length, so the
 statement is compiled once and prepared once; elsewhere it is an expanding `IN (...)`.
 
-`Fast(statement)` runs a Core statement whose parameters are all plain bind parameters: on PostgreSQL,
-on an autocommit connection, it is compiled once to the driver's SQL and sent straight to asyncpg
-(which keeps it prepared); on other dialects and inside transactions it goes through
+`Fast(statement)` holds a Core statement whose parameters are all plain bind parameters: the
+PostgreSQL statement layer compiles it once to the driver's SQL and sends it straight to asyncpg on an
+autocommit connection (which keeps it prepared); the SQLite layer runs it through
 `AsyncConnection.execute` as usual. Rows come back as mappings either way.
 Only for statements whose parameter and result types need no SQLAlchemy processing: numbers, text,
 UUIDs, booleans, arrays, and JSON results (SQLAlchemy's codec on the connection decodes them); JSON
@@ -16,7 +16,7 @@ parameters and dates are left to the ordinary path.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import ARRAY, Boolean, ColumnElement, any_, bindparam
@@ -69,7 +69,7 @@ def _plain(value: Any) -> Any:
     )
 
 
-def _autocommit(conn: AsyncConnection) -> bool:
+def autocommit(conn: AsyncConnection) -> bool:
     sync = conn.sync_connection
     return sync is not None and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
@@ -77,14 +77,20 @@ def _autocommit(conn: AsyncConnection) -> bool:
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The asyncpg connection under an autocommit `conn` (PostgreSQL only; never inside a
     transaction SQLAlchemy began, which the driver connection would not see as begun)."""
-    if not _autocommit(conn):
+    if not autocommit(conn):
         raise RuntimeError("driver statements run on autocommit connections only")
     raw = await conn.get_raw_connection()
     return raw.driver_connection
 
 
+def plain(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A driver record as a dict of standard types."""
+    return {key: _plain(value) for key, value in record.items()}
+
+
 class Fast:
-    """A statement run on the driver connection on PostgreSQL (see the module's docstring)."""
+    """A Core statement compiled once per dialect to the driver's SQL (see the module's docstring);
+    the dialect's statement layer (`jobs/statements/`) runs it."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
@@ -101,11 +107,18 @@ class Fast:
             self._compiled = (compiled.string, tuple(compiled.positiontup or ()), own)
         return self._compiled
 
-    async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
-        if conn.dialect.name != "postgresql" or not _autocommit(conn):
-            result = await conn.execute(self.statement, dict(params))
-            return [dict(row._mapping) for row in result]
-        sql, names, own = self.compiled_for(conn.dialect)
-        driver = await driver_connection(conn)
-        records = await driver.fetch(sql, *[params[n] if n in params else own[n] for n in names])
-        return [{key: _plain(value) for key, value in record.items()} for record in records]
+
+class Params:
+    """Named parameters of hand-composed PostgreSQL text: `p("name")` is `$n`, the same n for the same
+    name, so fragments written by different domains compose into one statement."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __call__(self, name: str) -> str:
+        if name not in self.names:
+            self.names.append(name)
+        return f"${self.names.index(name) + 1}"
+
+    def values(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]

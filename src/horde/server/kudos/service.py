@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.kit.orm import table, utc
+from horde.server.kit.sql import Params
 from horde.server.kudos.models import KudosBalance, KudosPosting
 from horde.server.users.models import ANON_USER_ID, User
 
@@ -61,8 +62,7 @@ def user_floor(user_id: int, oauth_id: str) -> int:
 def event_rows(
     legs: Sequence[Leg], *, reason: str, ref: str | None = None, now: float
 ) -> list[dict[str, object]]:
-    """The rows of one event (legs must sum to zero): what `post` inserts, and what a hot path that
-    pays inside its own single statement inserts (`jobs.results`)."""
+    """The rows of one event (legs must sum to zero): what `post` inserts (and `postings_values` binds)."""
     if sum(leg.amount for leg in legs) != 0:
         raise ValueError("postings of one event must sum to zero")
     event_id = uuid.uuid4()
@@ -76,6 +76,29 @@ def event_rows(
             "reason": reason, "ref": ref, "created_at": utc(now), "folded": False,
         })  # fmt: skip
     return [row for row in rows if row["amount"]]
+
+
+def postings_values(legs: Sequence[Leg], *, reason: str, ref: str | None, now: float) -> dict[str, object]:
+    """The values of `postings_sql` for one event (legs must sum to zero)."""
+    rows = event_rows(legs, reason=reason, ref=ref, now=now)
+    return {
+        "kudos_event": rows[0]["event_id"] if rows else uuid.uuid4(), "kudos_reason": reason,
+        "kudos_ref": ref,
+        "kudos_at": utc(now), "kudos_accounts": [r["account"] for r in rows],
+        "kudos_users": [r["user_id"] for r in rows], "kudos_amounts": [r["amount"] for r in rows],
+    }  # fmt: skip
+
+
+def postings_sql(p: Params, *, after: str) -> str:
+    """PostgreSQL: a data-modifying CTE body that records one event (`postings_values`) once per row of
+    the CTE `after`, so a statement pays only when what it pays for went through."""
+    legs = f"{p('kudos_accounts')}::varchar[], {p('kudos_users')}::integer[], {p('kudos_amounts')}::bigint[]"
+    columns = "event_id, account, user_id, amount, reason, ref, created_at, folded"
+    return f"""INSERT INTO kudos_postings ({columns})
+    SELECT {p("kudos_event")}::uuid, leg.account, leg.user_id, leg.amount, {p("kudos_reason")}::varchar,
+        {p("kudos_ref")}::varchar, {p("kudos_at")}::timestamptz, false
+    FROM unnest({legs}) AS leg(account, user_id, amount), {after}
+    RETURNING 1"""  # noqa: S608 (names and placeholders only: values are bound)
 
 
 async def post(

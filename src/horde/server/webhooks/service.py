@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from sqlalchemy import insert, select, update
@@ -22,30 +23,42 @@ from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.sources import pin
 from horde.server.kit.orm import table, utc
+from horde.server.kit.sql import Params
+from horde.server.resources import Resources
 from horde.server.webhooks.models import WebhookDelivery
-
-if TYPE_CHECKING:
-    from horde.server.state import Horde
 
 log = logging.getLogger(__name__)
 deliveries = table(WebhookDelivery)
 CONCURRENT_DELIVERIES = 8
 
 
-async def enqueue(conn: AsyncConnection, horde: Horde, *, url: str, body: dict[str, Any]) -> None:
+async def enqueue(conn: AsyncConnection, *, url: str, body: dict[str, Any], now: float) -> None:
     """Record the delivery of a finished job (sent after commit; the reference POSTs each job)."""
-    now = utc(horde.clock.now())
+    at = utc(now)
     await conn.execute(
         insert(deliveries).values(
-            url=url, body=body, attempts=0, next_attempt_at=now, created_at=now, failed=False
+            url=url, body=body, attempts=0, next_attempt_at=at, created_at=at, failed=False
         )
     )
+
+
+def outbox_values(*, url: str, body: dict[str, Any], now: float) -> dict[str, object]:
+    """The values of `outbox_sql`."""
+    return {"hook_url": url, "hook_body": json.dumps(body), "hook_at": utc(now)}
+
+
+def outbox_sql(p: Params, *, after: str) -> str:
+    """PostgreSQL: `enqueue` as a CTE body, recorded only when the CTE `after` returned a row."""
+    at = f"{p('hook_at')}::timestamptz"
+    return f"""INSERT INTO webhook_deliveries (url, body, attempts, next_attempt_at, created_at, failed)
+    SELECT {p("hook_url")}::varchar, {p("hook_body")}::jsonb, 0, {at}, {at}, false FROM {after}
+    RETURNING 1"""  # noqa: S608 (names and placeholders only: values are bound)
 
 
 class WebhookSender:
     """Delivers due webhooks in the background of one process; `kick()` after a commit."""
 
-    def __init__(self, horde: Horde) -> None:
+    def __init__(self, horde: Resources) -> None:
         self.horde = horde
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -72,7 +85,7 @@ class WebhookSender:
                 log.exception("webhook delivery round failed")
 
 
-async def deliver_due(horde: Horde, *, limit: int = 50) -> int:
+async def deliver_due(horde: Resources, *, limit: int = 50) -> int:
     """Send every due delivery once; returns how many were sent successfully."""
     now = horde.clock.now()
     async with horde.db.autocommit() as conn:
@@ -95,7 +108,7 @@ async def deliver_due(horde: Horde, *, limit: int = 50) -> int:
     return sum(await asyncio.gather(*(attempt(dict(row._mapping)) for row in due)))
 
 
-async def _attempt(horde: Horde, row: dict[str, Any]) -> int:
+async def _attempt(horde: Resources, row: dict[str, Any]) -> int:
     settings = horde.settings
     claimed_until = utc(horde.clock.now() + settings.webhook_timeout + settings.webhook_retry_delay)
     async with horde.db.autocommit() as conn:
@@ -119,7 +132,7 @@ async def _attempt(horde: Horde, row: dict[str, Any]) -> int:
     return 1 if error is None else 0
 
 
-async def _post(horde: Horde, url: str, body: dict[str, Any]) -> str | None:
+async def _post(horde: Resources, url: str, body: dict[str, Any]) -> str | None:
     """POST once to the address the URL policy checks now (it may resolve elsewhere than at submit)."""
     try:
         target = await pin(url, horde.source_policy, rc=RC.BadRequest)

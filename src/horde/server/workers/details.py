@@ -8,8 +8,7 @@ name this node's worker cache forgets the worker, so its next pop reads the new 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, select, update
@@ -48,70 +47,19 @@ _OWNER_COLUMNS = (
 )
 
 
-def _per_second(unit: str) -> Callable[[float], str]:
-    return lambda speed: f"{round(speed, 1)} {unit} per second"
-
-
-def _seconds_per_form(speed: float) -> str:
-    return f"{round(1 / speed, 1) if speed > 0 else 0} seconds per form"
-
-
-def _image_fields(worker: Worker) -> dict[str, Any]:
-    config = worker.config or {}
-    flags = {
-        "img2img": "allow_img2img", "painting": "allow_painting", "post-processing": "allow_post_processing",
-        "lora": "allow_lora", "controlnet": "allow_controlnet", "sdxl_controlnet": "allow_sdxl_controlnet",
-    }  # fmt: skip
-    return {
-        "models": list(worker.models or []),
-        "max_pixels": int(config.get("max_pixels", limits.DEFAULT_MAX_PIXELS)),
-        "megapixelsteps_generated": int(worker.things),
-        **{key: bool(config.get(flag, False)) for key, flag in flags.items()},
-    }
-
-
-def _text_fields(worker: Worker) -> dict[str, Any]:
-    config = worker.config or {}
-    return {
-        "models": list(worker.models or []),
-        "max_length": int(config.get("max_length", limits.DEFAULT_WORKER_MAX_LENGTH)),
-        "max_context_length": int(config.get("max_context_length", limits.DEFAULT_WORKER_MAX_CONTEXT_LENGTH)),
-        "tokens_generated": int(worker.things),
-    }
-
-
-def _alchemy_fields(worker: Worker) -> dict[str, Any]:
-    return {"forms": list((worker.config or {}).get("forms", []))}
-
-
-@dataclass(frozen=True, slots=True)
-class _KindView:
-    """How WorkerDetails differs per kind: the performance wording and the kind's own fields."""
-
-    performance: Callable[[float], str]
-    fields: Callable[[Worker], dict[str, Any]]
-
-
-_VIEWS: dict[str, _KindView] = {
-    "image": _KindView(_per_second("megapixelsteps"), _image_fields),
-    "text": _KindView(_per_second("tokens"), _text_fields),
-    "alchemy": _KindView(_seconds_per_form, _alchemy_fields),
-}
-
-
 def worker_details(row: Mapping[str, Any], *, now: float, window: float, privileged: bool) -> WorkerDetails:
     """One worker (a row of `_select()`) as WorkerDetails; `privileged` is the moderators' view."""
     worker = Worker(**{c.name: row[c.name] for c in workers.columns})
-    view = _VIEWS[worker.kind]
+    kind = KINDS[worker.kind]
     body: dict[str, Any] = {
-        "type": KINDS[worker.kind].api_type,
+        "type": kind.api_type,
         "name": worker.name,
         "id": str(worker.id),
         "online": worker.last_check_in.timestamp() >= now - window,
         "requests_fulfilled": worker.fulfilments,
         "kudos_rewards": (worker.kudos_generated + worker.kudos_uptime) / 100,
         "kudos_details": {"generated": worker.kudos_generated / 100, "uptime": worker.kudos_uptime // 100},
-        "performance": view.performance(worker.speed) if worker.fulfilments else "No requests fulfilled yet",
+        "performance": kind.performance(worker.speed) if worker.fulfilments else "No requests fulfilled yet",
         "threads": worker.threads,
         "uptime": worker.uptime,
         "maintenance_mode": worker.maintenance,
@@ -121,7 +69,7 @@ def worker_details(row: Mapping[str, Any], *, now: float, window: float, privile
         "flagged": bool(row["owner_flagged"]),
         "uncompleted_jobs": worker.uncompleted_jobs,
         "bridge_agent": worker.bridge_agent or limits.DEFAULT_BRIDGE_AGENT,
-        **view.fields(worker),
+        **kind.worker_fields(worker),
     }
     if privileged or row["owner_public_workers"]:
         body["owner"] = f"{row['owner_username']}#{worker.user_id}"

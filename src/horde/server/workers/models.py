@@ -1,4 +1,4 @@
-"""The workers table: one row per worker program, single-table inheritance on `kind`."""
+"""The workers table: one row per worker program of any kind, told apart by a `kind` column."""
 
 from __future__ import annotations
 

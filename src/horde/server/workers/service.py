@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from horde.contract.rc import RC
 from horde.server import access
 from horde.server.errors import HordeError
+from horde.server.jobs.kinds import KINDS
 from horde.server.kit.orm import table, utc
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -164,14 +165,4 @@ def check_models(horde: Horde, *, kind: str, models: list[str], owner: Principal
     """The worker's declared models as the horde records them (SEMANTICS.md 3.3.3)."""
     if len(models) > MAX_WORKER_MODELS:
         raise HordeError(RC.BadRequest, f"A worker may declare at most {MAX_WORKER_MODELS} models")
-    declared = list(dict.fromkeys(models))
-    if kind != "image":
-        return declared
-    if not declared:
-        return ["stable_diffusion"]
-    if owner.customizer or owner.special or not horde.catalog.image:
-        return declared
-    known = [m for m in declared if horde.catalog.is_known("image", m)]
-    if not known:
-        raise HordeError(RC.BadRequest, "None of the declared models is known to this horde")
-    return known
+    return KINDS[kind].worker_models(horde, list(dict.fromkeys(models)), owner=owner)

@@ -10,21 +10,29 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, false
-
-from horde.contract import InterrogationPopInput, InterrogationSubmitInput, ModelInterrogationInputStable
+from horde.contract import (
+    InterrogationPopInput,
+    InterrogationStatus,
+    InterrogationSubmitInput,
+    ModelInterrogationInputStable,
+    RequestInterrogationResponse,
+)
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.sources import is_url, load_source_as_is
-from horde.server.jobs.filters import jobs, requests
-from horde.server.jobs.kinds.base import NO_WORKER_MESSAGE, ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.base import NO_WORKER_MESSAGE, Accepted, Kind
 from horde.server.jobs.kinds.common import base_profile, check_webhook, common_config, with_caps
 from horde.server.jobs.kinds.image_checks import NEW_POST_PROCESSORS
-from horde.server.jobs.matching import common_reason
-from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
-from horde.server.kit.sql import one_of
+from horde.server.jobs.records import (
+    ClaimedJob,
+    JobSpec,
+    NewRequest,
+    RequestRow,
+    SubmitOutcome,
+    WorkerProfile,
+)
 from horde.server.kudos import pricing
-from horde.server.state import Horde
+from horde.server.resources import Resources
 from horde.server.users.principal import Principal
 from horde.server.workers.capabilities import Cap
 from horde.server.workers.models import Worker
@@ -42,10 +50,10 @@ def tiles_of(width: int, height: int) -> int:
 class AlchemyKind(Kind):
     name = "alchemy"
     api_type = "interrogation"
-    batch_across_requests = True
+    full_status = InterrogationStatus
     concurrency_factor = 10
 
-    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+    async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, ModelInterrogationInputStable)
         forms = {form.name: form.payload or {} for form in body.forms}  # duplicates dropped
         if not forms:
@@ -78,44 +86,35 @@ class AlchemyKind(Kind):
         new.webhook = webhook
         return new
 
-    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
-        forms = one_of(jobs.c.form, "forms") if w.forms else false()
-        return [forms, requests.c.tiles <= bindparam("max_tiles")]
+    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> Accepted:
+        # RequestInterrogationResponse: no kudos, no warnings
+        return RequestInterrogationResponse(
+            id=str(request_id), message=None if possible else NO_WORKER_MESSAGE
+        )
 
-    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
-        return {"forms": sorted(w.forms), "max_tiles": w.max_tiles}
-
-    def sql_shape(self, w: WorkerProfile) -> tuple[object, ...]:
-        return (bool(w.forms),)
-
-    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
-        if not (q.forms & w.forms) or q.tiles > w.max_tiles:
-            return "forms"  # not a reported key: the worker never asked for these forms
-        return common_reason(q, w)
-
-    def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"id": str(request_id)}  # RequestInterrogationResponse: no kudos, no warnings
-        if not possible:
-            body["message"] = NO_WORKER_MESSAGE
-        return body
-
-    def ttl(self, horde: Horde, new: NewRequest) -> float:
+    def ttl(self, horde: Resources, new: NewRequest) -> float:
         return horde.settings.alchemy_job_ttl
 
     def profile(
-        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+        self, horde: Resources, worker: dict[str, Any], *, owner_trusted: bool, amount: int
     ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
         fields.update(forms=frozenset(config.get("forms", ())), max_tiles=int(config.get("max_tiles", 80)))
         return with_caps(fields, int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or ""))))
 
+    def performance(self, speed: float) -> str:
+        return f"{round(1 / speed, 1) if speed > 0 else 0} seconds per form"
+
+    def worker_fields(self, worker: Worker) -> dict[str, Any]:
+        return {"forms": list((worker.config or {}).get("forms", []))}
+
     def worker_config(self, body: Any) -> dict[str, Any]:
         assert isinstance(body, InterrogationPopInput)
         return {**common_config(body), "forms": sorted(set(body.forms)), "max_tiles": body.max_tiles}
 
     async def pop_body(
-        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+        self, horde: Resources, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
     ) -> dict[str, Any]:
         payload = request.payload
         source = payload.get("source_url") or horde.storage.download_url(payload["source_key"])
@@ -145,7 +144,7 @@ class AlchemyKind(Kind):
         return {"forms": [], "skipped": {k: v for k, v in skipped.items() if k in keys}}
 
     async def accept(
-        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+        self, horde: Resources, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
     ) -> SubmitOutcome:
         assert isinstance(body, InterrogationSubmitInput)
         if body.state == "faulted":
@@ -158,7 +157,7 @@ class AlchemyKind(Kind):
 
     async def status_body(
         self,
-        horde: Horde,
+        horde: Resources,
         request: RequestRow,
         jobs: list[dict[str, Any]],
         *,
@@ -173,7 +172,7 @@ class AlchemyKind(Kind):
         forms = [await self.generation(horde, request, job) for job in latest.values()]
         return {"state": overall_state({form["state"] for form in forms}), "forms": forms}
 
-    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+    async def generation(self, horde: Resources, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
         result = json.loads(job["result"]) if job.get("result") else {}
         if job.get("form") in IMAGE_FORMS and result.get(job["form"]) == "R2":
             result[job["form"]] = horde.storage.download_url(f"{job['id']}.webp")

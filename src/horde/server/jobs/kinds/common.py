@@ -10,7 +10,7 @@ from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.sources import resolve_checked
 from horde.server.jobs.records import WorkerProfile
-from horde.server.state import Horde
+from horde.server.resources import Resources
 from horde.server.users.principal import Principal
 
 MAX_TARGET_WORKERS = 5
@@ -46,7 +46,7 @@ def target_workers(body: Any) -> list[uuid.UUID]:
     return ids
 
 
-async def check_webhook(horde: Horde, url: str | None) -> str | None:
+async def check_webhook(horde: Resources, url: str | None) -> str | None:
     """Webhooks must be https (http too when private URLs are allowed) and obey the URL policy."""
     if not url:
         return None

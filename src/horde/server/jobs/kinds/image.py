@@ -7,15 +7,18 @@ import uuid
 import zlib
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, false
-
-from horde.contract import GenerationInputStable, PopInputStable, SubmitInputStable
+from horde.contract import (
+    GenerationInputStable,
+    PopInputStable,
+    RequestStatusStable,
+    SubmitInputStable,
+    limits,
+)
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
 from horde.server.images.sources import load_source
-from horde.server.jobs.filters import models_filter, requests
-from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.base import Kind
 from horde.server.jobs.kinds.common import (
     base_profile,
     check_webhook,
@@ -26,10 +29,16 @@ from horde.server.jobs.kinds.common import (
     with_caps,
 )
 from horde.server.jobs.kinds.image_checks import allowed_caps, check_image_request, required_caps
-from horde.server.jobs.matching import blacklisted, common_reason, models_reason
-from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
+from horde.server.jobs.records import (
+    ClaimedJob,
+    JobSpec,
+    NewRequest,
+    RequestRow,
+    SubmitOutcome,
+    WorkerProfile,
+)
 from horde.server.kudos import pricing
-from horde.server.state import Horde
+from horde.server.resources import Resources
 from horde.server.users.principal import Principal
 from horde.server.workers.capabilities import Cap
 from horde.server.workers.models import Worker
@@ -44,6 +53,16 @@ POP_FLAGS = (
     "allow_img2img", "allow_painting", "allow_post_processing", "allow_controlnet", "allow_sdxl_controlnet",
     "allow_lora", "limit_max_steps", "require_upfront_kudos",
 )  # fmt: skip
+
+
+WORKER_FLAGS = {
+    "img2img": "allow_img2img",
+    "painting": "allow_painting",
+    "post-processing": "allow_post_processing",
+    "lora": "allow_lora",
+    "controlnet": "allow_controlnet",
+    "sdxl_controlnet": "allow_sdxl_controlnet",
+}  # fmt: skip  (WorkerDetails key: the pop flag it shows)
 
 
 def seed_of(text: str | None) -> int | None:
@@ -63,7 +82,7 @@ def job_seeds(seed: str | None, variation: int | None, n: int) -> list[int]:
 
 
 async def _store_sources(
-    horde: Horde, body: GenerationInputStable, request_id: uuid.UUID, owner: int
+    horde: Resources, body: GenerationInputStable, request_id: uuid.UUID, owner: int
 ) -> dict[str, Any]:
     stored: dict[str, Any] = {}
     policy = horde.source_policy
@@ -95,7 +114,7 @@ def _base_price(body: GenerationInputStable) -> float:
     )  # fmt: skip
 
 
-def _dry_run(horde: Horde, body: GenerationInputStable, price: float) -> float:
+def _dry_run(horde: Resources, body: GenerationInputStable, price: float) -> float:
     p = body.params
     factor = pricing.baseline_factor(horde.catalog.baseline(body.models[0])) if body.models else 2.0
     burn = pricing.image_burn(
@@ -109,9 +128,10 @@ def _dry_run(horde: Horde, body: GenerationInputStable, price: float) -> float:
 class ImageKind(Kind):
     name = "image"
     api_type = "image"
+    full_status = RequestStatusStable
     always_skipped_keys = SKIPPED_KEYS
 
-    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+    async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, GenerationInputStable)
         check_image_request(body, user)
         p = body.params
@@ -137,31 +157,7 @@ class ImageKind(Kind):
             dry_run_kudos=_dry_run(horde, body, price),
         )  # fmt: skip
 
-    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
-        conditions = [requests.c.pixels <= bindparam("max_pixels"), models_filter(w)]
-        if not w.nsfw:
-            conditions.append(requests.c.nsfw == false())
-        return conditions
-
-    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
-        return {"max_pixels": w.max_pixels}
-
-    def sql_shape(self, w: WorkerProfile) -> tuple[object, ...]:
-        return (w.nsfw,)
-
-    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
-        if q.pixels > w.max_pixels:
-            return "max_pixels"
-        reason = models_reason(q, w) or common_reason(q, w)
-        if reason:
-            return reason
-        if q.nsfw and not w.nsfw:
-            return "nsfw"
-        if w.blacklist and blacklisted(q.prompt, w.blacklist):
-            return "blacklist"
-        return None
-
-    def ttl(self, horde: Horde, new: NewRequest) -> float:
+    def ttl(self, horde: Resources, new: NewRequest) -> float:
         s = horde.settings
         ttl = s.image_job_ttl_base + int(new.payload["steps"]) * 2 * (new.pixels / (512 * 512))
         if new.payload["params"].get("control_type"):
@@ -169,7 +165,7 @@ class ImageKind(Kind):
         return max(ttl, s.image_job_ttl_min)
 
     def profile(
-        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+        self, horde: Resources, worker: dict[str, Any], *, owner_trusted: bool, amount: int
     ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
@@ -180,6 +176,28 @@ class ImageKind(Kind):
         )
         bridge = int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or "")))
         return with_caps(fields, allowed_caps(bridge, config))
+
+    def worker_models(self, horde: Resources, models: list[str], *, owner: Principal) -> list[str]:
+        if not models:
+            return ["stable_diffusion"]
+        if owner.customizer or owner.special or not horde.catalog.image:
+            return models
+        known = [m for m in models if horde.catalog.is_known("image", m)]
+        if not known:
+            raise HordeError(RC.BadRequest, "None of the declared models is known to this horde")
+        return known
+
+    def performance(self, speed: float) -> str:
+        return f"{round(speed, 1)} megapixelsteps per second"
+
+    def worker_fields(self, worker: Worker) -> dict[str, Any]:
+        config = worker.config or {}
+        return {
+            "models": list(worker.models or []),
+            "max_pixels": int(config.get("max_pixels", limits.DEFAULT_MAX_PIXELS)),
+            "megapixelsteps_generated": int(worker.things),
+            **{key: bool(config.get(flag, False)) for key, flag in WORKER_FLAGS.items()},
+        }
 
     def worker_config(self, body: Any) -> dict[str, Any]:
         assert isinstance(body, PopInputStable)
@@ -195,7 +213,7 @@ class ImageKind(Kind):
         return max(1, min(profile.amount, budget))
 
     async def pop_body(
-        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+        self, horde: Resources, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
     ) -> dict[str, Any]:
         first, payload = jobs[0], request.payload
         body: dict[str, Any] = {
@@ -224,14 +242,14 @@ class ImageKind(Kind):
         return body
 
     @staticmethod
-    async def _source(horde: Horde, key: str, by_url: bool) -> str:
+    async def _source(horde: Resources, key: str, by_url: bool) -> str:
         if by_url:
             return horde.storage.download_url(key)
         data = await horde.storage.get(key)
         return b64(data) if data else ""
 
     async def accept(
-        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+        self, horde: Resources, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
     ) -> SubmitOutcome:
         assert isinstance(body, SubmitInputStable)
         if body.state == "faulted":
@@ -261,7 +279,7 @@ class ImageKind(Kind):
         meta_out = {"seed": body.seed, "censored": censored, "gen_metadata": meta, "state": state}
         return SubmitOutcome(result=key, meta=meta_out, reward=reward, burn=burn, things=things)
 
-    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+    async def generation(self, horde: Resources, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
         meta = job.get("result_meta") or {}
         key = job.get("result") or ""
         if request.payload.get("r2", True):
@@ -278,7 +296,7 @@ class ImageKind(Kind):
 
     async def status_body(
         self,
-        horde: Horde,
+        horde: Resources,
         request: RequestRow,
         jobs: list[dict[str, Any]],
         *,

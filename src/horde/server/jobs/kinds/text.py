@@ -5,18 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam
-
 from horde.contract import (
     GenerationInputKobold,
     PopInputKobold,
+    RequestStatusKobold,
     SubmitInputKobold,
     limits,
 )
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
-from horde.server.jobs.filters import models_filter, requests
-from horde.server.jobs.kinds.base import ClaimedJob, Kind, RequestRow, SubmitOutcome
+from horde.server.jobs.kinds.base import Kind
 from horde.server.jobs.kinds.common import (
     base_profile,
     check_batching,
@@ -27,10 +25,16 @@ from horde.server.jobs.kinds.common import (
     target_workers,
     with_caps,
 )
-from horde.server.jobs.matching import blacklisted, common_reason, models_reason
-from horde.server.jobs.records import JobSpec, NewRequest, QueuedRequest, WorkerProfile
+from horde.server.jobs.records import (
+    ClaimedJob,
+    JobSpec,
+    NewRequest,
+    RequestRow,
+    SubmitOutcome,
+    WorkerProfile,
+)
 from horde.server.kudos import pricing
-from horde.server.state import Horde
+from horde.server.resources import Resources
 from horde.server.users.principal import Principal
 from horde.server.workers.capabilities import Cap
 from horde.server.workers.models import Worker
@@ -71,8 +75,9 @@ def _check_request(body: GenerationInputKobold, user: Principal) -> None:
 class TextKind(Kind):
     name = "text"
     api_type = "text"
+    full_status = RequestStatusKobold
 
-    async def prepare(self, horde: Horde, body: Any, *, user: Principal) -> NewRequest:
+    async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, GenerationInputKobold)
         _check_request(body, user)
         params = body.params
@@ -102,33 +107,11 @@ class TextKind(Kind):
             dry_run_kudos=round((estimate + 1) * params.n + 1, 2),
         )
 
-    def sql_filters(self, w: WorkerProfile) -> list[ColumnElement[bool]]:
-        return [
-            requests.c.max_length <= bindparam("max_length"),
-            requests.c.max_context_length <= bindparam("max_context_length"),
-            models_filter(w),
-        ]
-
-    def sql_params(self, w: WorkerProfile) -> dict[str, object]:
-        return {"max_length": w.max_length, "max_context_length": w.max_context_length}
-
-    def skip_reason(self, q: QueuedRequest, w: WorkerProfile) -> str | None:
-        if q.max_length > w.max_length:
-            return "max_length"
-        if q.max_context_length > w.max_context_length:
-            return "max_context_length"
-        reason = models_reason(q, w) or common_reason(q, w)
-        if reason:
-            return reason
-        if w.blacklist and blacklisted(q.prompt, w.blacklist):
-            return "blacklist"
-        return None
-
-    def ttl(self, horde: Horde, new: NewRequest) -> float:
+    def ttl(self, horde: Resources, new: NewRequest) -> float:
         return horde.settings.text_job_ttl
 
     def profile(
-        self, horde: Horde, worker: dict[str, Any], *, owner_trusted: bool, amount: int
+        self, horde: Resources, worker: dict[str, Any], *, owner_trusted: bool, amount: int
     ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
@@ -144,6 +127,20 @@ class TextKind(Kind):
             caps |= Cap.VALIDATED_BACKEND
         return with_caps(fields, int(caps))
 
+    def performance(self, speed: float) -> str:
+        return f"{round(speed, 1)} tokens per second"
+
+    def worker_fields(self, worker: Worker) -> dict[str, Any]:
+        config = worker.config or {}
+        return {
+            "models": list(worker.models or []),
+            "max_length": int(config.get("max_length", limits.DEFAULT_WORKER_MAX_LENGTH)),
+            "max_context_length": int(
+                config.get("max_context_length", limits.DEFAULT_WORKER_MAX_CONTEXT_LENGTH)
+            ),
+            "tokens_generated": int(worker.things),
+        }
+
     def worker_config(self, body: Any) -> dict[str, Any]:
         assert isinstance(body, PopInputKobold)
         return {
@@ -154,7 +151,7 @@ class TextKind(Kind):
         }
 
     async def pop_body(
-        self, horde: Horde, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
+        self, horde: Resources, request: RequestRow, jobs: list[ClaimedJob], profile: WorkerProfile
     ) -> dict[str, Any]:
         first = jobs[0]
         payload = {**request.payload["params"], "prompt": request.payload["prompt"], "n": 1}
@@ -169,7 +166,7 @@ class TextKind(Kind):
         }
 
     async def accept(
-        self, horde: Horde, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
+        self, horde: Resources, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker
     ) -> SubmitOutcome:
         assert isinstance(body, SubmitInputKobold)
         if body.state == "faulted":
@@ -196,7 +193,7 @@ class TextKind(Kind):
             things=tokens,
         )
 
-    async def generation(self, horde: Horde, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
+    async def generation(self, horde: Resources, request: RequestRow, job: dict[str, Any]) -> dict[str, Any]:
         meta = job.get("result_meta") or {}
         return {
             "text": job.get("result") or "",

@@ -1,12 +1,15 @@
-"""The pop matching query and the other statements of the jobs hot paths (Core, no ORM).
+"""The claim: one conditional `UPDATE jobs ... RETURNING` that picks the best queued jobs a worker may
+take, leases them and fixes their model (ADR 0001, 0002, 0005), derived from `conditions.CONDITIONS`.
 
-`claim_statement` is the whole pop: one conditional `UPDATE ... RETURNING` that picks the best queued
-job this worker may take, leases it and fixes its model (ADR 0001, 0002, 0005).
+The statement, its cache key and its bind values all come from the same condition records: the key is
+the kind plus every condition's `shape(w)`, the WHERE is every condition's `sql(w)`, the values every
+condition's `binds(w)`. Statements are built once per key and reused (building one costs more than
+running it); the dialect's statement layer (`jobs/statements/`) runs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -22,28 +25,28 @@ from sqlalchemy import (
     update,
 )
 
-from horde.server.jobs.filters import common_filters, common_params, common_shape
-from horde.server.jobs.kinds import KINDS
-from horde.server.jobs.models import Job, JobState, Request, RequestModel, RequestWorker
+from horde.server.jobs.matching.conditions import CONDITIONS, jobs, request_models, requests
+from horde.server.jobs.models import JobState
 from horde.server.jobs.records import WorkerProfile
-from horde.server.kit.orm import table
 from horde.server.kit.sql import Fast, one_of
 
-jobs = table(Job)
-requests = table(Request)
-request_models = table(RequestModel)
-request_workers = table(RequestWorker)
-
+# The state is a literal, not a bind parameter, so PostgreSQL's cached generic plans can still use the
+# partial queue index (WHERE state = 'queued').
 QUEUED: ColumnElement[str] = literal_column("'queued'")
 RETURNING = (jobs.c.id, jobs.c.request_id, jobs.c.seed, jobs.c.form, jobs.c.model, jobs.c.position)
+ACROSS_REQUESTS = frozenset({"alchemy"})  # kinds whose pop takes `amount` jobs of any requests (forms)
+
+
+def claim_key(w: WorkerProfile, *, limit: int, by_users: bool) -> tuple[Hashable, ...]:
+    """What the claim statement's structure depends on: workers with one key share one statement."""
+    shapes = tuple(condition.shape(w) for condition in CONDITIONS[w.kind])
+    return (w.kind, shapes, bool(w.models), limit, by_users)
 
 
 def match_filters(w: WorkerProfile, *, by_users: bool = False) -> list[ColumnElement[bool]]:
-    """Every condition a queued job must meet for worker `w` (with bind parameters, see `claim_params`)."""
-    # The state is a literal, not a bind parameter, so PostgreSQL's cached generic plans can still use
-    # the partial queue index (WHERE state = 'queued').
-    filters = [jobs.c.state == QUEUED, jobs.c.kind == w.kind, *KINDS[w.kind].sql_filters(w)]
-    filters += common_filters(w)
+    """Every condition a queued job must meet for worker `w` (values from `claim_params`)."""
+    filters = [jobs.c.state == QUEUED, jobs.c.kind == w.kind]
+    filters += [sql for condition in CONDITIONS[w.kind] if (sql := condition.sql(w)) is not None]
     if by_users:
         filters.append(one_of(requests.c.user_id, "user_ids"))
     return filters
@@ -58,19 +61,18 @@ def claim_params(
     ttl_scale: float = 1.0,
 ) -> dict[str, object]:
     """The values of a claim statement's bind parameters."""
-    return {
-        **common_params(w),
-        **KINDS[w.kind].sql_params(w),
-        "models": sorted(w.models),
-        "user_ids": list(user_ids),
-        "now": now,
-        "ttl_scale": ttl_scale * (3.0 if w.extra_slow else 1.0),
-        "fallback_model": fallback_model,
-    }
+    params: dict[str, object] = {}
+    for condition in CONDITIONS[w.kind]:
+        params.update(condition.binds(w))
+    params.update(
+        wid=w.worker_id, models=sorted(w.models), user_ids=list(user_ids), now=now,
+        ttl_scale=ttl_scale * (3.0 if w.extra_slow else 1.0), fallback_model=fallback_model,
+    )  # fmt: skip
+    return params
 
 
 def _model_choice(w: WorkerProfile) -> Any:
-    if KINDS[w.kind].batch_across_requests:  # alchemy: the form is the job's "model"
+    if w.kind in ACROSS_REQUESTS:  # alchemy: the form is the job's "model"
         return jobs.c.form
     if not w.models:
         return bindparam("fallback_model", type_=String)
@@ -90,18 +92,14 @@ def _lease() -> Any:
     return bindparam("now", type_=Float) + ttl * bindparam("ttl_scale", type_=Float)
 
 
-_CLAIMS: dict[tuple[object, ...], Fast] = {}
+_CLAIMS: dict[tuple[Hashable, ...], Fast] = {}
 
 
 def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False) -> Fast:
-    """Lease up to `limit` best queued jobs for `w`: `UPDATE jobs ... RETURNING` the claimed rows.
-
-    Built once per shape of worker and reused (building it costs more than running it); the values
-    come from `claim_params`.
-    """
-    shape = (*common_shape(w), *KINDS[w.kind].sql_shape(w), bool(w.models), limit, by_users)
-    statement = _CLAIMS.get(shape)
-    if statement is None or w.blacklist:
+    """Lease up to `limit` best queued jobs for `w`: `UPDATE jobs ... RETURNING` the claimed rows."""
+    key = claim_key(w, limit=limit, by_users=by_users)
+    statement = _CLAIMS.get(key)
+    if statement is None:
         candidates = (
             select(jobs.c.id)
             .select_from(jobs.join(requests, requests.c.id == jobs.c.request_id))
@@ -110,9 +108,7 @@ def claim_statement(w: WorkerProfile, *, limit: int = 1, by_users: bool = False)
             .limit(limit)
             .with_for_update(skip_locked=True, of=jobs)
         )
-        statement = Fast(_lease_update(candidates, _model_choice(w)))
-        if not w.blacklist:  # blacklists are rare and vary in length: their statements are not kept
-            _CLAIMS[shape] = statement
+        statement = _CLAIMS[key] = Fast(_lease_update(candidates, _model_choice(w)))
     return statement
 
 

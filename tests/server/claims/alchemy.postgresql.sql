@@ -1,0 +1,12 @@
+WITH chosen AS MATERIALIZED 
+(SELECT jobs.id AS id 
+FROM jobs JOIN requests ON requests.id = jobs.request_id 
+WHERE jobs.state = 'queued' AND jobs.kind = $5::VARCHAR AND jobs.form = ANY ($6::VARCHAR(64)[]) AND requests.tiles <= $7::INTEGER AND (requests.has_worker_list = false OR requests.worker_blacklist = false AND (EXISTS (SELECT * 
+FROM request_workers 
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $2::UUID)) OR requests.worker_blacklist = true AND NOT (EXISTS (SELECT * 
+FROM request_workers 
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $2::UUID))) ORDER BY jobs.priority_key DESC, jobs.id DESC 
+ LIMIT $8::INTEGER FOR UPDATE OF jobs SKIP LOCKED)
+ UPDATE jobs SET state=$1::VARCHAR, model=jobs.form, worker_id=$2::UUID, started_at=$3::FLOAT, lease_expires_at=($3::FLOAT + (SELECT requests.ttl 
+FROM requests 
+WHERE requests.id = jobs.request_id) * $4::FLOAT) FROM chosen WHERE jobs.id = chosen.id AND jobs.state = 'queued' RETURNING jobs.id, jobs.request_id, jobs.seed, jobs.form, jobs.model, jobs.position
