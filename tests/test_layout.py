@@ -51,12 +51,12 @@ def test_client_and_worker_do_not_need_sqlalchemy() -> None:
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation: domain-free helpers, the database, images", (
         "", "kit", "kit.*", "config", "errors", "db", "migrate", "middleware", "ratelimit", "redis",
-        "catalog",
+        "catalog", "clientip",
         "images", "images.codec", "images.storage", "images.sources",
     )),
     ("tables and records", (
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
-        "kudos.pricing", "resources",
+        "kudos.pricing", "resources", "access",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev",  # the packages themselves
     )),
     ("each domain's own writes and caches", (
@@ -71,7 +71,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the running horde", ("state",)),
     ("services and scheduled work", (
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
-        "jobs.service", "jobs.scheduled", "workers.service", "workers.details", "users.details",
+        "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details", "users.details",
         "status.service", "kudos.scheduled", "webhooks.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),

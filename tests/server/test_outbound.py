@@ -81,8 +81,8 @@ def settings_overrides() -> dict[str, Any]:
 async def test_a_trickling_webhook_delays_no_other(horde: Horde, servers: tuple[Servers, str, str]) -> None:
     state, slow, fast = servers
     async with horde.db.transaction() as conn:
-        await webhooks.enqueue(conn, horde, url=slow, body={"id": "slow"})  # first in line
-        await webhooks.enqueue(conn, horde, url=fast, body={"id": "fast"})
+        await webhooks.enqueue(conn, url=slow, body={"id": "slow"}, now=horde.clock.now())  # first in line
+        await webhooks.enqueue(conn, url=fast, body={"id": "fast"}, now=horde.clock.now())
     round_ = asyncio.create_task(webhooks.deliver_due(horde))
     await asyncio.wait_for(state.prompt_hits.wait(), GUARD)  # while the slow one still trickles
     assert not round_.done()
