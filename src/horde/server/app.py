@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 import redis.asyncio as aioredis
@@ -15,19 +15,22 @@ from fastapi.responses import JSONResponse
 from horde import __version__
 from horde.server.api import API_ROUTERS, root_router
 from horde.server.catalog import ModelCatalog, load_catalog
+from horde.server.cluster.nodes import registered
+from horde.server.cluster.secrets import load_secrets
 from horde.server.config import Settings
 from horde.server.db import open_database
 from horde.server.errors import install_error_handlers
-from horde.server.images.storage import LocalStorage
+from horde.server.images.backends import open_storage
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.snapshot import Snapshots
 from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
 from horde.server.kit.notify import Notifier
-from horde.server.kit.secrets import derive, load_or_create
 from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
 from horde.server.migrate import upgrade_to_head
+from horde.server.observe.metrics import LoopLagProbe
+from horde.server.observe.middleware import ObserveMiddleware
 from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
 from horde.server.redis import connect_relay
 from horde.server.scheduler import Scheduler
@@ -50,24 +53,24 @@ async def build_horde(
     """Everything the server runs on, from settings (the app's lifespan and the tests use it)."""
     clock = clock or Clock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = open_database(settings.effective_database_url, pool_size=settings.db_pool_size)
+    db = open_database(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        statement_cache=settings.db_statement_cache,
+    )
     db.lock_file()
     if migrate:
         await upgrade_to_head(db)
-    pepper = load_or_create(settings.data_dir, "api_key_pepper", settings.api_key_pepper)
-    signing = derive(settings.url_signing_secret or pepper, "urls")
+    secrets = await load_secrets(db, settings, clock=clock)
+    pepper = secrets.pepper
     http = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=50))
-    storage = LocalStorage(
-        settings.data_dir / "objects",
-        public_url=settings.effective_public_url,
-        secret=signing,
-        url_ttl=settings.signed_url_ttl,
-    )
+    storage, storage_identity = open_storage(settings, signing=secrets.url_signing)
     if catalog is None:
         catalog = await load_catalog(settings.model_reference_image, settings.model_reference_text, http)
     horde = Horde(
         settings=settings, db=db, clock=clock, storage=storage, catalog=catalog,
         capabilities=load_table(settings.bridge_capabilities), http=http, pepper=pepper,
+        storage_identity=storage_identity,
     )  # fmt: skip
     horde.users = UserCache(pepper=pepper, admins=frozenset(settings.admins), clock=clock)
     horde.workers = WorkerCache(clock)
@@ -107,25 +110,26 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         horde = await build_horde(settings)
         app.state.horde = horde
-        relay = (
-            await connect_relay(settings.redis_url, prefix=settings.redis_prefix, notifier=horde.notifier)
-            if (settings.redis_url)
-            else None
-        )
-        scheduler = Scheduler(horde)
-        horde.webhooks.start()
-        if settings.run_scheduler:
-            scheduler.start()
-        gc.collect()
-        gc.freeze()  # keep start-up objects out of every later collection (see PERF.md)
-        try:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(close_horde, horde)
+            await stack.enter_async_context(registered(horde.db, horde.clock, storage=horde.storage_identity))
+            if settings.redis_url:
+                relay = await connect_relay(
+                    settings.redis_url, prefix=settings.redis_prefix, notifier=horde.notifier
+                )
+                stack.push_async_callback(relay.stop)
+            scheduler = Scheduler(horde)
+            horde.webhooks.start()
+            stack.push_async_callback(horde.webhooks.stop)
+            if settings.run_scheduler:
+                scheduler.start()
+                stack.push_async_callback(scheduler.stop)
+            probe = LoopLagProbe()
+            probe.start()
+            stack.push_async_callback(probe.stop)
+            gc.collect()
+            gc.freeze()  # keep start-up objects out of every later collection (see PERF.md)
             yield
-        finally:
-            await scheduler.stop()
-            await horde.webhooks.stop()
-            if relay is not None:
-                await relay.stop()
-            await close_horde(horde)
 
     app = FastAPI(
         title="AI Horde",
@@ -151,4 +155,5 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     if not settings.test_ratelimit_disabled:
         app.add_middleware(RateLimitMiddleware, counters=_counters(settings))
     app.add_middleware(CORSMiddleware)
+    app.add_middleware(ObserveMiddleware, metrics=settings.metrics)  # outermost: sees every answer
     return app

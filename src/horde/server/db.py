@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,7 +52,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, statement_cache: bool = True, **kwargs: Any
+) -> AsyncEngine:
     """Create an async engine with the house settings for its dialect."""
     if url.startswith("sqlite"):
         path = _sqlite_path(url)
@@ -69,18 +72,31 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngin
         max_overflow=0,
         pool_timeout=10,
         pool_pre_ping=False,
-        connect_args=_connect_args(url),
+        connect_args=_connect_args(url, statement_cache=statement_cache),
         **kwargs,
     )
 
 
-def _connect_args(url: str) -> dict[str, Any]:
+# asyncpg's and SQLAlchemy's caches off, and unique names for the statements still prepared (the
+# PgBouncer recipe of SQLAlchemy's asyncpg documentation)
+_NO_STATEMENT_CACHE: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__horde_{uuid.uuid4().hex}__",
+}
+
+
+def _connect_args(url: str, *, statement_cache: bool = True) -> dict[str, Any]:
     """No TLS attempt towards a database on this machine (asyncpg tries TLS first by default, and
-    every new connection then pays a failed handshake); elsewhere the URL decides (`?ssl=...`)."""
+    every new connection then pays a failed handshake); elsewhere the URL decides (`?ssl=...`).
+    Without the statement cache (PgBouncer in transaction mode), asyncpg prepares nothing by name."""
     parsed = make_url(url)
+    args: dict[str, Any] = {} if statement_cache else dict(_NO_STATEMENT_CACHE)
     if parsed.query.get("ssl") or parsed.query.get("sslmode"):
-        return {}
-    return {"ssl": False} if parsed.host in (None, "localhost", "127.0.0.1", "::1") else {}
+        return args
+    if parsed.host in (None, "localhost", "127.0.0.1", "::1"):
+        args["ssl"] = False
+    return args
 
 
 @dataclass
@@ -146,6 +162,6 @@ class Database:
             yield conn
 
 
-def open_database(url: str, *, pool_size: int = 10) -> Database:
+def open_database(url: str, *, pool_size: int = 10, statement_cache: bool = True) -> Database:
     """Build the Database for a URL."""
-    return Database(engine=create_engine(url, pool_size=pool_size), url=url)
+    return Database(engine=create_engine(url, pool_size=pool_size, statement_cache=statement_cache), url=url)

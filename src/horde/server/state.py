@@ -35,6 +35,7 @@ class Horde:
     capabilities: CapabilityTable
     http: httpx.AsyncClient
     pepper: str
+    storage_identity: str = ""  # nodes serve together only when these match (cluster/nodes.py)
     users: UserCache = field(init=False)
     workers: WorkerCache = field(init=False)
     snapshots: Snapshots = field(init=False)

@@ -34,6 +34,7 @@ from horde.contract import (
 from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, WorkerCall
 from horde.server.jobs import service
 from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
+from horde.server.observe.metrics import observe_pop
 from horde.server.state import Horde
 
 router = APIRouter(tags=["v2"])
@@ -63,6 +64,7 @@ async def _pop(call: WorkerCall, kind: str, body: Any) -> JSONResponse:
         call.horde, kind=kind, body=body, user=call.user, ipaddr=call.ip, wait=seconds,
         disconnected=call.request.is_disconnected,
     )  # fmt: skip
+    observe_pop(kind, result)
     return _waited(result)
 
 
