@@ -31,6 +31,7 @@ from bench.local import create_database, drop_database, free_port
 
 VARIANTS = ("full", "no-metrics", "none", "bare")
 TICK = os.sysconf("SC_CLK_TCK")
+_KEYS: dict[str, str] = {}
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -101,7 +102,7 @@ def _wrk(url: str, key: str, seconds: float) -> int:
 def _measure(variant: str, dsn: str, seconds: float) -> dict[str, Any]:
     port = free_port()
     env = {**os.environ, "HORDE_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://"),
-           "HORDE_DATA_DIR": f"/tmp/horde-observe-cost-{port}", "HORDE_TEST_APIKEYS": "1",
+           "HORDE_DATA_DIR": f"/tmp/horde-observe-cost-{os.getpid()}", "HORDE_TEST_APIKEYS": "1",
            "HORDE_TEST_RATELIMIT_DISABLED": "1", "HORDE_METRICS": "0" if variant == "no-metrics" else "1",
            "HORDE_PORT": str(port), "HORDE_LOG_FORMAT": "json"}  # fmt: skip
     command = [
@@ -115,15 +116,18 @@ def _measure(variant: str, dsn: str, seconds: float) -> dict[str, Any]:
         "--dsn",
         dsn,
     ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(env["HORDE_DATA_DIR"]) / f"{variant}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait(url)
-        key = (
-            "bare"
-            if variant == "bare"
-            else httpx.post(f"{url}/api/v2/dev/test-user", json={}).json()["api_key"]
-        )
+        if variant == "bare":
+            key = "bare"
+        else:  # one owner for every variant: worker names are unique across users
+            key = _KEYS.get("owner") or httpx.post(f"{url}/api/v2/dev/test-user", json={}).json()["api_key"]
+            _KEYS["owner"] = key
         _wrk(url, key, 3)  # warm-up: the 20 workers are created by their first pops
         before = _cpu_seconds(process.pid)
         count = _wrk(url, key, seconds)
@@ -140,7 +144,7 @@ def _measure(variant: str, dsn: str, seconds: float) -> dict[str, Any]:
 
 
 def _wait(url: str) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/api/v2/status/heartbeat", timeout=2).status_code == 200:

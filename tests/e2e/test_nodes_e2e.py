@@ -91,13 +91,18 @@ def _webp(color: tuple[int, int, int]) -> bytes:
     return out.getvalue()
 
 
-def _pops(node: HordeServer, outcome: str) -> float:
+def _scrape(node: HordeServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     text = httpx.get(f"{node.base_url}/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "horde_pops_total" and sample.labels == {"kind": "image", "outcome": outcome}:
-                return sample.value
-    return 0.0
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _pops(node: HordeServer, outcome: str) -> float:
+    labels = frozenset({"kind": "image", "outcome": outcome}.items())
+    return _scrape(node).get(("horde_pops_total", labels), 0.0)
 
 
 def test_a_key_minted_on_one_node_works_on_the_other(cluster: Cluster) -> None:
@@ -132,6 +137,7 @@ def test_an_image_uploaded_through_one_node_is_read_through_the_other(cluster: C
         assert status["done"] is True
         assert httpx.get(status["generations"][0]["img"], timeout=30).content == result
     assert _pops(a, "job") == jobs_before + 1  # node A's /metrics saw its pop
+    assert ("horde_event_loop_lag_seconds", frozenset()) in _scrape(b)  # the probe runs in a real node
 
 
 def test_a_node_with_a_store_of_its_own_is_refused(cluster: Cluster, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     s3_virtual_hosted: bool = False  # bucket in the host name instead of the path
     log_format: Literal["json", "console"] = "json"  # console: for a person at a terminal
     metrics: bool = True  # serve /metrics (Prometheus text format)
+    scheduler_metrics_port: int = 0  # `horde scheduler` serves its task metrics on this port when set
     admins: list[str] = Field(default_factory=list)  # aliases like "db0#1"
     horde_name: str = "horde"
     db_pool_size: int = 20

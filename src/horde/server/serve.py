@@ -59,12 +59,17 @@ async def run_scheduler() -> None:
     """The periodic sweeps as their own process (`horde scheduler`), until interrupted."""
     import asyncio
 
+    from prometheus_client import start_http_server
+
     from horde.server.app import build_horde, close_horde
     from horde.server.cluster.nodes import registered
+    from horde.server.observe.metrics import REGISTRY
     from horde.server.scheduler import Scheduler
 
     settings = Settings()
     configure_logging(settings.log_format)
+    if settings.scheduler_metrics_port:  # the task series; no API here to serve /metrics
+        start_http_server(settings.scheduler_metrics_port, addr=settings.host, registry=REGISTRY)
     horde = await build_horde(settings)
     scheduler = Scheduler(horde)
     try:
