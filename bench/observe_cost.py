@@ -1,6 +1,7 @@
 """What the observing middleware costs an empty pop: server CPU per pop with and without it.
 
     uv run --frozen python -m bench.observe_cost --seconds 10 --rounds 2
+    uv run --frozen python -m bench.observe_cost --micro     # the middleware alone, in-process
 
 Variants, each its own `uvicorn` process on one fresh database, driven by `wrk` with
 `bench/wrk/pop.lua` (40 connections, 20 workers popping an empty text queue):
@@ -176,6 +177,7 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--micro", action="store_true", help="only the in-process cost of the middleware")
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
@@ -183,10 +185,65 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port, args.dsn)
         return
+    if args.micro:
+        print("CPU µs per request, middleware only (no-op app):", json.dumps(micro()))
+        return
     results = asyncio.run(_run(args.seconds, args.rounds))
     for variant in VARIANTS:
         ms = sorted(r["cpu_ms_per_request"] for r in results if r["variant"] == variant)
         print(f"{variant:>10}: server CPU ms/request {ms}")
+
+
+def micro(n: int = 200_000) -> dict[str, float]:
+    """CPU µs per request of the middleware alone: a no-op ASGI app called directly and through it."""
+    from horde.server.observe.middleware import ObserveMiddleware
+
+    route = type("Route", (), {"path": "/api/v2/generate/text/pop"})()
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json")],
+    }
+    body = {"type": "http.response.body", "body": b"{}"}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scope["route"] = route
+        await send(dict(start))
+        await send(body)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    async def send(_message: Any) -> None:
+        return None
+
+    headers = [(b"host", b"127.0.0.1"), (b"apikey", b"x" * 22), (b"content-type", b"application/json")]
+
+    async def run(target: Any) -> float:
+        began = time.process_time()
+        for _ in range(n):
+            scope = {
+                "type": "http",
+                "method": "POST",
+                "path": "/api/v2/generate/text/pop",
+                "headers": headers,
+            }
+            await target(scope, receive, send)
+        return (time.process_time() - began) / n * 1e6
+
+    async def all_variants() -> dict[str, float]:
+        variants = {
+            "none": app,
+            "no-metrics": ObserveMiddleware(app, metrics=False),
+            "full": ObserveMiddleware(app, metrics=True),
+        }
+        result: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(3):  # interleaved, best of three
+            for name, target in variants.items():
+                result[name].append(await run(target))
+        return {name: round(min(times), 2) for name, times in result.items()}
+
+    return asyncio.run(all_variants())
 
 
 if __name__ == "__main__":
