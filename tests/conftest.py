@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from horde.server.db import Database
 from horde.server.kit.clock import FakeClock
 from horde.server.state import Horde
 from tests import isolation, services
+from tests.s3 import S3Server, start_s3
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 MODEL_REFERENCE = SHARED / "api" / "model-reference"
@@ -39,6 +40,14 @@ async def redis_url() -> AsyncIterator[str]:
         services.unavailable("Redis", exc)
     yield f"{services.REDIS_URL}/{index}"
     await services.release_redis_index(index)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """moto's S3 server on a free port, for the whole run (each test makes its own bucket)."""
+    server = start_s3(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

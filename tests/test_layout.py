@@ -52,16 +52,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation: domain-free helpers, the database, images", (
         "", "kit", "kit.*", "config", "errors", "db", "migrate", "middleware", "ratelimit", "redis",
         "catalog", "clientip",
-        "images", "images.codec", "images.storage", "images.sources",
+        "images", "images.codec", "images.storage", "images.sources", "images.s3", "images.backends",
+        "observe.logs", "observe.metrics", "observe.middleware", "processes",
     )),
     ("tables and records", (
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
         "kudos.pricing", "resources", "access",
-        "jobs", "users", "workers", "kudos", "webhooks", "status", "dev",  # the packages themselves
+        "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe",  # packages
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
-        "workers.cache",
+        "workers.cache", "cluster.nodes", "cluster.secrets",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -71,8 +72,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the running horde", ("state",)),
     ("services and scheduled work", (
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
-        "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details", "users.details",
-        "status.service", "kudos.scheduled", "webhooks.scheduled",
+        "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
+        "users.details", "status.service", "kudos.scheduled", "webhooks.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

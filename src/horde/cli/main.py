@@ -20,11 +20,15 @@ def main() -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default 7001).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers", default=1, type=click.IntRange(1, 64), show_default=True,
+    help="Server processes sharing the port (PostgreSQL only).",
+)  # fmt: skip
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Run the API server (schema brought to the newest migration first)."""
     from horde.server.serve import run_server
 
-    run_server(host=host, port=port)
+    run_server(host=host, port=port, workers=workers)
 
 
 @main.command()

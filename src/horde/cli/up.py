@@ -192,7 +192,7 @@ class _Up:
 
 
 def _server(config: Any) -> Any:
-    from horde.server.serve import ClosingServer
+    from horde.server.processes import ClosingServer
 
     class Server(ClosingServer):
         @contextlib.contextmanager

@@ -15,20 +15,20 @@ def users() -> None:
 async def _create(username: str, *, moderator: bool, trusted: bool) -> tuple[str, str]:
     import uuid
 
+    from horde.server.cluster.secrets import load_secrets
     from horde.server.config import Settings
     from horde.server.db import open_database
     from horde.server.kit.clock import Clock
-    from horde.server.kit.secrets import load_or_create
     from horde.server.migrate import upgrade_to_head
     from horde.server.users import service
     from horde.server.users.details import check_username
 
     settings = Settings()
     name = check_username(username)
-    pepper = load_or_create(settings.data_dir, "api_key_pepper", settings.api_key_pepper)
     db = open_database(settings.effective_database_url, pool_size=1)
     try:
         await upgrade_to_head(db)
+        pepper = (await load_secrets(db, settings)).pepper
         async with db.transaction() as conn:
             new = await service.create_user(
                 conn, username=name, oauth_id=f"local:{uuid.uuid4()}", pepper=pepper, now=Clock().now(),

@@ -9,6 +9,7 @@
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
 /        .well-known/serviceinfo                                     status/routes.py
          objects/{key} (signed GET/PUT of the local storage)         images/routes.py
+         metrics (Prometheus text format, HORDE_METRICS=1)           observe/routes.py
          register (GET form, POST: a pseudonymous user and its key)  users/routes.py
 /api     swagger.json (generated OpenAPI), /api/ (docs)              app.py
 """
@@ -19,6 +20,7 @@ from horde.server.dev import routes as dev
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
 from horde.server.kit.routing import HordeRoute
+from horde.server.observe import routes as observe
 from horde.server.status import routes as status
 from horde.server.users import routes as users
 from horde.server.workers import routes as workers
@@ -29,4 +31,5 @@ API_ROUTERS = tuple(module.router for module in (jobs, workers, users, status, d
 root_router = APIRouter(route_class=HordeRoute)
 root_router.include_router(status.root_router)
 root_router.include_router(images.router)
+root_router.include_router(observe.router)
 root_router.include_router(users.root_router)

@@ -6,7 +6,7 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
 import redis.asyncio as aioredis
@@ -18,10 +18,12 @@ from horde.server.api import API_ROUTERS, root_router
 from horde.server.auth import install_guards
 from horde.server.catalog import ModelCatalog, load_catalog
 from horde.server.clientip import ClientIPMiddleware, TrustedProxies
+from horde.server.cluster.nodes import registered
+from horde.server.cluster.secrets import load_secrets
 from horde.server.config import Settings
 from horde.server.db import Database, open_database
 from horde.server.errors import install_error_handlers
-from horde.server.images.storage import LocalStorage
+from horde.server.images.backends import open_storage
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.snapshot import Snapshots
 from horde.server.jobs.statements import statements_for
@@ -29,9 +31,10 @@ from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
 from horde.server.kit.notify import Notifier
-from horde.server.kit.secrets import derive, load_or_create
 from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
 from horde.server.migrate import upgrade_to_head
+from horde.server.observe.metrics import LoopLagProbe
+from horde.server.observe.middleware import ObserveMiddleware
 from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
 from horde.server.redis import RedisHealth, connect_relay
 from horde.server.scheduler import Scheduler
@@ -56,25 +59,25 @@ async def build_horde(
     may hand in the database, tests/isolation.py)."""
     clock = clock or Clock()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = db or open_database(settings.effective_database_url, pool_size=settings.db_pool_size)
+    db = db or open_database(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        statement_cache=settings.db_statement_cache,
+    )
     db.lock_file()
     if migrate:
         await upgrade_to_head(db)
-    pepper = load_or_create(settings.data_dir, "api_key_pepper", settings.api_key_pepper)
-    signing = derive(settings.url_signing_secret or pepper, "urls")
+    secrets = await load_secrets(db, settings, clock=clock)
+    pepper = secrets.pepper
     http = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=50))
-    storage = LocalStorage(
-        settings.data_dir / "objects",
-        public_url=settings.effective_public_url,
-        secret=signing,
-        url_ttl=settings.signed_url_ttl,
-    )
+    storage, storage_identity = open_storage(settings, signing=secrets.url_signing)
     if catalog is None:
         catalog = await load_catalog(settings.model_reference_image, settings.model_reference_text, http)
     horde = Horde(
         settings=settings, db=db, clock=clock, storage=storage, catalog=catalog,
         capabilities=load_table(settings.bridge_capabilities), http=http, pepper=pepper,
         webhook_http=httpx.AsyncClient(limits=httpx.Limits(max_connections=20)),
+        storage_identity=storage_identity,
     )  # fmt: skip
     horde.started_at = clock.now()
     horde.users = UserCache(pepper=pepper, admins=settings.admin_ids, clock=clock)
@@ -118,27 +121,29 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
         horde = await build_horde(settings)
         app.state.horde = horde
         horde.redis_health = redis_health
-        relay = (
-            await connect_relay(
-                settings.redis_url, prefix=settings.redis_prefix, notifier=horde.notifier, health=redis_health
-            )
-            if settings.redis_url
-            else None
-        )
-        scheduler = Scheduler(horde)
-        horde.webhooks.start()
-        if settings.run_scheduler:
-            scheduler.start()
-        gc.collect()
-        gc.freeze()  # keep start-up objects out of every later collection (see PERF.md)
-        try:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(close_horde, horde)
+            await stack.enter_async_context(registered(horde.db, horde.clock, storage=horde.storage_identity))
+            if settings.redis_url:
+                relay = await connect_relay(
+                    settings.redis_url,
+                    prefix=settings.redis_prefix,
+                    notifier=horde.notifier,
+                    health=redis_health,
+                )
+                stack.push_async_callback(relay.stop)
+            scheduler = Scheduler(horde)
+            horde.webhooks.start()
+            stack.push_async_callback(horde.webhooks.stop)
+            if settings.run_scheduler:
+                scheduler.start()
+                stack.push_async_callback(scheduler.stop)
+            probe = LoopLagProbe()
+            probe.start()
+            stack.push_async_callback(probe.stop)
+            gc.collect()
+            gc.freeze()  # keep start-up objects out of every later collection (see PERF.md)
             yield
-        finally:
-            await scheduler.stop()
-            await horde.webhooks.stop()
-            if relay is not None:
-                await relay.stop()
-            await close_horde(horde)
 
     app = FastAPI(
         title="AI Horde",
@@ -171,4 +176,5 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     if settings.trusted_proxies:  # without any, the client is the socket peer (`client_ip`)
         app.add_middleware(ClientIPMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
     app.add_middleware(CORSMiddleware)
+    app.add_middleware(ObserveMiddleware, metrics=settings.metrics)  # outermost: sees every answer
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,14 +32,27 @@ class Settings(BaseSettings):
     allow_private_source_urls: bool = False
     test_apikeys: bool = False
     test_ratelimit_disabled: bool = False
-    api_key_pepper: str = ""  # empty: a random pepper kept in data_dir (set it when several nodes share a DB)
-    url_signing_secret: str = ""  # empty: derived from the pepper
+    # empty: generated once, kept in the shared database (PostgreSQL) or in data_dir (SQLite)
+    api_key_pepper: str = ""
+    url_signing_secret: str = ""
+    # S3-compatible object storage for results and sources; empty bucket: files in data_dir/objects
+    s3_bucket: str = ""
+    s3_endpoint: str = ""  # empty: AWS; e.g. http://minio:9000 or https://<account>.r2.cloudflarestorage.com
+    s3_public_endpoint: str = ""  # the endpoint in URLs handed to clients and workers, when it differs
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    s3_virtual_hosted: bool = False  # bucket in the host name instead of the path
+    log_format: Literal["json", "console"] = "json"  # console: for a person at a terminal
+    metrics: bool = True  # serve /metrics (Prometheus text format)
+    scheduler_metrics_port: int = 0  # `horde scheduler` serves its task metrics on this port when set
     # user ids, or aliases like "db0#1" of which only the id counts (a username can change)
     admins: list[int | str] = Field(default_factory=list)
     # peers whose X-Forwarded-For is believed (addresses or CIDR ranges); everyone else is the client
     trusted_proxies: list[str] = Field(default_factory=list)
     horde_name: str = "horde"
     db_pool_size: int = 20
+    db_statement_cache: bool = True  # off behind PgBouncer in transaction mode
     run_scheduler: bool = True  # run the periodic sweeps inside the API process
     model_reference_image: str = ""  # path or URL of stable_diffusion.json
     model_reference_text: str = ""  # path or URL of text_db.json

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -68,7 +69,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, statement_cache: bool = True, **kwargs: Any
+) -> AsyncEngine:
     """Create an async engine with the house settings for its dialect."""
     kwargs.setdefault("hide_parameters", True)  # bound values (prompts, key hashes) stay out of errors
     if url.startswith("sqlite"):
@@ -87,18 +90,31 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> AsyncEngin
         max_overflow=0,
         pool_timeout=10,
         pool_pre_ping=False,
-        connect_args=_connect_args(url),
+        connect_args=_connect_args(url, statement_cache=statement_cache),
         **kwargs,
     )
 
 
-def _connect_args(url: str) -> dict[str, Any]:
+# asyncpg's and SQLAlchemy's caches off, and unique names for the statements still prepared (the
+# PgBouncer recipe of SQLAlchemy's asyncpg documentation)
+_NO_STATEMENT_CACHE: dict[str, Any] = {
+    "statement_cache_size": 0,
+    "prepared_statement_cache_size": 0,
+    "prepared_statement_name_func": lambda: f"__horde_{uuid.uuid4().hex}__",
+}
+
+
+def _connect_args(url: str, *, statement_cache: bool = True) -> dict[str, Any]:
     """No TLS attempt towards a database on this machine (asyncpg tries TLS first by default, and
-    every new connection then pays a failed handshake); elsewhere the URL decides (`?ssl=...`)."""
+    every new connection then pays a failed handshake); elsewhere the URL decides (`?ssl=...`).
+    Without the statement cache (PgBouncer in transaction mode), asyncpg prepares nothing by name."""
     parsed = make_url(url)
+    args: dict[str, Any] = {} if statement_cache else dict(_NO_STATEMENT_CACHE)
     if parsed.query.get("ssl") or parsed.query.get("sslmode"):
-        return {}
-    return {"ssl": False} if parsed.host in (None, "localhost", "127.0.0.1", "::1") else {}
+        return args
+    if parsed.host in (None, "localhost", "127.0.0.1", "::1"):
+        args["ssl"] = False
+    return args
 
 
 @dataclass
@@ -195,6 +211,6 @@ def release_lock(connection: Connection, key: int) -> None:
         connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
 
-def open_database(url: str, *, pool_size: int = 10) -> Database:
+def open_database(url: str, *, pool_size: int = 10, statement_cache: bool = True) -> Database:
     """Build the Database for a URL."""
-    return Database(engine=create_engine(url, pool_size=pool_size), url=url)
+    return Database(engine=create_engine(url, pool_size=pool_size, statement_cache=statement_cache), url=url)

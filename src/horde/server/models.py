@@ -1,5 +1,6 @@
 """Every table of the server, imported in one place for Alembic and metadata consumers."""
 
+from horde.server.cluster.models import ServerNode, ServerSecret
 from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
 from horde.server.kit.orm import Base
 from horde.server.kudos.models import KudosBalance, KudosPosting
@@ -16,6 +17,8 @@ __all__ = [
     "Request",
     "RequestModel",
     "RequestWorker",
+    "ServerNode",
+    "ServerSecret",
     "User",
     "WebhookDelivery",
     "Worker",

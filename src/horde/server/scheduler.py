@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from horde.server.jobs import scheduled as jobs_scheduled
 from horde.server.kudos import scheduled as kudos_scheduled
+from horde.server.observe.metrics import TASK_FAILURES, TASK_SECONDS
 from horde.server.state import Horde
 from horde.server.webhooks import scheduled as webhooks_scheduled
 
@@ -43,12 +45,17 @@ async def run_once(horde: Horde, task: Task) -> int | None:
 
 
 async def _loop(horde: Horde, task: Task) -> None:
+    duration, failures = TASK_SECONDS.labels(task.name), TASK_FAILURES.labels(task.name)
     while True:
+        started = time.perf_counter()
         try:
             done = await run_once(horde, task)
+            if done is not None:  # None: another node holds the task's lock and ran it
+                duration.observe(time.perf_counter() - started)
             if done:
                 log.debug("%s: %s", task.name, done)
         except Exception:  # one failed round must not stop the sweeps
+            failures.inc()
             log.exception("scheduled task %s failed", task.name)
         await asyncio.sleep(task.interval(horde))
 

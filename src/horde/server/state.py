@@ -19,6 +19,7 @@ from horde.server.workers.cache import WorkerCache
 
 @dataclass
 class Horde(Resources):
+    storage_identity: str = ""  # nodes serve together only when these match (cluster/nodes.py)
     statements: JobStatements = field(init=False)
     users: UserCache = field(init=False)
     workers: WorkerCache = field(init=False)

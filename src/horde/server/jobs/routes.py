@@ -39,6 +39,7 @@ from horde.server.jobs import service
 from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
 from horde.server.kit.routing import HordeRoute
+from horde.server.observe.metrics import observe_pop
 from horde.server.state import Horde
 
 router = APIRouter(tags=["v2"], route_class=HordeRoute)
@@ -64,6 +65,7 @@ async def _pop(call: WorkerCall, kind: str, body: Any) -> JSONResponse:
         call.horde, kind=kind, body=body, user=call.user, ipaddr=call.ip, wait=seconds,
         disconnected=call.request.is_disconnected,
     )  # fmt: skip
+    observe_pop(kind, result)
     return _waited(result)
 
 
