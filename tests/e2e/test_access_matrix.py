@@ -148,6 +148,7 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     # this horde's own: the dev test user (loopback, HORDE_TEST_APIKEYS), pages, signed objects, docs
     "POST /dev/test-user": expect(CREATED),
     "GET /.well-known/serviceinfo": expect(OK),
+    "GET /metrics": expect(OK),
     "PUT /objects/{key}": expect(OK),
     "GET /objects/{key}": expect(OK),
     "GET /register": expect(OK),
@@ -326,8 +327,9 @@ CALLS: dict[str, Call] = {
     "GET /generate/status/{id}": _simple("GET", f"{V2}/generate/status/{{image_request}}"),
     "POST /generate/pop": lambda w, c: w.pop(c, "image", w.fresh("matrix image")),
     "POST /generate/pop (a taken name)": lambda w, c: w.pop(c, "image", w.ids["image_worker_name"]),
-    "POST /generate/submit": _submit("image"),
+    # the upload before the submit: a job's upload URL takes nothing once it is submitted (ADR 0010)
     "PUT /objects/{key}": lambda w, c: w.call(c, "PUT", w.ids["upload_url"], content=_webp()),
+    "POST /generate/submit": _submit("image"),
     "GET /objects/{key}": _get_object,
     "POST /generate/text/async": _simple("POST", f"{V2}/generate/text/async", TEXT_REQUEST),
     "GET /generate/text/status/{id}": _simple("GET", f"{V2}/generate/text/status/{{text_request}}"),
@@ -358,6 +360,7 @@ CALLS: dict[str, Call] = {
     "GET /status/modes": _simple("GET", f"{V2}/status/modes"),
     "POST /dev/test-user": _new_test_user,
     "GET /.well-known/serviceinfo": _simple("GET", "/.well-known/serviceinfo"),
+    "GET /metrics": _simple("GET", "/metrics"),
     "GET /register": _simple("GET", "/register"),
     "POST /register": lambda w, c: w.call(c, "POST", "/register", data={"username": w.fresh("matrix_reg")}),
     # the cancels last: they end the requests the status rows read
@@ -390,7 +393,7 @@ def _answer(response: httpx.Response) -> Answer:
 def _table_route(row: str) -> str:
     """The access-table key a matrix row exercises ("PUT /users/{user_id} (x)" -> "PUT /api/v2/...")."""
     method, path = row.split(" (")[0].split(" ", 1)
-    if path.startswith(("/api/", "/.well-known", "/objects", "/register", "/redoc", "/docs")):
+    if path.startswith(("/api/", "/.well-known", "/objects", "/register", "/redoc", "/docs", "/metrics")):
         return f"{method} {path}"
     return f"{method} {V2}{path}"
 

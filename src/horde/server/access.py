@@ -222,6 +222,7 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/status/news": PUBLIC,
     f"POST {V2}/dev/test-user": Rule(Key.NONE, note="only with HORDE_TEST_APIKEYS=1, only from loopback"),
     "GET /.well-known/serviceinfo": PUBLIC,
+    "GET /metrics": Rule(Key.NONE, note="keep it off the public side at the load balancer (README)"),
     "GET /objects/{key}": Rule(Key.NONE, note="the URL's signature is the credential"),
     "PUT /objects/{key}": Rule(Key.NONE, note="the URL's signature is the credential"),
     "GET /register": PUBLIC,
