@@ -77,8 +77,14 @@ def cluster(
         asyncio.run(services.drop_postgres_database(database))
 
 
+_SOURCES = iter(range(2, 250))
+
+
 def _register(node: HordeServer, username: str) -> str:
-    page = httpx.post(f"{node.base_url}/register", data={"username": username}, timeout=30)
+    # registration is one account per client IP and hour (ADR 0010): each from a loopback address of its own
+    source = f"127.0.9.{next(_SOURCES)}"
+    with httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=30) as http:
+        page = http.post(f"{node.base_url}/register", data={"username": username})
     assert page.status_code == 201, page.text
     match = re.search(r"<code>([^<]+)</code>", page.text)
     assert match, page.text

@@ -34,7 +34,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HordeServer]:
     data_dir = tmp_path_factory.mktemp("serve-e2e")
     port = _free_port()
     env = _server_env(data_dir, port, f"sqlite+aiosqlite:///{data_dir / 'horde.sqlite3'}")
-    env.update(HORDE_JOB_TTL_SCALE="0.02", HORDE_SWEEP_INTERVAL="0.5", HORDE_WEBHOOK_TRIES="3")
+    # text leases of 3 s (the lease-expiry test waits for one); image leases as usual (150 s): a busy
+    # machine must not expire an image job between its pop and its upload
+    env.update(HORDE_TEXT_JOB_TTL="3", HORDE_SWEEP_INTERVAL="0.5", HORDE_WEBHOOK_TRIES="3")
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -94,6 +94,7 @@ async def test_unknown_paths_share_one_series(client: httpx.AsyncClient) -> None
 
 
 @ON_POSTGRESQL
+@pytest.mark.committed  # the scheduler takes session advisory locks and commits on its own connection
 async def test_scheduled_task_durations_and_failures(client: httpx.AsyncClient, horde: Horde) -> None:
     ran = asyncio.Event()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,10 @@ def worker(config_path: Path | None, burst: bool, check: bool, verbose: int, **f
         click.echo(config.model_dump_json(indent=2, exclude=secrets))
         return
     _setup_logging(verbose)
-    sys.exit(asyncio.run(run_worker(config, burst=burst)))
+    code = asyncio.run(run_worker(config, burst=burst))
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the rest is interpreter shutdown: nothing to interrupt
+        signal.signal(sig, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _overrides(

@@ -170,8 +170,10 @@ async def run_worker(config: WorkerConfig, *, burst: bool = False) -> int:
             log.error("%s", exc)
             return 1
         finally:
+            # stopping already: a late signal must not kill the process while it closes (a supervisor's
+            # second SIGTERM would make a clean stop look like a crash); the loop's close drops these
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+                loop.add_signal_handler(sig, lambda: None)
         s = worker.stats
         log.info(
             "stopped: %d submitted, %d reported faulted, %d not reported", s.submitted, s.faulted, s.lost
