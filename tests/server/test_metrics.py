@@ -15,6 +15,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from horde.server.observe.logs import configure_logging
+from horde.server.observe.metrics import REGISTRY
 from horde.server.observe.middleware import ObserveMiddleware
 from horde.server.scheduler import Scheduler, Task
 from horde.server.state import Horde
@@ -96,13 +97,14 @@ async def test_unknown_paths_share_one_series(client: httpx.AsyncClient) -> None
 @ON_POSTGRESQL
 @pytest.mark.committed  # the scheduler takes session advisory locks and commits on its own connection
 async def test_scheduled_task_durations_and_failures(client: httpx.AsyncClient, horde: Horde) -> None:
-    ran = asyncio.Event()
+    ran, failed = asyncio.Event(), asyncio.Event()
 
     async def works(_: Horde) -> int:
         ran.set()
         return 1
 
     async def fails(_: Horde) -> int:
+        failed.set()
         raise RuntimeError("boom")
 
     before = await _scrape(client)
@@ -110,13 +112,17 @@ async def test_scheduled_task_durations_and_failures(client: httpx.AsyncClient, 
         horde, (Task("metrics_ok", lambda _: 60, works), Task("metrics_bad", lambda _: 60, fails))
     )
     scheduler.start()
-    await asyncio.wait_for(ran.wait(), 10)
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(asyncio.gather(ran.wait(), failed.wait()), 10)
+    failures = "horde_scheduled_task_failures_total"
+    counted = _value(before, failures, task="metrics_bad") + 1
+    for _ in range(500):  # the failed round still releases its advisory lock before it is counted
+        if REGISTRY.get_sample_value(failures, {"task": "metrics_bad"}) == counted:
+            break
+        await asyncio.sleep(0.01)
     await scheduler.stop()
     after = await _scrape(client)
     name = "horde_scheduled_task_duration_seconds_count"
     assert _value(after, name, task="metrics_ok") == _value(before, name, task="metrics_ok") + 1
-    failures = "horde_scheduled_task_failures_total"
     assert _value(after, failures, task="metrics_bad") == _value(before, failures, task="metrics_bad") + 1
 
 
