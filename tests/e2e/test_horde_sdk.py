@@ -329,6 +329,7 @@ class _Worker:
         self.rewards: list[float] = []
         self.errors: list[str] = []
         self.source_image_size: list[int] | None = None
+        self.empty: set[str] = set()  # the flows that have had an empty pop
 
     async def _call(self, request: Any) -> Any:
         from horde_sdk.generic_api.apimodels import RequestErrorResponse
@@ -351,6 +352,8 @@ class _Worker:
             if "doesn't match expected" in response.message:
                 return None
             raise RuntimeError(f"{type(request).__name__} failed: {response.message} ({response.rc})")
+        if not (getattr(response, "ids", None) or getattr(response, "forms", None)):
+            self.empty.add(FLOW.get())
         return response
 
     async def _submit(self, request: Any, kind: str, *, ours: bool = True) -> None:
@@ -443,6 +446,16 @@ class _Worker:
             await self.image()
             await self.alchemy()
             await asyncio.sleep(0.5)
+
+    async def until_each_pop_was_empty(self, rounds: int = 40) -> None:
+        """Pop on until every kind has had an empty answer: other tests' requests may fill the queue."""
+        for _ in range(rounds):
+            if self.empty >= {"worker-text", "worker-image", "worker-alchemy"}:
+                return
+            await self.text()
+            await self.image()
+            await self.alchemy()
+            await asyncio.sleep(0.2)
 
 
 async def _text_round_trip(client: Any, api_key: str) -> dict[str, Any]:
@@ -541,6 +554,7 @@ async def _main(report: dict[str, Any], mode: str) -> None:
         finally:
             stop.set()
             await asyncio.wait_for(worker_task, 30)
+        await worker.until_each_pop_was_empty()
     report["worker"] = {
         "submitted": worker.submitted,
         "rewards": worker.rewards,
