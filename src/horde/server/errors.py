@@ -6,10 +6,11 @@ import logging
 import traceback
 from typing import Any
 
+import asyncpg.exceptions as pg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -87,6 +88,44 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__} ({cause}) in statement: {str(exc.statement)[:1000]}\n{frames}"
 
 
+# What a lost or refused database connection raises: the server restarting or shutting down
+# (class 57), a connection gone (class 08), a socket refused or reset; asyncpg says "connection is
+# closed" for a connection the server dropped between two statements.
+# An InternalClientError is a connection left mid-protocol by a failed operation (the statement
+# layer invalidates such a connection, kit/sql.using_driver).
+_CONNECTION_ERRORS = (
+    pg.PostgresConnectionError, pg.OperatorInterventionError, pg.InternalClientError, OSError
+)  # fmt: skip
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be reached, rather than that a statement failed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, _CONNECTION_ERRORS):
+            return True
+        if isinstance(current, pg.InterfaceError) and "connection is closed" in str(current):
+            return True
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        current = orig or current.__cause__ or current.__context__
+    return False
+
+
+async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A lost database answers 503 here, before Starlette's last-resort handler (which closes the
+    client's connection); any other database error goes on to `_unexpected`."""
+    if not database_unavailable(exc):
+        raise exc
+    # the pool has dropped the dead connection and opens a new one on the next checkout
+    log.warning("database unavailable: %s: %s", type(exc).__name__, (str(exc).splitlines() or [""])[0][:200])
+    body = error_body("The horde's database is unavailable; try again shortly", "DatabaseUnavailable")
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error: %s", describe(exc))
     return JSONResponse(error_body("Internal Server Error", "InternalServerError"), status_code=500)
@@ -97,4 +136,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeout, _overloaded)
+    for database_error in (DBAPIError, *_CONNECTION_ERRORS, pg.InterfaceError):
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected)

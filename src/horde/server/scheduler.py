@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from horde.server.errors import database_unavailable
 from horde.server.jobs import scheduled as jobs_scheduled
 from horde.server.kudos import scheduled as kudos_scheduled
 from horde.server.observe.metrics import TASK_FAILURES, TASK_SECONDS
@@ -54,9 +55,12 @@ async def _loop(horde: Horde, task: Task) -> None:
                 duration.observe(time.perf_counter() - started)
             if done:
                 log.debug("%s: %s", task.name, done)
-        except Exception:  # one failed round must not stop the sweeps
+        except Exception as exc:  # one failed round must not stop the sweeps
             failures.inc()
-            log.exception("scheduled task %s failed", task.name)
+            if database_unavailable(exc):  # the next round runs on a reconnected pool
+                log.warning("scheduled task %s: database unavailable (%s)", task.name, type(exc).__name__)
+            else:
+                log.exception("scheduled task %s failed", task.name)
         await asyncio.sleep(task.interval(horde))
 
 

@@ -16,9 +16,11 @@ parameters and dates are left to the ordinary path.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg.exceptions as pg
 from sqlalchemy import ARRAY, Boolean, ColumnElement, any_, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -81,6 +83,21 @@ async def driver_connection(conn: AsyncConnection) -> Any:
         raise RuntimeError("driver statements run on autocommit connections only")
     raw = await conn.get_raw_connection()
     return raw.driver_connection
+
+
+@asynccontextmanager
+async def using_driver(conn: AsyncConnection) -> AsyncIterator[Any]:
+    """`driver_connection` for statements sent to the driver directly. SQLAlchemy does not see
+    their failures: one that can leave the connection lost or mid-protocol (anything but a plain
+    SQL error) invalidates the connection here, so the pool never hands it out again."""
+    driver = await driver_connection(conn)
+    try:
+        yield driver
+    except BaseException as exc:
+        broken = (pg.PostgresConnectionError, pg.OperatorInterventionError)
+        if not isinstance(exc, pg.PostgresError) or isinstance(exc, broken):
+            await conn.invalidate()
+        raise
 
 
 def plain(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from horde.server.jobs.statements.base import (
     job_values,
     request_values,
 )
-from horde.server.kit.sql import Fast, Params, autocommit, driver_connection, plain
+from horde.server.kit.sql import Fast, Params, autocommit, plain, using_driver
 from horde.server.kudos.service import postings_sql, postings_values
 from horde.server.webhooks.service import outbox_sql, outbox_values
 from horde.server.workers.writes import completed_sql
@@ -70,8 +70,8 @@ class PostgresStatements(JobStatements):
             result = await conn.execute(statement.statement, dict(params))
             return [dict(row._mapping) for row in result]
         sql, names, own = statement.compiled_for(conn.dialect)
-        driver = await driver_connection(conn)
-        records = await driver.fetch(sql, *[params[n] if n in params else own[n] for n in names])
+        async with using_driver(conn) as driver:
+            records = await driver.fetch(sql, *[params[n] if n in params else own[n] for n in names])
         return [plain(record) for record in records]
 
     async def complete(self, c: Completion) -> bool:
@@ -84,8 +84,7 @@ class PostgresStatements(JobStatements):
         }  # fmt: skip
         if c.hook is not None:
             values.update(outbox_values(url=c.hook.url, body=c.hook.body, now=c.now))
-        async with self.db.autocommit() as conn:
-            driver = await driver_connection(conn)
+        async with self.db.autocommit() as conn, using_driver(conn) as driver:
             won = await driver.fetchval(sql, *p.values(values))
         return bool(won == 1)
 
@@ -101,8 +100,7 @@ class PostgresStatements(JobStatements):
             row.limit,
             row.count_models,
         )
-        async with self.db.autocommit() as conn:
-            driver = await driver_connection(conn)
+        async with self.db.autocommit() as conn, using_driver(conn) as driver:
             found = await driver.fetchrow(_QUEUE, *args)
         missing = found["missing"]
         return Queued(
