@@ -57,7 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("tables and records", (
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
-        "kudos.pricing", "resources", "access",
+        "kudos.pricing", "kudos.records", "resources", "access",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe",  # packages
     )),
     ("each domain's own writes and caches", (
@@ -73,7 +73,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("services and scheduled work", (
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
         "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
-        "users.details", "status.service", "kudos.scheduled", "webhooks.scheduled",
+        "users.details", "status.service", "kudos.scheduled", "kudos.transfers", "kudos.monthly",
+        "webhooks.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

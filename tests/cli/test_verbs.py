@@ -138,13 +138,18 @@ def test_an_unreachable_horde_exits_1(cli: Cli) -> None:
     assert f"cannot reach the horde at {url}" in result.stderr
 
 
-def test_kudos_transfer_says_the_horde_does_not_offer_it(cli: Cli) -> None:
-    result = cli("kudos", "transfer", "someone#2", "5")
-    assert result.exit_code == 1
-    assert "this horde does not offer kudos transfers" in result.stderr
-    as_json = cli("kudos", "transfer", "someone#2", "5", "--json")
-    assert as_json.exit_code == 1
-    assert json.loads(as_json.stdout)["status"] == 404
+def test_kudos_transfer(cli: Cli, cli_server: HordeServer) -> None:
+    name = f"cli_friend_{uuid.uuid4().hex[:6]}"
+    body = {"username": name, "oauth_id": name, "moderator": False, "trusted": False}
+    friend = httpx.post(f"{cli_server.base_url}/api/v2/dev/test-user", json=body, timeout=30).json()
+    done = cli("kudos", "transfer", friend["alias"], "5")
+    assert done.exit_code == 0, done.stderr
+    assert f"transferred 5 kudos to {friend['alias']}" in done.stdout
+    unknown = cli("kudos", "transfer", "nobody#999999", "5", "--json")
+    assert unknown.exit_code == 1
+    assert json.loads(unknown.stdout) | {"message": ""} == {
+        "message": "", "rc": "InvalidTargetUsername", "status": 400,
+    }  # fmt: skip
 
 
 # status, workers, models, user ---------------------------------------------------------------------------

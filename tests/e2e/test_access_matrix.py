@@ -135,6 +135,14 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         **keyed(OK, others=forbidden("NotAdmin"), allow=("admin",)),
         "anonymous": forbidden("AnonForbiddenUserMod"),
     },
+    "PUT /users/{user_id} (kudos: admin)": {
+        **keyed(OK, others=forbidden("NotAdmin"), allow=("admin",)),
+        "anonymous": forbidden("AnonForbiddenUserMod"),
+    },
+    # 1.7 kudos: any registered user sends (anonymous cannot, section 2: a transfer rc, so 400); only
+    # user id 1 awards (this horde: the admins too; the matrix's admin is both)
+    "POST /kudos/transfer": {**keyed(OK), "anonymous": (400, "KudosTransferFromAnon")},
+    "POST /kudos/award": keyed(OK, others=forbidden("NotAllowedAwards"), allow=("admin",)),
     # 1.8 status: unauthenticated, except the modes: a key there must be a moderator's
     "GET /status/heartbeat": expect(OK),
     "GET /status/models": expect(OK),
@@ -321,6 +329,16 @@ def _new_test_user(world: World, caller: str) -> httpx.Response:
     return world.call(caller, "POST", f"{V2}/dev/test-user", body)
 
 
+def _to_recipient(world: World, caller: str, verb: str) -> httpx.Response:
+    """One kudo to a user who never sends any (so no transfer back is ever too fast)."""
+    if "recipient" not in world.ids:
+        world.ids["recipient"] = world.ok("none", "POST", f"{V2}/dev/test-user", {
+            "username": "matrix_recipient", "oauth_id": "matrix-recipient", "moderator": False,
+            "trusted": False,
+        })["alias"]  # fmt: skip
+    return world.call(caller, "POST", f"{V2}/kudos/{verb}", {"username": world.ids["recipient"], "amount": 1})
+
+
 CALLS: dict[str, Call] = {
     "POST /generate/async": _simple("POST", f"{V2}/generate/async", {"prompt": "a cat", "params": STEPS}),
     "GET /generate/check/{id}": _simple("GET", f"{V2}/generate/check/{{image_request}}"),
@@ -352,6 +370,9 @@ CALLS: dict[str, Call] = {
     "PUT /users/{user_id} (trusted: mod)": _put_owner({"trusted": False}),
     "PUT /users/{user_id} (admin_comment: mod)": _put_owner({"admin_comment": "seen by the matrix"}),
     "PUT /users/{user_id} (moderator: admin)": _put_owner({"moderator": False}),
+    "PUT /users/{user_id} (kudos: admin)": _put_owner({"kudos": 1}),
+    "POST /kudos/transfer": lambda w, c: _to_recipient(w, c, "transfer"),
+    "POST /kudos/award": lambda w, c: _to_recipient(w, c, "award"),
     "GET /status/heartbeat": _simple("GET", f"{V2}/status/heartbeat"),
     "GET /status/models": _simple("GET", f"{V2}/status/models"),
     "GET /status/models/{model_name:path}": _simple("GET", f"{V2}/status/models/stable_diffusion"),

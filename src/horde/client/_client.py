@@ -33,6 +33,8 @@ from horde.contract import (
     InterrogationPopPayload,
     InterrogationStatus,
     InterrogationSubmitInput,
+    KudosTransferInput,
+    KudosTransferred,
     ModelInterrogationInputStable,
     ModelState,
     ModelType,
@@ -66,15 +68,6 @@ class JobSubmitted(GenerationSubmitted):
     """A submit's outcome; ``already_submitted`` when a retry found the first try had landed."""
 
     already_submitted: bool = False
-
-
-class _Transfer(BaseModel):  # POST /kudos/transfer (no contract model yet)
-    username: str
-    amount: int
-
-
-class _Transferred(BaseModel):
-    transferred: float
 
 
 class HordeClient:
@@ -252,8 +245,8 @@ class HordeClient:
         """
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
         answer = await self._call(
-            "POST", self.base_url + "/kudos/transfer", _Transferred.model_validate, idem=Idempotency.SAFE,
-            body=_Transfer(username=username, amount=amount), auth=True, headers=headers,
+            "POST", self.base_url + "/kudos/transfer", KudosTransferred.model_validate, idem=Idempotency.SAFE,
+            body=KudosTransferInput(username=username, amount=amount), auth=True, headers=headers,
         )  # fmt: skip
         return answer.transferred
 

@@ -59,6 +59,7 @@ from horde.contract.image import (
     SamplerName,
     SubmitInputStable,
 )
+from horde.contract.kudos import KudosAwarded, KudosAwardInput, KudosTransferInput, KudosTransferred
 from horde.contract.rc import RC, STATUS, rc_status
 from horde.contract.status import (
     ActiveModel,
@@ -143,6 +144,10 @@ __all__ = [
     "InterrogationPopPayload",
     "InterrogationStatus",
     "InterrogationSubmitInput",
+    "KudosAwardInput",
+    "KudosAwarded",
+    "KudosTransferInput",
+    "KudosTransferred",
     "ModelGenerationInputKobold",
     "ModelGenerationInputStable",
     "ModelInterrogationFormStable",

@@ -39,9 +39,11 @@ class Role(StrEnum):
     CUSTOMIZER = "customizer"
     MODERATOR = "moderator"
     ADMIN = "admin"  # an alias listed in HORDE_ADMINS
+    FIRST_USER = "first_user"  # the horde's user id 1 (the reference's only awarder)
     SERVICE = "service"
 
 
+FIRST_USER_ID = 1
 OBJECT_ROLES = frozenset({Role.OWNER, Role.WORKER_OWNER})
 EVERYONE = frozenset(Role)
 ANY_KEY = EVERYONE - {Role.NONE}
@@ -86,7 +88,7 @@ def roles_of(actor: Principal | None, *, owns: bool = False) -> frozenset[Role]:
     flags = (
         (actor.is_trusted, Role.TRUSTED), (actor.customizer, Role.CUSTOMIZER), (actor.service, Role.SERVICE),
         (actor.moderator, Role.MODERATOR), (actor.admin, Role.ADMIN), (owns, Role.OWNER),
-        (owns, Role.WORKER_OWNER),
+        (owns, Role.WORKER_OWNER), (actor.id == FIRST_USER_ID, Role.FIRST_USER),
     )  # fmt: skip
     roles.update(role for held, role in flags if held)
     return frozenset(roles)
@@ -173,11 +175,29 @@ MODIFY_USER = Rule(
     Key.REQUIRED,
     owner=Check(REGISTERED, Denial(RC.AnonForbiddenUserMod, "Anonymous users cannot modify users")),
     fields=(
-        (frozenset({"moderator"}), Check(ADMINS, Denial(RC.NotAdmin, "Only admins may set these fields"))),
+        (
+            frozenset({"moderator", "kudos", "monthly_kudos"}),
+            Check(ADMINS, Denial(RC.NotAdmin, "Only admins may set these fields")),
+        ),
         (USER_ROLE_FIELDS, Check(MODERATORS, _NOT_MODERATOR)),
         (frozenset({"admin_comment"}), Check(MODERATORS, _NOT_MODERATOR_COMMENT)),
         (USER_OWN_FIELDS, Check(frozenset({Role.OWNER}) | MODERATORS, _NOT_SELF_OR_MODERATOR)),
     ),
+)
+TRANSFER = Rule(
+    Key.REQUIRED,
+    door=Check(
+        REGISTERED, Denial(RC.KudosTransferFromAnon, "You cannot transfer Kudos from Anonymous, smart-ass.")
+    ),
+    note="the sender; who may receive is the service's (kudos/transfers.py)",
+)
+AWARD = Rule(
+    Key.REQUIRED,
+    door=Check(
+        frozenset({Role.FIRST_USER, Role.ADMIN}),
+        Denial(RC.NotAllowedAwards, "This user is not allowed to Award Kudos"),
+    ),
+    note="the reference: user id 1 only; this horde also lets the HORDE_ADMINS aliases award (ADR 0015)",
 )
 MODES = Rule(
     Key.OPTIONAL,
@@ -214,6 +234,8 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/users": PUBLIC,
     f"GET {V2}/users/{{user_id}}": OPTIONAL,
     f"PUT {V2}/users/{{user_id}}": MODIFY_USER,
+    f"POST {V2}/kudos/transfer": TRANSFER,
+    f"POST {V2}/kudos/award": AWARD,
     f"GET {V2}/status/heartbeat": PUBLIC,
     f"GET {V2}/status/models": PUBLIC,
     f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,

@@ -4,6 +4,7 @@ from horde.server.cluster.models import ServerNode, ServerSecret
 from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
 from horde.server.kit.orm import Base
 from horde.server.kudos.models import KudosBalance, KudosPosting
+from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.users.models import User
 from horde.server.webhooks.models import WebhookDelivery
 from horde.server.workers.models import Worker
@@ -14,6 +15,8 @@ __all__ = [
     "Job",
     "KudosBalance",
     "KudosPosting",
+    "KudosTransfer",
+    "MonthlyKudos",
     "Request",
     "RequestModel",
     "RequestWorker",

@@ -22,6 +22,9 @@ from horde.server.webhooks import scheduled as webhooks_scheduled
 log = logging.getLogger(__name__)
 
 
+MONTHLY_CHECK_SECONDS = 3600.0  # as the reference: hourly
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -31,6 +34,7 @@ class Task:
 
 TASKS = (
     Task("fold_kudos", lambda h: h.settings.kudos_fold_interval, kudos_scheduled.fold_postings),
+    Task("monthly_kudos", lambda h: MONTHLY_CHECK_SECONDS, kudos_scheduled.pay_monthly),
     Task("expire_leases", lambda h: min(h.settings.sweep_interval, 60.0), jobs_scheduled.expire_leases),
     Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),
     Task("purge_objects", lambda h: max(h.settings.sweep_interval, 60.0), jobs_scheduled.purge_objects),

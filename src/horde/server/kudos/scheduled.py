@@ -1,7 +1,9 @@
-"""The kudos domain's periodic task: fold new postings into the balances (one folder at a time)."""
+"""The kudos domain's periodic tasks: fold new postings into the balances (one folder at a time) and pay
+the monthly kudos."""
 
 from __future__ import annotations
 
+from horde.server.kudos import monthly
 from horde.server.kudos.service import fold
 from horde.server.state import Horde
 
@@ -16,3 +18,9 @@ async def fold_postings(horde: Horde) -> int:
         if not folded:
             break
     return total
+
+
+async def pay_monthly(horde: Horde) -> int:
+    """Pay the monthly kudos that are due (one month per user and run; the next run catches up)."""
+    async with horde.db.unit() as conn:
+        return await monthly.pay_monthly_kudos(conn, now=horde.clock.now())

@@ -22,6 +22,7 @@ from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request, RequestState
 from horde.server.kit.orm import table
+from horde.server.kudos import monthly, transfers
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
 from horde.server.status.service import node_answers
@@ -49,11 +50,12 @@ KUDOS_DETAIL_OF_REASON = {
 CONTRIBUTION_FIELD = {"image": "megapixelsteps", "text": "tokens"}  # what a kind's `things` are
 
 UNBUILT_FIELDS = (
-    "kudos", "monthly_kudos", "usage_multiplier", "special", "reset_suspicion", "undelete", "filtered",
+    "usage_multiplier", "special", "reset_suspicion", "undelete", "filtered",
 )  # fmt: skip
 ROLE_FIELDS = ("moderator", "concurrency", "worker_invited", "trusted", "flagged", "customizer", "service",
                "education", "vpn")  # fmt: skip
 SELF_FIELDS = ("public_workers", "username", "contact")
+KUDOS_FIELDS = ("kudos", "monthly_kudos")  # movements through the kudos domain, not user columns
 
 
 async def _worker_facts(conn: AsyncConnection, user_id: int) -> tuple[list[str], dict[str, Any]]:
@@ -119,9 +121,9 @@ async def user_details(conn: AsyncConnection, horde: Horde, user: User, *, level
         if not user.is_anon:  # the anonymous user's requests are everybody's: never listed
             body["active_generations"] = await _active_generations(conn, user.id)
     if level >= MODERATOR:
-        body.update(
-            evaluating_kudos=0, monthly_kudos={"amount": 0}, suspicious=0, admin_comment=user.admin_comment
-        )
+        amount, last = await monthly.monthly_kudos_of(conn, user.id)
+        grant: dict[str, Any] = {"amount": amount} | ({"last_received": last} if last else {})
+        body.update(evaluating_kudos=0, monthly_kudos=grant, suspicious=0, admin_comment=user.admin_comment)
     return UserDetails.model_validate(body)
 
 
@@ -185,7 +187,9 @@ def _check_rights(actor: Principal, target: User, body: ModifyUserInput) -> dict
     access.admit(access.MODIFY_USER, actor)
     if target.is_anon:
         raise HordeError(RC.AnonForbiddenUserMod, "The anonymous user cannot be modified")
-    access.admit(access.MODIFY_USER, actor, owner_id=target.id, fields=values)
+    access.admit(
+        access.MODIFY_USER, actor, owner_id=target.id, fields=[*values, *_present(body, KUDOS_FIELDS)]
+    )
     if len(values.get("username", "")) > limits.MAX_USERNAME_CHARS:
         raise HordeError(
             RC.TooLongUserName, f"Usernames are limited to {limits.MAX_USERNAME_CHARS} characters"
@@ -208,14 +212,35 @@ async def modify_user(
     if target is None:
         raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
     values = _check_rights(actor, target, body)
-    if not values:
+    movements = _present(body, KUDOS_FIELDS)
+    if not values and not movements:
         raise HordeError(RC.NoUserModSelected, "No modification selected")
-    await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    reply: dict[str, Any] = dict(values)
+    if values:
+        await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    reply.update(await _move_kudos(conn, horde, user_id, movements))
     after_commit(conn, lambda: _forget_users(horde))
-    reply = dict(values)
     if "username" in reply:
         reply["username"] = f"{values['username']}#{user_id}"
     return ModifyUser.model_validate(reply)
+
+
+async def _move_kudos(
+    conn: AsyncConnection, horde: Horde, user_id: int, movements: dict[str, Any]
+) -> dict[str, Any]:
+    """An admin's kudos delta and monthly amount, as postings of the kudos domain (SEMANTICS.md 4.6)."""
+    reply: dict[str, Any] = {}
+    now = horde.clock.now()
+    if "monthly_kudos" in movements:
+        amount = movements["monthly_kudos"]
+        reply["monthly_kudos"] = await monthly.set_monthly_kudos(
+            conn, user_id=user_id, amount=amount, now=now
+        )
+    if "kudos" in movements:
+        reply["new_kudos"] = await transfers.adjust_kudos(
+            conn, user_id=user_id, delta=movements["kudos"], now=now
+        )
+    return reply
 
 
 def check_username(username: str) -> str:
