@@ -1,7 +1,7 @@
 """Prices and rewards (SEMANTICS.md 4.1-4.3), in kudos as floats; callers store hundredths.
 
-The reference prices images with a small neural network whose weights we do not have; we use its
-documented fallback formula. Everything here is pure and unit-tested.
+The reference prices images with a small neural network whose weights we do not have; we use our own
+formula, fitted to its anchor points (ADR 0015). Everything here is pure and unit-tested.
 """
 
 from __future__ import annotations
@@ -32,17 +32,27 @@ def kudos_of(value: int) -> float:
     return value / 100
 
 
+# Our image price (ADR 0015): seconds grow with steps and, less than linearly, with area; a ControlNet
+# and each post-processor add their work. Fitted to the anchors of SEMANTICS.md 4.1 (see
+# tests/server/test_price_anchors.py): 512x512 at 50 steps costs 11 kudos, 1024x1024 29.03.
+BASIS_PRICE = 11.0
+BASIS_STEPS = 50
+BASIS_AREA = 512 * 512
+AREA_FIXED = 0.4536  # of the basis' time, the part that does not grow with the area
+CONTROLNET_FACTOR = 1.8
+POST_PROCESSOR_PRICE = 8.88  # kudos per post-processor at the basis area
+
+
 def image_base_price(
     *, width: int, height: int, steps: int, post_processors: int, controlnet: bool, loras: int, tis: bool
 ) -> float:
-    """The per-image price on the SD 1.5 basis (the reference's fallback formula, 4.1.1)."""
-    ratio = float(max(width * height - 4096, 0) ** 1.75) / float((1024 * 1024 - 4096) ** 1.75)
-    price = 0.1232 * steps + ratio * 0.1232 * steps * 8.75
-    price *= float(1.2**post_processors)
+    """The per-image price on the SD 1.5 basis (4.1.1): our formula, within 10 % of every anchor."""
+    area = AREA_FIXED + (1 - AREA_FIXED) * (width * height) / BASIS_AREA
+    price = BASIS_PRICE * steps / BASIS_STEPS * area
     if controlnet:
-        price *= 3
-    price = round(price, 2)
-    return price + 3 * loras + (1 if tis else 0)
+        price *= CONTROLNET_FACTOR
+    price += POST_PROCESSOR_PRICE * post_processors * area
+    return round(price, 2) + 3 * loras + (1 if tis else 0)
 
 
 def baseline_factor(baseline: str | None) -> float:
