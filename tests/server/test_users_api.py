@@ -225,7 +225,7 @@ async def test_own_changes(client: httpx.AsyncClient, api_key: str) -> None:
 
 @pytest.mark.parametrize(
     "field",
-    [{"kudos": 5}, {"monthly_kudos": 100}, {"usage_multiplier": 2}, {"special": True},
+    [{"usage_multiplier": 2}, {"special": True},
      {"reset_suspicion": True}, {"undelete": True}, {"generate_proxy_passkey": True}, {"filtered": True}],
 )  # fmt: skip
 async def test_unbuilt_fields_are_refused(
