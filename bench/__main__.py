@@ -1,4 +1,4 @@
-"""`python -m bench {run,local} {s1,s2,s3,s4,history} [flags]`: see bench/README.md."""
+"""`python -m bench {run,local} {s1,s2,s3,s4,s5,history} [flags]`: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
-from bench import history, local, s1_storm, s2_flood, s3_idle, s4_mixed
+from bench import history, local, s1_storm, s2_flood, s3_idle, s4_mixed, s5_paced
 from bench.common import save
 from bench.discover import database_of, listener_pid
 from bench.net import is_loopback
 from bench.runner import Target
 
 SCENARIOS: dict[str, ModuleType] = {
-    "s1": s1_storm, "s2": s2_flood, "s3": s3_idle, "s4": s4_mixed, "history": history,
+    "s1": s1_storm, "s2": s2_flood, "s3": s3_idle, "s4": s4_mixed, "s5": s5_paced,
+    "history": history,
 }  # fmt: skip
 
 
@@ -67,6 +68,8 @@ async def _main(args: argparse.Namespace) -> int:
         result = await runner(target, args)
     else:
         env = dict(item.split("=", 1) for item in args.server_env)
+        if getattr(args, "probe", None):
+            env["HORDE_POP_PROBE"] = args.probe
         server = await local.start(env)
         target = Target(server.url, server.pid, server.db_url, server.db_name)
         print(f"local horde {server.url} pid {server.pid} database {server.db_name}")

@@ -107,8 +107,9 @@ async def wrk_window(
     }
 
 
-async def measure_bare(*, seconds: float = 10.0, connections: int = 40) -> dict[str, Any]:
-    """The bare endpoint's server CPU per request (ms) and rate under wrk, on a database of its own."""
+@asynccontextmanager
+async def bare_server() -> AsyncIterator[tuple[str, int, str]]:
+    """The bare endpoint on a database of its own: (url, pid, asyncpg DSN); stopped and dropped after."""
     name = f"horde_bare_{uuid.uuid4().hex[:8]}"
     dsn = await local.create_database(name)
     conn = await asyncpg.connect(dsn)
@@ -127,15 +128,19 @@ async def measure_bare(*, seconds: float = 10.0, connections: int = 40) -> dict[
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait(url, process)
-        await wrk_window(url=url, pid=process.pid, script="bare.lua", seconds=2, connections=connections)
-        return await wrk_window(
-            url=url, pid=process.pid, script="bare.lua", seconds=seconds, connections=connections
-        )
+        yield url, process.pid, dsn
     finally:
         process.terminate()
         await asyncio.to_thread(process.wait, 10)
         await local.drop_database(name)
         shutil.rmtree(log_path.parent, ignore_errors=True)
+
+
+async def measure_bare(*, seconds: float = 10.0, connections: int = 40) -> dict[str, Any]:
+    """The bare endpoint's server CPU per request (ms) and rate under wrk, on a database of its own."""
+    async with bare_server() as (url, pid, _dsn):
+        await wrk_window(url=url, pid=pid, script="bare.lua", seconds=2, connections=connections)
+        return await wrk_window(url=url, pid=pid, script="bare.lua", seconds=seconds, connections=connections)
 
 
 async def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -74,7 +74,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
         "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
         "users.details", "status.service", "kudos.scheduled", "kudos.transfers", "kudos.monthly",
-        "webhooks.scheduled",
+        "webhooks.scheduled", "observe.probe",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import httpx
 import redis.asyncio as aioredis
@@ -35,6 +36,7 @@ from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
 from horde.server.migrate import upgrade_to_head
 from horde.server.observe.metrics import LoopLagProbe
 from horde.server.observe.middleware import ObserveMiddleware
+from horde.server.observe.probe import PopProbe
 from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
 from horde.server.redis import RedisHealth, connect_relay
 from horde.server.scheduler import Scheduler
@@ -141,6 +143,10 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
             probe = LoopLagProbe()
             probe.start()
             stack.push_async_callback(probe.stop)
+            if settings.pop_probe:  # bench only (issue 7): times each step of every pop
+                pop_probe = PopProbe(Path(settings.pop_probe))
+                pop_probe.install(horde)
+                stack.push_async_callback(pop_probe.close)
             gc.collect()
             gc.freeze()  # keep start-up objects out of every later collection (see PERF.md)
             yield

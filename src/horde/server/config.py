@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # FastAPI's OpenTelemetry instrumentation: off unless asked for, since even unconfigured it checks
     # the providers on every request (a few per cent of an empty pop)
     telemetry: bool = False
+    # Bench only, off by default: a file the pop probe appends per-step timings to (observe/probe.py)
+    pop_probe: str = ""
 
     # Durations and limits (SEMANTICS.md 3.5)
     request_expiry: float = 1200.0
