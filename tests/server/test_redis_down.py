@@ -129,10 +129,10 @@ async def test_relay_reconnects(private_redis: PrivateRedis) -> None:
     try:
 
         async def heard() -> bool:
-            before = b.work_version
+            before = b.work_version("text")
             a.work_added("text")
             await asyncio.sleep(0.1)
-            return b.work_version > before
+            return b.work_version("text") > before
 
         await _until(heard, "a wake-up crosses nodes")
         private_redis.stop()

@@ -95,13 +95,14 @@ async def build_horde(
             horde, record, owner_trusted=bool(record.get("owner_trusted")), amount=1
         ),
         things_of=lambda kind, payload: KINDS[kind].things(payload),
-        version_of=lambda: horde.notifier.work_version,
+        version_of=horde.notifier.work_version,
     )  # fmt: skip
     return horde
 
 
 async def close_horde(horde: Horde) -> None:
     await horde.snapshots.close()
+    await horde.workers.close()
     await horde.http.aclose()
     await horde.webhook_http.aclose()
     await horde.db.dispose()

@@ -148,7 +148,7 @@ class Snapshots:
         online_window: float,
         profile_of: ProfileOf,
         things_of: ThingsOf,
-        version_of: Callable[[], int] = lambda: 0,
+        version_of: Callable[[str], int] = lambda _kind: 0,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -160,6 +160,7 @@ class Snapshots:
         self._snaps: dict[str, KindSnapshot] = {}
         self._taking: dict[str, asyncio.Future[KindSnapshot]] = {}
         self._known: defaultdict[str, dict[uuid.UUID, QueuedRequest]] = defaultdict(dict)
+        self.refreshes_awaited = 0  # requests that waited for a refresh (the regression guard counts)
 
     def invalidate(self) -> None:
         self._snaps.clear()
@@ -174,19 +175,25 @@ class Snapshots:
         return self._snaps.get(kind)
 
     async def get(self, kind: str) -> KindSnapshot:
-        """A snapshot at most `max_age` old. Under steady traffic it is refreshed ahead (from 80 % of
-        its age on, in the background), so requests seldom wait for a refresh."""
+        """A snapshot at most `max_age` old, or the previous one while a refresh is in flight. Under
+        steady traffic it is refreshed ahead (from 80 % of its age on, in the background), so requests
+        seldom wait for a refresh; and while one runs, requests answer from the snapshot it replaces
+        (at most `STALE_AFTER` old) instead of all waiting for it (ADR 0013): only a request that finds
+        no usable snapshot and no refresh running waits."""
         snap = self._snaps.get(kind)
+        taking = self._taking.get(kind)
         if snap is not None:
             age = self.clock.now() - snap.taken_at
             if age < self.max_age:
-                if age >= REFRESH_AHEAD * self.max_age and kind not in self._taking:
+                if age >= REFRESH_AHEAD * self.max_age and taking is None:
                     self._start(kind).add_done_callback(_quiet)
+                return snap
+            if taking is not None and age < STALE_AFTER:
                 return snap
         # One refresh at a time per kind, and every request that needs it waits for that same one:
         # they all wake together when it ends (waiting in turn on a lock made a convoy under load).
-        taking = self._taking.get(kind) or self._start(kind)
-        return await asyncio.shield(taking)
+        self.refreshes_awaited += 1
+        return await asyncio.shield(taking or self._start(kind))
 
     def _start(self, kind: str) -> asyncio.Future[KindSnapshot]:
         taking = self._taking[kind] = asyncio.ensure_future(self._refresh(kind))
@@ -213,10 +220,11 @@ class Snapshots:
 
     async def nothing_for(self, kind: str, profile: WorkerProfile) -> bool:
         """True when a snapshot at most `max_age` old proves that no queued job fits this worker and
-        this node has heard of no work added since it was taken: the pop needs no claim. Work added
-        on another node without a relay is seen at the next refresh, within `max_age`."""
+        this node has heard of no work of this kind added since it was taken: the pop needs no claim.
+        Work added on another node without a relay is seen at the next refresh, within `max_age` plus
+        the time that refresh takes."""
         snap = await self.get(kind)
-        return snap.version == self.version_of() and not snap.has_work_for(profile)
+        return snap.version == self.version_of(kind) and not snap.has_work_for(profile)
 
     async def skipped(self, kind: str, profile: WorkerProfile) -> dict[str, int]:
         return (await self.get(kind)).skipped(profile)
@@ -230,7 +238,7 @@ class Snapshots:
 
     async def _take(self, kind: str) -> KindSnapshot:
         now = self.clock.now()
-        version = self.version_of()  # before reading: work added from here on changes the version
+        version = self.version_of(kind)  # before reading: work added from here on changes the version
         async with self.db.autocommit() as conn:
             queue = await load_queue(conn, kind, self.things_of, self._known[kind])
             rows = (

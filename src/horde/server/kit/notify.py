@@ -20,9 +20,12 @@ class Notifier:
         self._requests: weakref.WeakValueDictionary[uuid.UUID, asyncio.Event] = weakref.WeakValueDictionary()
         self._closing = asyncio.Event()
         self.relay: RelayHook | None = None
-        # Counts the work added that this node has heard of (its own and, through the relay, other
-        # nodes'): a queue snapshot taken at version v knows of all the work added before v.
-        self.work_version = 0
+        # Count the work added that this node has heard of (its own and, through the relay, other
+        # nodes'), per kind plus what concerned every kind: a queue snapshot of a kind taken at
+        # `work_version(kind)` v knows of all the work of that kind added before v. Per kind, so new
+        # text work does not invalidate the image snapshot's proofs (ADR 0013).
+        self._versions: dict[str, int] = {}
+        self._every_kind = 0
 
     @property
     def closing(self) -> bool:
@@ -45,9 +48,15 @@ class Notifier:
             self._requests[request_id] = event
         return event
 
+    def work_version(self, kind: str) -> int:
+        return self._every_kind + self._versions.get(kind, 0)
+
     def work_added(self, kind: str | None, *, relay: bool = True) -> None:
         """Wake workers parked on `kind` (every kind when None)."""
-        self.work_version += 1
+        if kind is None:
+            self._every_kind += 1
+        else:
+            self._versions[kind] = self._versions.get(kind, 0) + 1
         kinds = list(self._work) if kind is None else [kind]
         for name in kinds:
             event = self._work.pop(name, None)

@@ -1,11 +1,14 @@
 """Workers as the pop sees them: found or created by name, checked in (debounced), limited per owner.
 
-Invariants: one name belongs to one worker of one kind and one owner; a changed declaration is written
-at once, an unchanged one at most every `checkin_debounce` seconds.
+Invariants: one name belongs to one worker of one kind and one owner; a changed declaration (or a worker
+this node has no record of) is written on the pop's path, at once; an unchanged one is written every
+`checkin_debounce` to 1.5 x `checkin_debounce` seconds (spread, so workers that started together do not
+all come due in the same second), beside the pop, never on its path (ADR 0013).
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -96,14 +99,22 @@ def declare(
 
 
 def recent(horde: Horde, c: CheckIn) -> Worker | None:
-    """The worker's cached record when its check-in needs no write now (`check_in` otherwise)."""
+    """The worker's cached record when its declaration is unchanged (`check_in` otherwise). When its
+    check-in is due, the write starts beside this pop, which goes on with the cached record."""
     cached = horde.workers.get(c.name)
     if cached is None:
         return None
     _verify(cached.worker, kind=c.kind, owner=c.owner)
-    if horde.clock.now() - cached.written_at >= horde.settings.checkin_debounce:
+    if cached.signature != c.signature:
         return None
-    return cached.worker if cached.signature == c.signature else None
+    if horde.clock.now() >= cached.due_at:
+        horde.workers.write_later(c.name, lambda: _write_due(horde, c))
+    return cached.worker
+
+
+async def _write_due(horde: Horde, c: CheckIn) -> None:
+    async with horde.db.autocommit() as conn:
+        await _write(horde, conn, c)
 
 
 async def check_in(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
@@ -111,6 +122,10 @@ async def check_in(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
     known = recent(horde, c)
     if known is not None:
         return known
+    return await _write(horde, conn, c)
+
+
+async def _write(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
     now = horde.clock.now()
     kind, name, owner = c.kind, c.name, c.owner
     # The write returns the whole row, so what other nodes changed (maintenance, paused, name by a
@@ -141,7 +156,9 @@ async def check_in(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
                 raise
             _verify(existing, kind=kind, owner=owner)
             worker = existing
-    horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=c.signature))
+    debounce = horde.settings.checkin_debounce
+    due_at = now + debounce * random.uniform(1.0, 1.5)  # spread, not a secret
+    horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=c.signature, due_at=due_at))
     return worker
 
 
