@@ -122,3 +122,16 @@ async def test_new_text_work_leaves_image_pops_on_the_snapshot(
         assert "image" not in claims  # answered from the image snapshot: nothing new of its kind
     finally:
         horde.statements.claim = claim  # type: ignore[method-assign]
+
+
+async def test_pops_of_one_owner_share_one_key_lookup(
+    client: httpx.AsyncClient, api_key: str, horde: Horde, clock: FakeClock
+) -> None:
+    names = [f"paced keyed worker {i}" for i in range(6)]
+    for name in names:
+        assert (await _pop(client, api_key, name)).json()["id"] is None
+    clock.advance(60)  # the key's cache entry has expired (the snapshot too: one refresh)
+    lookups = horde.users.lookups
+    answers = await _all_answer([_pop(client, api_key, name) for name in names])
+    assert [a.status_code for a in answers] == [200] * len(names)
+    assert horde.users.lookups == lookups + 1  # one query for the key, not one per pop

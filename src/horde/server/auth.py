@@ -39,8 +39,7 @@ def _api_key(request: Request) -> str | None:
 async def _principal(horde: Horde, key: str) -> Principal:
     user = horde.users.cached(key)
     if user is None:
-        async with horde.db.autocommit() as conn:
-            user = await horde.users.by_key(conn, key)
+        user = await horde.users.lookup(horde.db, key)
     if user is None:
         raise HordeError(RC.InvalidAPIKey, "No user matching sent API Key. Have you remembered to register?")
     if user.deleted:

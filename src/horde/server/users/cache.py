@@ -1,10 +1,18 @@
-"""Node-local cache from API key to the user it belongs to (short TTL: role changes apply quickly)."""
+"""Node-local cache from API key to the user it belongs to (short TTL: role changes apply quickly).
+
+A key missing from the cache is looked up once however many requests ask for it at the same time
+(`lookup`): when the entry of a busy worker owner expires, its workers' pops share one query instead of
+each taking a pooled connection for the same row (issue 7, ADR 0013).
+"""
 
 from __future__ import annotations
+
+import asyncio
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from horde.server.db import Database
 from horde.server.kit.cache import TTLCache
 from horde.server.kit.clock import Clock
 from horde.server.kit.orm import table
@@ -20,10 +28,30 @@ class UserCache:
         self.pepper = pepper
         self.admins = admins
         self._by_hash: TTLCache[str, Principal | None] = TTLCache(ttl=ttl, maxsize=50_000, clock=clock.now)
+        self._looking: dict[str, asyncio.Future[Principal | None]] = {}
+        self.lookups = 0  # database lookups started (the regression guard counts them)
 
     def cached(self, api_key: str) -> Principal | None:
         """The user owning `api_key` if this node knows it already (no database)."""
         return self._by_hash.get(hash_api_key(api_key, pepper=self.pepper))
+
+    async def lookup(self, db: Database, api_key: str) -> Principal | None:
+        """The user owning `api_key`: from the cache, else from one lookup shared by every caller
+        asking for the same key meanwhile."""
+        key_hash = hash_api_key(api_key, pepper=self.pepper)
+        cached = self._by_hash.get(key_hash)
+        if cached is not None:
+            return cached
+        looking = self._looking.get(key_hash)
+        if looking is None:
+            self.lookups += 1
+            looking = self._looking[key_hash] = asyncio.ensure_future(self._fetch(db, api_key))
+            looking.add_done_callback(lambda _: self._looking.pop(key_hash, None))
+        return await asyncio.shield(looking)
+
+    async def _fetch(self, db: Database, api_key: str) -> Principal | None:
+        async with db.autocommit() as conn:
+            return await self.by_key(conn, api_key)
 
     async def by_key(self, conn: AsyncConnection, api_key: str) -> Principal | None:
         """The user owning `api_key`, or None when no user has it."""
