@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from horde.server import auth
 from horde.server.jobs import waiting
+from horde.server.jobs.snapshot import STALE_AFTER
 from horde.server.state import Horde
 from horde.server.workers import service as workers
 
@@ -84,7 +85,9 @@ class PopProbe:
         async def timed_get(kind: str) -> Any:
             # a refresh the pop awaits: none ready, or one past max_age (the cause issue 7 looked for)
             snap = snapshots.current(kind)
-            if snap is None or horde.clock.now() - snap.taken_at >= snapshots.max_age:
+            age = horde.clock.now() - snap.taken_at if snap is not None else STALE_AFTER
+            in_flight = kind in snapshots._taking
+            if age >= STALE_AFTER or (age >= snapshots.max_age and not in_flight):
                 probe.count("snapshot_refresh_awaited")
             started = time.perf_counter()
             try:
