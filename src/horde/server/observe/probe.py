@@ -65,7 +65,7 @@ class PopProbe:
 
     def install(self, horde: Horde) -> None:
         probe = self
-        pop_jobs = waiting.pop_jobs
+        pop_jobs = waiting.pop_jobs  # type: ignore[attr-defined]  # the name waiting calls
 
         async def timed_pop(horde: Horde, *, kind: str, **kwargs: Any) -> dict[str, Any]:
             token = _kind.set(kind)
