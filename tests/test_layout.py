@@ -58,11 +58,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tables and records", (
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
         "kudos.pricing", "kudos.records", "resources", "access",
-        "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe",  # packages
+        "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
+        "messages",  # packages
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
-        "workers.cache", "cluster.nodes", "cluster.secrets",
+        "workers.cache", "cluster.nodes", "cluster.secrets", "teams.writes", "messages.board",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -74,7 +75,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
         "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
         "users.details", "status.service", "kudos.scheduled", "kudos.transfers", "kudos.monthly",
-        "webhooks.scheduled", "observe.probe",
+        "webhooks.scheduled", "observe.probe", "teams.service", "teams.scheduled", "messages.service",
+        "messages.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

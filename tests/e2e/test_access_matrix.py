@@ -143,6 +143,27 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     # user id 1 awards (this horde: the admins too; the matrix's admin is both)
     "POST /kudos/transfer": {**keyed(OK), "anonymous": (400, "KudosTransferFromAnon")},
     "POST /kudos/award": keyed(OK, others=forbidden("NotAllowedAwards"), allow=("admin",)),
+    # 1.6 teams: anyone lists; trusted users (and mods) create; with a key only a mod sees details;
+    # the creator (here the trusted user) or a mod changes and deletes
+    "GET /teams": expect(OK),
+    "POST /teams": keyed(OK, others=forbidden("UntrustedTeamCreation"), allow=("trusted", *MODS)),
+    "GET /teams/{team_id}": {
+        **expect(forbidden("NotModerator"), none=OK, invalid=BAD_KEY),
+        **{mod: OK for mod in MODS},
+    },
+    "PATCH /teams/{team_id}": keyed(OK, others=forbidden("NotOwner"), allow=("trusted", *MODS)),
+    "DELETE /teams/{team_id}": keyed(OK, others=forbidden("NotOwner"), allow=("trusted", *MODS)),
+    # 1.4 worker messages: registered users; to one's own worker (mods: any); deleted by author or mod
+    "GET /workers/messages": keyed(OK, others=forbidden("AnonForbidden"), allow=REGISTERED),
+    "POST /workers/messages": {
+        **keyed(OK, others=forbidden("MessagesOnlyOwnWorkers"), allow=("worker_owner", *MODS)),
+        "anonymous": forbidden("AnonForbidden"),
+    },
+    "GET /workers/messages/{message_id}": expect(OK),
+    "DELETE /workers/messages/{message_id}": {
+        **keyed(OK, others=forbidden("NotOwner"), allow=("worker_owner", *MODS)),
+        "anonymous": forbidden("AnonForbidden"),
+    },
     # 1.8 status: unauthenticated, except the modes: a key there must be a moderator's
     "GET /status/heartbeat": expect(OK),
     "GET /status/models": expect(OK),
@@ -319,6 +340,36 @@ def _put_owner(body: dict[str, Any]) -> Call:
     return lambda w, c: w.call(c, "PUT", f"{V2}/users/{w.ids['owner_id']}", body)
 
 
+def _team(world: World) -> str:
+    """A new team of the trusted user's; its id."""
+    return str(world.ok("trusted", "POST", f"{V2}/teams", {"name": world.fresh("matrix team")})["id"])
+
+
+def _team_id(world: World) -> str:
+    if "team" not in world.ids:
+        world.ids["team"] = _team(world)
+    return world.ids["team"]
+
+
+def _message(world: World) -> str:
+    """A new message of the worker owner's to their worker; its id."""
+    if "message_worker" not in world.ids:
+        world.ids["message_worker"] = world.worker()
+    body = {"worker_id": world.ids["message_worker"], "message": "hello from the matrix"}
+    return str(world.ok("worker_owner", "POST", f"{V2}/workers/messages", body)["id"])
+
+
+def _message_call(world: World, caller: str, method: str) -> httpx.Response:
+    return world.call(caller, method, f"{V2}/workers/messages/{_message(world)}")
+
+
+def _post_message(world: World, caller: str) -> httpx.Response:
+    if "message_worker" not in world.ids:
+        world.ids["message_worker"] = world.worker()
+    body = {"worker_id": world.ids["message_worker"], "message": "hello", "expiry": 1}
+    return world.call(caller, "POST", f"{V2}/workers/messages", body)
+
+
 def _simple(method: str, path: str, body: Any = None, **kwargs: Any) -> Call:
     return lambda w, c: w.call(c, method, path.format(**w.ids), body, **kwargs)
 
@@ -373,6 +424,15 @@ CALLS: dict[str, Call] = {
     "PUT /users/{user_id} (kudos: admin)": _put_owner({"kudos": 1}),
     "POST /kudos/transfer": lambda w, c: _to_recipient(w, c, "transfer"),
     "POST /kudos/award": lambda w, c: _to_recipient(w, c, "award"),
+    "GET /teams": _simple("GET", f"{V2}/teams"),
+    "POST /teams": lambda w, c: w.call(c, "POST", f"{V2}/teams", {"name": w.fresh("matrix team")}),
+    "GET /teams/{team_id}": lambda w, c: w.call(c, "GET", f"{V2}/teams/{_team_id(w)}"),
+    "PATCH /teams/{team_id}": lambda w, c: w.call(c, "PATCH", f"{V2}/teams/{_team_id(w)}", {"info": "new"}),
+    "DELETE /teams/{team_id}": lambda w, c: w.call(c, "DELETE", f"{V2}/teams/{_team(w)}"),
+    "GET /workers/messages": _simple("GET", f"{V2}/workers/messages"),
+    "POST /workers/messages": _post_message,
+    "GET /workers/messages/{message_id}": lambda w, c: _message_call(w, c, "GET"),
+    "DELETE /workers/messages/{message_id}": lambda w, c: _message_call(w, c, "DELETE"),
     "GET /status/heartbeat": _simple("GET", f"{V2}/status/heartbeat"),
     "GET /status/models": _simple("GET", f"{V2}/status/models"),
     "GET /status/models/{model_name:path}": _simple("GET", f"{V2}/status/models/stable_diffusion"),

@@ -71,6 +71,7 @@ from horde.contract.status import (
     Newspiece,
     ServiceInfo,
 )
+from horde.contract.teams import CreateTeamInput, DeletedTeam, ModifyTeam, ModifyTeamInput, TeamDetails
 from horde.contract.text import (
     GenerationInputKobold,
     GenerationKobold,
@@ -109,6 +110,7 @@ from horde.contract.workers import (
     WorkerDetails,
     WorkerDetailsLite,
     WorkerKudosDetails,
+    WorkerMessageDetails,
 )
 
 __all__ = [
@@ -118,6 +120,8 @@ __all__ = [
     "ActiveModelLite",
     "AlchemyForm",
     "ContributionsDetails",
+    "CreateTeamInput",
+    "DeletedTeam",
     "DeletedWorker",
     "DevTestUser",
     "DevTestUserInput",
@@ -162,6 +166,8 @@ __all__ = [
     "ModelPayloadTextualInversionsStable",
     "ModelState",
     "ModelType",
+    "ModifyTeam",
+    "ModifyTeamInput",
     "ModifyUser",
     "ModifyUserInput",
     "ModifyWorker",
@@ -195,6 +201,7 @@ __all__ = [
     "SubmitInput",
     "SubmitInputKobold",
     "SubmitInputStable",
+    "TeamDetails",
     "TeamDetailsLite",
     "UsageDetails",
     "UserActiveGenerations",
@@ -206,6 +213,7 @@ __all__ = [
     "WorkerDetails",
     "WorkerDetailsLite",
     "WorkerKudosDetails",
+    "WorkerMessageDetails",
     "WorkerType",
     "limits",
     "rc_status",

@@ -5,6 +5,8 @@
 for image, `max_length`... for text, `forms` for alchemy) are omitted when not shown.
 """
 
+from datetime import datetime
+
 from pydantic import Field
 
 from horde.contract import limits
@@ -32,6 +34,13 @@ class ResponseModelMessage(HordeModel):
     message: str = Field(min_length=1, max_length=limits.MAX_MESSAGE_CHARS)
     origin: Omittable[str] = Field(default=None, min_length=1, max_length=255)
     expiry: int = Field(default=limits.DEFAULT_MESSAGE_EXPIRY_HOURS, ge=1, le=limits.MAX_MESSAGE_EXPIRY_HOURS)
+
+
+class WorkerMessageDetails(ResponseModelMessage):
+    """A worker message as `/workers/messages` answers it: what was sent, its id and when it expires."""
+
+    id: str
+    expires: datetime
 
 
 class WorkerDetailsLite(HordeModel):

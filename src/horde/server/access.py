@@ -199,6 +199,60 @@ AWARD = Rule(
     ),
     note="the reference: user id 1 only; this horde also lets the HORDE_ADMINS aliases award (ADR 0015)",
 )
+CREATE_TEAM = Rule(
+    Key.REQUIRED,
+    door=Check(
+        frozenset({Role.TRUSTED}) | MODERATORS,
+        Denial(RC.UntrustedTeamCreation, "Only trusted users can create teams"),
+    ),
+)
+TEAM_DETAILS = Rule(
+    Key.OPTIONAL,
+    door=Check(
+        frozenset({Role.NONE}) | MODERATORS,
+        Denial(RC.NotModerator, "Only moderators may see a team's details with a key"),
+    ),
+    note="the reference's quirk (SEMANTICS 1.6): without a key anyone may, with one only a moderator",
+)
+CHANGE_TEAM = Rule(
+    Key.REQUIRED,
+    owner=Check(
+        frozenset({Role.OWNER}) | MODERATORS,
+        Denial(RC.NotOwner, "{actor} is not the creator of team '{name}'"),
+    ),
+)
+_NO_ANON_MESSAGES = Check(REGISTERED, Denial(RC.AnonForbidden, "Anonymous users cannot use worker messages"))
+LIST_MESSAGES = Rule(
+    Key.REQUIRED,
+    door=_NO_ANON_MESSAGES,
+    fields=(
+        (
+            frozenset({"user_id"}),
+            Check(
+                frozenset({Role.OWNER}) | MODERATORS,
+                Denial(RC.NotModerator, "Only moderators may list the messages of other users"),
+            ),
+        ),
+    ),
+    note="without a user_id a non-moderator sees the messages to their workers and the broadcasts",
+)
+CREATE_MESSAGE = Rule(
+    Key.REQUIRED,
+    door=_NO_ANON_MESSAGES,
+    owner=Check(
+        frozenset({Role.WORKER_OWNER}) | MODERATORS,
+        Denial(RC.MessagesOnlyOwnWorkers, "Only moderators may message other users' workers or all workers"),
+    ),
+    note="owner: the owner of the worker messaged (a broadcast has none)",
+)
+DELETE_MESSAGE = Rule(
+    Key.REQUIRED,
+    door=_NO_ANON_MESSAGES,
+    owner=Check(
+        frozenset({Role.OWNER}) | MODERATORS, Denial(RC.NotOwner, "{actor} did not write this message")
+    ),
+    note="owner: the message's author",
+)
 MODES = Rule(
     Key.OPTIONAL,
     door=Check(
@@ -227,6 +281,10 @@ ACCESS: dict[str, Rule] = {
     f"POST {V2}/interrogate/submit": SUBMIT,
     f"GET {V2}/workers": OPTIONAL,
     f"GET {V2}/workers/name/{{worker_name}}": OPTIONAL,
+    f"GET {V2}/workers/messages": LIST_MESSAGES,
+    f"POST {V2}/workers/messages": CREATE_MESSAGE,
+    f"GET {V2}/workers/messages/{{message_id}}": PUBLIC,
+    f"DELETE {V2}/workers/messages/{{message_id}}": DELETE_MESSAGE,
     f"GET {V2}/workers/{{worker_id}}": OPTIONAL,
     f"PUT {V2}/workers/{{worker_id}}": MODIFY_WORKER,
     f"DELETE {V2}/workers/{{worker_id}}": DELETE_WORKER,
@@ -236,6 +294,11 @@ ACCESS: dict[str, Rule] = {
     f"PUT {V2}/users/{{user_id}}": MODIFY_USER,
     f"POST {V2}/kudos/transfer": TRANSFER,
     f"POST {V2}/kudos/award": AWARD,
+    f"GET {V2}/teams": PUBLIC,
+    f"POST {V2}/teams": CREATE_TEAM,
+    f"GET {V2}/teams/{{team_id}}": TEAM_DETAILS,
+    f"PATCH {V2}/teams/{{team_id}}": CHANGE_TEAM,
+    f"DELETE {V2}/teams/{{team_id}}": CHANGE_TEAM,
     f"GET {V2}/status/heartbeat": PUBLIC,
     f"GET {V2}/status/models": PUBLIC,
     f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,

@@ -4,8 +4,10 @@
          generate/text/async text/status/{id} text/pop text/submit  jobs/routes.py (text)
          interrogate/async status/{id} pop submit                    jobs/routes.py (alchemy)
          workers workers/{id} (GET PUT DELETE) workers/name/{name}   workers/routes.py
+         workers/messages workers/messages/{id} (GET DELETE)          messages/routes.py
          find_user users users/{id} (GET PUT)                        users/routes.py
          kudos/transfer kudos/award                                  kudos/routes.py
+         teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
 /        .well-known/serviceinfo                                     status/routes.py
@@ -17,6 +19,7 @@
 
 from fastapi import APIRouter
 
+import horde.server.messages.routes as messages
 from horde.server.dev import routes as dev
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
@@ -24,11 +27,13 @@ from horde.server.kit.routing import HordeRoute
 from horde.server.kudos import routes as kudos
 from horde.server.observe import routes as observe
 from horde.server.status import routes as status
+from horde.server.teams import routes as teams
 from horde.server.users import routes as users
 from horde.server.workers import routes as workers
 
 # the v2 routers, each mounted under /api/v2 by the app (one level of routers keeps matching cheap)
-API_ROUTERS = tuple(module.router for module in (jobs, workers, users, kudos, status, dev))
+# messages before workers: /workers/messages must not be taken for /workers/{worker_id}
+API_ROUTERS = tuple(module.router for module in (jobs, messages, workers, users, kudos, teams, status, dev))
 
 root_router = APIRouter(route_class=HordeRoute)
 root_router.include_router(status.root_router)

@@ -32,6 +32,7 @@ from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
 from horde.server.kit.notify import Notifier
+from horde.server.messages.board import MessageBoard
 from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
 from horde.server.migrate import upgrade_to_head
 from horde.server.observe.metrics import LoopLagProbe
@@ -88,6 +89,7 @@ async def build_horde(
     horde.requests = RequestCache(clock, horde.statements)
     horde.notifier = Notifier()
     horde.answers = Answers(clock)
+    horde.messages = MessageBoard(db, clock)
     horde.webhooks = WebhookSender(horde)
     horde.snapshots = Snapshots(
         db, clock, max_age=settings.snapshot_max_age, online_window=settings.worker_online_window,

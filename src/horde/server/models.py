@@ -5,6 +5,8 @@ from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
 from horde.server.kit.orm import Base
 from horde.server.kudos.models import KudosBalance, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
+from horde.server.messages.models import WorkerMessage
+from horde.server.teams.models import Team, TeamEvent
 from horde.server.users.models import User
 from horde.server.webhooks.models import WebhookDelivery
 from horde.server.workers.models import Worker
@@ -22,8 +24,11 @@ __all__ = [
     "RequestWorker",
     "ServerNode",
     "ServerSecret",
+    "Team",
+    "TeamEvent",
     "User",
     "WebhookDelivery",
     "Worker",
+    "WorkerMessage",
     "metadata",
 ]

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from horde.server.errors import database_unavailable
 from horde.server.jobs import scheduled as jobs_scheduled
 from horde.server.kudos import scheduled as kudos_scheduled
+from horde.server.messages import scheduled as messages_scheduled
 from horde.server.observe.metrics import TASK_FAILURES, TASK_SECONDS
 from horde.server.state import Horde
+from horde.server.teams import scheduled as teams_scheduled
 from horde.server.webhooks import scheduled as webhooks_scheduled
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,16 @@ class Task:
 TASKS = (
     Task("fold_kudos", lambda h: h.settings.kudos_fold_interval, kudos_scheduled.fold_postings),
     Task("monthly_kudos", lambda h: MONTHLY_CHECK_SECONDS, kudos_scheduled.pay_monthly),
+    Task("fold_team_events", lambda h: h.settings.kudos_fold_interval, teams_scheduled.fold_team_events),
     Task("expire_leases", lambda h: min(h.settings.sweep_interval, 60.0), jobs_scheduled.expire_leases),
     Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),
     Task("purge_objects", lambda h: max(h.settings.sweep_interval, 60.0), jobs_scheduled.purge_objects),
     Task("deliver_webhooks", lambda h: h.settings.webhook_retry_delay, webhooks_scheduled.deliver_webhooks),
+    Task(
+        "prune_messages",
+        lambda h: max(h.settings.sweep_interval, 60.0),
+        messages_scheduled.prune_expired_messages,
+    ),
     Task("prune_webhooks", lambda h: max(h.settings.sweep_interval, 60.0), webhooks_scheduled.prune_webhooks),
 )
 

@@ -65,7 +65,7 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
     if worker is not None:
         profile = _profile(horde, behaviour, worker, owner=user, amount=body.amount)
         if worker.paused or await horde.snapshots.nothing_for(kind, profile):
-            return await _empty(horde, behaviour, profile, worker)  # no database work at all
+            return await _with_messages(horde, worker, await _empty(horde, behaviour, profile, worker))
     async with horde.db.autocommit() as conn:
         if worker is None:
             worker = await workers.check_in(horde, conn, declared)
@@ -74,9 +74,17 @@ async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipadd
         batches = await _with_requests(horde, conn, behaviour, profile, claimed) if claimed else []
     # The connection is back in the pool: the snapshot and the storage need none of it.
     if not batches:
-        return await _empty(horde, behaviour, profile, worker)
+        return await _with_messages(horde, worker, await _empty(horde, behaviour, profile, worker))
     bodies = [await behaviour.pop_body(horde, request, batch, profile) for request, batch in batches]
-    return behaviour.merge_pop_bodies(bodies)
+    return await _with_messages(horde, worker, behaviour.merge_pop_bodies(bodies))
+
+
+async def _with_messages(horde: Horde, worker: Worker, body: dict[str, Any]) -> dict[str, Any]:
+    """The pop's answer with the worker's active messages (from this node's board: no query)."""
+    found = await horde.messages.for_worker(worker.id)
+    if found:
+        body["messages"] = found
+    return body
 
 
 def _profile(

@@ -109,9 +109,12 @@ def _completion(
         Leg(amount=burn - reward, system="horde"),
     ]
     elapsed = max(now - float(job["started_at"] or now), 0.001)
+    team = worker["team_id"] if KINDS[request.kind].credits_teams else None
+    team_id = uuid.UUID(str(team)) if team is not None else None  # SQLite's rows give it as text
     return Completion(
         job_id=job["id"], worker_id=worker["id"], now=now, reward=reward, burn=burn, result=outcome.result,
         meta=outcome.meta, legs=legs, things=outcome.things, sample=outcome.things / elapsed, hook=hook,
+        team_id=team_id,
     )  # fmt: skip
 
 

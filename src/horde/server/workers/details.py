@@ -25,6 +25,8 @@ from horde.server.jobs.models import Job, JobState
 from horde.server.kit.orm import table, utc
 from horde.server.state import Horde
 from horde.server.status.service import node_answers
+from horde.server.teams import service as teams_service
+from horde.server.teams.models import Team
 from horde.server.users.models import User
 from horde.server.users.principal import Principal
 from horde.server.workers.models import Worker
@@ -33,6 +35,7 @@ from horde.server.workers.service import FORBIDDEN_NAME_PARTS
 workers = table(Worker)
 users = table(User)
 jobs = table(Job)
+teams = table(Team)
 
 LIST_TTL = 2.0  # seconds a node keeps a computed worker list (the reference rebuilds it every 30 s)
 NO_TEAM = "None"  # what the reference answers for a worker without a team
@@ -71,6 +74,8 @@ def worker_details(row: Mapping[str, Any], *, now: float, window: float, privile
         "bridge_agent": worker.bridge_agent or limits.DEFAULT_BRIDGE_AGENT,
         **kind.worker_fields(worker),
     }
+    if worker.team_id is not None:
+        body["team"] = {"id": str(worker.team_id), "name": row["team_name"]}
     if privileged or row["owner_public_workers"]:
         body["owner"] = f"{row['owner_username']}#{worker.user_id}"
     if privileged:
@@ -79,7 +84,11 @@ def worker_details(row: Mapping[str, Any], *, now: float, window: float, privile
 
 
 def _select() -> Select[Any]:
-    return select(workers, *_OWNER_COLUMNS).join(users, users.c.id == workers.c.user_id)
+    return (
+        select(workers, *_OWNER_COLUMNS, teams.c.name.label("team_name"))
+        .join(users, users.c.id == workers.c.user_id)
+        .outerjoin(teams, teams.c.id == workers.c.team_id)
+    )
 
 
 def _parse_id(raw: str) -> uuid.UUID:
@@ -179,8 +188,6 @@ def _plan_changes(actor: Principal, worker: Mapping[str, Any], body: ModifyWorke
         if any(part in body.name.lower() for part in FORBIDDEN_NAME_PARTS):
             raise HordeError(RC.ProfaneWorkerName, "This worker name is not allowed")
         values.update(name=body.name, name_lower=body.name.lower())
-    if body.team:  # this horde has no teams yet: no id can name one
-        raise HordeError(RC.TeamNotFound, f"Team with ID '{body.team}' not found")
     return values
 
 
@@ -192,12 +199,12 @@ async def _check_name_free(conn: AsyncConnection, *, worker_id: uuid.UUID, name_
         raise HordeError(RC.WorkerNameAlreadyExists, "A worker with this name already exists")
 
 
-def _reply(values: dict[str, Any], team: str | None) -> ModifyWorker:
+def _reply(values: dict[str, Any], team_name: str | None) -> ModifyWorker:
     reply: dict[str, Any] = {
         key: values[key] for key in ("maintenance", "paused", "info", "name") if key in values
     }
-    if team is not None:
-        reply["team"] = NO_TEAM
+    if "team_id" in values:
+        reply["team"] = team_name or NO_TEAM
     return ModifyWorker.model_validate(reply)
 
 
@@ -213,7 +220,12 @@ async def modify_worker(
     """Apply a PUT /workers/{id}; answers only the keys it changed (nothing is written on any error)."""
     worker = await _row(conn, raw_id)
     values = _plan_changes(actor, worker, body)
-    if not values and body.team is None:
+    team_name = None
+    if body.team:  # joins the team (TeamNotFound when there is none); "" leaves it
+        values["team_id"], team_name = await teams_service.team_name(conn, body.team)
+    elif body.team is not None:
+        values["team_id"] = None
+    if not values:
         raise HordeError(RC.NoWorkerModSelected, f"No modification selected for worker '{worker['name']}'")
     if "name_lower" in values:
         await _check_name_free(conn, worker_id=worker["id"], name_lower=values["name_lower"])
@@ -225,7 +237,9 @@ async def modify_worker(
     after_commit(
         conn, lambda: _forget(horde, worker["name"], *([values["name"]] if "name" in values else []))
     )
-    return _reply(values, body.team)
+    if "team_id" in values:
+        after_commit(conn, lambda: node_answers(horde).forget("teams"))
+    return _reply(values, team_name)
 
 
 async def delete_worker(

@@ -41,3 +41,6 @@ class Worker(Base):
     uncompleted_jobs: Mapped[int] = mapped_column(Integer, default=0)
     aborted_jobs: Mapped[int] = mapped_column(Integer, default=0)
     speed: Mapped[float] = mapped_column(Float, default=1.0)  # things per second, moving average
+    team_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
+    )

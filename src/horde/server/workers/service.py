@@ -172,7 +172,7 @@ async def _create(
         "created_at": utc(now), "last_check_in": utc(now), "info": None, "maintenance": False,
         "maintenance_msg": None, "paused": False, "fulfilments": 0, "kudos_generated": 0,
         "kudos_uptime": 0, "things": 0.0, "uptime": 0, "uncompleted_jobs": 0, "aborted_jobs": 0,
-        "speed": 1.0, **declaration,
+        "speed": 1.0, "team_id": None, **declaration,
     }  # fmt: skip
     await conn.execute(insert(workers).values(**values))
     return Worker(**values)

@@ -32,6 +32,7 @@ class Kind(ABC):
     always_skipped_keys: tuple[str, ...] = ()
     full_status: type[HordeModel]  # the contract model of the full status (and of a cancel's answer)
     concurrency_factor = 1  # alchemy counts forms: its cap is ten times the user's (SEMANTICS.md 3.2)
+    credits_teams = False  # whether a job's kudos, things and fulfilment count for the worker's team
 
     @property
     def batch_across_requests(self) -> bool:

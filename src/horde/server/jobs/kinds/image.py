@@ -130,6 +130,7 @@ class ImageKind(Kind):
     api_type = "image"
     full_status = RequestStatusStable
     always_skipped_keys = SKIPPED_KEYS
+    credits_teams = True  # only image work counts for teams (SEMANTICS.md 1.6); uptime of any kind does
 
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, GenerationInputStable)

@@ -31,7 +31,7 @@ requests = table(Request)
 request_models = table(RequestModel)
 workers = table(Worker)
 
-_WORKER_COLUMNS = ("id", "user_id", "name", "bridge_agent", "kind")
+_WORKER_COLUMNS = ("id", "user_id", "name", "bridge_agent", "kind", "team_id")
 _LOAD_JOB = Fast(
     select(jobs, *[workers.c[name].label(f"w__{name}") for name in _WORKER_COLUMNS])
     .outerjoin(workers, workers.c.id == jobs.c.worker_id)
@@ -70,6 +70,7 @@ class Completion:
     things: float
     sample: float  # things per second of this job, folded into the worker's speed
     hook: Hook | None = None
+    team_id: uuid.UUID | None = None  # the team credited with this job (stamped at settlement, ADR 0016)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 - `rows` sends a prebuilt statement to the driver on an autocommit connection (ADR 0008).
 - `complete` is one writable CTE: the job's compare-and-set, then, only if it won, the ledger
-  postings (`kudos.postings_sql`), the worker's figures (`workers.writes.completed_sql`) and the
-  webhook's outbox row (`webhooks.outbox_sql`): atomic, one round trip, no BEGIN/COMMIT.
+  postings (`kudos.postings_sql`), the worker's figures (`workers.writes.completed_sql`), the team's
+  event (`teams.writes.attributed_sql`, only for a worker in a team) and the webhook's outbox row
+  (`webhooks.outbox_sql`): atomic, one round trip, no BEGIN/COMMIT.
 - `queue_request` is one call of `horde_queue_request` (migration 2026_12_03): it takes the owner's
   advisory lock first, so its count sees every request committed before it (each statement in a
   volatile function takes a new snapshot), then checks, prices the queue key and inserts.
@@ -28,11 +29,12 @@ from horde.server.jobs.statements.base import (
 )
 from horde.server.kit.sql import Fast, Params, autocommit, plain, using_driver
 from horde.server.kudos.service import postings_sql, postings_values
+from horde.server.teams.writes import attributed_sql, attributed_values
 from horde.server.webhooks.service import outbox_sql, outbox_values
 from horde.server.workers.writes import completed_sql
 
 
-def _completion(with_hook: bool) -> tuple[str, Params]:
+def _completion(with_hook: bool, with_team: bool) -> tuple[str, Params]:
     p = Params()
     sql = f"""WITH done AS (
     UPDATE jobs SET state = 'done', finished_at = {p("now")}, cost = {p("burn")}, result = {p("result")},
@@ -48,10 +50,14 @@ def _completion(with_hook: bool) -> tuple[str, Params]:
         sql += f""", hook AS (
     {outbox_sql(p, after="done")}
 )"""
+    if with_team:
+        sql += f""", team AS (
+    {attributed_sql(p, after="done")}
+)"""
     return sql + "\nSELECT count(*) FROM done", p
 
 
-_COMPLETE = {with_hook: _completion(with_hook) for with_hook in (False, True)}
+_COMPLETE = {(hook, team): _completion(hook, team) for hook in (False, True) for team in (False, True)}
 _QUEUE = (
     "SELECT stored, queued, missing "
     "FROM horde_queue_request($1::jsonb, $2::varchar[], $3::uuid[], $4::jsonb, $5, $6::varchar[])"
@@ -75,7 +81,7 @@ class PostgresStatements(JobStatements):
         return [plain(record) for record in records]
 
     async def complete(self, c: Completion) -> bool:
-        sql, p = _COMPLETE[c.hook is not None]
+        sql, p = _COMPLETE[c.hook is not None, c.team_id is not None]
         values: dict[str, Any] = {
             "jid": c.job_id, "wid": c.worker_id, "now": c.now, "burn": c.burn, "result": c.result,
             "meta": json.dumps(c.meta) if c.meta is not None else None, "paid": c.reward,
@@ -84,6 +90,8 @@ class PostgresStatements(JobStatements):
         }  # fmt: skip
         if c.hook is not None:
             values.update(outbox_values(url=c.hook.url, body=c.hook.body, now=c.now))
+        if c.team_id is not None:
+            values.update(attributed_values(c.team_id, c.now))
         async with self.db.autocommit() as conn, using_driver(conn) as driver:
             won = await driver.fetchval(sql, *p.values(values))
         return bool(won == 1)

@@ -30,6 +30,7 @@ from horde.server.jobs.statements.counts import queued_jobs_of_user
 from horde.server.kit.orm import table
 from horde.server.kit.sql import Fast
 from horde.server.kudos import service as kudos
+from horde.server.teams.writes import ATTRIBUTED, attributed_values
 from horde.server.webhooks.service import enqueue
 from horde.server.workers.writes import COMPLETED
 
@@ -73,6 +74,9 @@ class SqliteStatements(JobStatements):
             await conn.execute(
                 COMPLETED, {"wid": c.worker_id, "paid": c.reward, "things": c.things, "sample": c.sample}
             )
+            if c.team_id is not None:
+                values = {"paid": c.reward, "things": c.things, **attributed_values(c.team_id, c.now)}
+                await conn.execute(ATTRIBUTED, values)
             if c.hook is not None:
                 await enqueue(conn, url=c.hook.url, body=c.hook.body, now=c.now)
         return True
