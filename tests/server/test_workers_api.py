@@ -266,4 +266,7 @@ async def test_delete(client: httpx.AsyncClient, api_key: str) -> None:
     # a moderator may delete anyone's worker
     await _text_worker(client, plain, "Second Worker")
     second = (await _by_name(client, "Second Worker"))["id"]
-    assert (await client.delete(f"{V2}/workers/{second}", headers={"apikey": api_key})).status_code == 200
+    deleted = await client.delete(f"{V2}/workers/{second}", headers={"apikey": api_key})
+    assert deleted.status_code == 200
+    assert deleted.json() == {"deleted_id": second, "deleted_name": "Second Worker"}
+    _error(await client.get(f"{V2}/workers/{second}"), 404, "WorkerNotFound")
