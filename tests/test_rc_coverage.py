@@ -22,13 +22,7 @@ UNASSERTED: dict[str, str] = {
     # unreachable as the checks are ordered (image_checks.py): transparent with a control_type and no
     # source image is ControlNetSourceMissing, and with one it is InvalidTransparencyImg2Img
     "InvalidTransparencyCN": "unreachable: ControlNetSourceMissing or InvalidTransparencyImg2Img first",
-    # not yet asserted (issue 9 follow-up): they need an untrusted or a deleted account, and a user made
-    # by /dev/test-user with trusted=false was still let through (RequiresTrust, TooManyWorkers) in a
-    # first attempt; no route deletes a user yet
-    "DeletedUser": "needs a deleted user: no route deletes one yet",
-    "RequiresTrust": "needs an untrusted account (see above)",
-    "TooManyWorkers": "needs an untrusted account (see above)",
-    "TooManySameIPs": "needs untrusted accounts sharing an IP (see above)",
+    "DeletedUser": "not yet asserted (issue 9 follow-up): needs a deleted user, and no route deletes one yet",
 }
 
 

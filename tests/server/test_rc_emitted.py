@@ -157,3 +157,25 @@ async def test_trusted_worker_count_limit(client: httpx.AsyncClient, api_key: st
     response = await _pop(client, api_key, "big worker 20")
     assert response.status_code == 403 and response.json()["rc"] == "TooManyWorkersTrusted"
     assert (await _pop(client, api_key, "big worker 0")).status_code == 200  # a known worker still pops
+
+
+async def _plain_user(client: httpx.AsyncClient, name: str) -> str:
+    body = {"oauth_id": f"oauth-{name}", "username": name, "trusted": False, "moderator": False}
+    response = await client.post(f"{V2}/dev/test-user", json=body)
+    assert response.status_code == 201, response.text
+    key: str = response.json()["api_key"]
+    return key
+
+
+async def test_untrusted_account_refusals(client: httpx.AsyncClient) -> None:
+    plain = await _plain_user(client, "newcomer")
+    unbatched = {"prompt": "hi", "disable_batching": True}
+    response = await client.post(f"{V2}/generate/text/async", json=unbatched, headers={"apikey": plain})
+    assert response.status_code == 400 and response.json()["rc"] == "RequiresTrust"
+    for i in range(3):
+        assert (await _pop(client, plain, f"small worker {i}")).status_code == 200
+    response = await _pop(client, plain, "small worker 3")
+    assert response.status_code == 403 and response.json()["rc"] == "TooManyWorkers"
+    neighbour = await _plain_user(client, "neighbour")  # the same IP already runs 3 workers
+    response = await _pop(client, neighbour, "neighbour worker")
+    assert response.status_code == 403 and response.json()["rc"] == "TooManySameIPs"
