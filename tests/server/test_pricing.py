@@ -1,7 +1,8 @@
 """Prices and rewards against values worked out by hand from SEMANTICS.md 4.1-4.3 (not from the code).
 
 Each expectation shows the arithmetic it came from, so a changed constant or a swapped factor in
-`pricing.py` fails here: the formulas are never called to produce an expected value.
+`pricing.py` fails here: the formulas are never called to produce an expected value. The image base
+price is checked against the SEMANTICS 4.1 golden values in test_price_anchors.py.
 """
 
 from __future__ import annotations
@@ -9,45 +10,6 @@ from __future__ import annotations
 import pytest
 
 from horde.server.kudos import pricing
-
-
-def _image(
-    width: int = 512,
-    height: int = 512,
-    steps: int = 50,
-    post_processors: int = 0,
-    controlnet: bool = False,
-    loras: int = 0,
-    tis: bool = False,
-) -> float:
-    return pricing.image_base_price(
-        width=width, height=height, steps=steps, post_processors=post_processors,
-        controlnet=controlnet, loras=loras, tis=tis,
-    )  # fmt: skip
-
-
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        # r = ((512*512 - 4096) / (1024*1024 - 4096)) ** 1.75 = (63/255) ** 1.75 = 0.0865699
-        # 0.1232*50 + r*0.1232*50*8.75 = 6.16 + 4.66648 = 10.82648 -> 10.83
-        ({}, 10.83),
-        # r = 1: 0.1232*30 * (1 + 8.75) = 3.696 * 9.75 = 36.036 -> 36.04
-        ({"width": 1024, "height": 1024, "steps": 30}, 36.04),
-        # r = ((393216-4096)/1044480) ** 1.75 = 0.17736; 3.696 + 0.17736*3.696*8.75 = 9.44128 -> 9.44
-        ({"width": 768, "height": 512, "steps": 30}, 9.44),
-        # 64*64 = 4096 pixels: r = 0, so 0.1232*20 = 2.464 -> 2.46
-        ({"width": 64, "height": 64, "steps": 20}, 2.46),
-        # two post-processors: 36.036 * 1.2 * 1.2 = 51.89184 -> 51.89
-        ({"width": 1024, "height": 1024, "steps": 30, "post_processors": 2}, 51.89),
-        # controlnet: 36.036 * 3 = 108.108 -> 108.11
-        ({"width": 1024, "height": 1024, "steps": 30, "controlnet": True}, 108.11),
-        # LoRAs and TIs are added after rounding: 36.04 + 3*2 + 1 = 43.04
-        ({"width": 1024, "height": 1024, "steps": 30, "loras": 2, "tis": True}, 43.04),
-    ],
-)
-def test_image_base_price(args: dict[str, int | bool], expected: float) -> None:
-    assert _image(**args) == pytest.approx(expected, abs=1e-9)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
