@@ -15,11 +15,11 @@ from horde.server.config import Settings
 from horde.server.db import Database
 from horde.server.kit.clock import FakeClock
 from horde.server.state import Horde
-from tests import isolation, services
+from tests import isolation, needs, services
+from tests.contract.swagger import SWAGGER_PATH
 from tests.s3 import S3Server, start_s3
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MODEL_REFERENCE = SHARED / "api" / "model-reference"
+MODEL_REFERENCE = needs.SHARED / "api" / "model-reference"
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +84,17 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
 @pytest.fixture(scope="session")
 async def catalog() -> ModelCatalog:
     """The model reference lists, read once per run."""
+    image, text = (
+        needs.shared_file(MODEL_REFERENCE / name) for name in ("stable_diffusion.json", "text_db.json")
+    )
     async with httpx.AsyncClient() as http:
-        return await load_catalog(
-            str(MODEL_REFERENCE / "stable_diffusion.json"), str(MODEL_REFERENCE / "text_db.json"), http
-        )
+        return await load_catalog(str(image), str(text), http)
+
+
+@pytest.fixture(scope="session")
+def swagger_file() -> Path:
+    """The reference swagger (`requires_swagger`): a skip when absent, a failure under CI=true."""
+    return needs.shared_file(SWAGGER_PATH)
 
 
 @pytest.fixture

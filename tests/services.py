@@ -12,19 +12,17 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
-import pytest
 import redis.asyncio as aioredis
+
+from tests import needs
 
 ADMIN_URL = os.environ.get("HORDE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HORDE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
-IN_CI = os.environ.get("CI", "").lower() == "true"
+IN_CI = needs.IN_CI
 
 
 def unavailable(what: str, error: BaseException) -> None:
-    message = f"{what} is not reachable ({error}); start it or set the HORDE_TEST_* URL"
-    if IN_CI:
-        pytest.fail(f"CI=true: {message}", pytrace=False)
-    pytest.skip(message)
+    needs.missing(f"{what} is not reachable ({error}); start it or set the HORDE_TEST_* URL")
 
 
 @dataclass

@@ -25,7 +25,7 @@ Each returns a list of human-readable problems (empty = fine), each prefixed wit
 Limits (min/max, lengths) are not checked: the reference does not enforce them on its responses.
 
 The spec is read from `../shared/api/aihorde-v2.swagger.json` beside the repository; tests that need
-it should use `requires_swagger` (they are skipped when the file is absent).
+it should use `requires_swagger` (skipped when the file is absent, a failure under CI=true: tests/needs.py).
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-SWAGGER_PATH = Path(__file__).resolve().parents[3] / "shared" / "api" / "aihorde-v2.swagger.json"
+from tests import needs
 
-requires_swagger = pytest.mark.skipif(not SWAGGER_PATH.is_file(), reason=f"{SWAGGER_PATH} is absent")
+SWAGGER_PATH = needs.SHARED / "api" / "aihorde-v2.swagger.json"
+
+requires_swagger = pytest.mark.usefixtures("swagger_file")  # the fixture is in tests/conftest.py
 
 Schema = dict[str, Any]
 
@@ -57,9 +58,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 @cache
 def spec() -> dict[str, Any]:
     """The parsed swagger document (skips the calling test when the file is absent)."""
-    if not SWAGGER_PATH.is_file():
-        pytest.skip(f"{SWAGGER_PATH} is absent")
-    result: dict[str, Any] = json.loads(SWAGGER_PATH.read_text(encoding="utf-8"))
+    result: dict[str, Any] = json.loads(needs.shared_file(SWAGGER_PATH).read_text(encoding="utf-8"))
     return result
 
 

@@ -49,9 +49,10 @@ from horde.contract import (
     UserDetails,
     WorkerDetails,
 )
+from tests import needs
 
-sdk = pytest.importorskip("horde_sdk.ai_horde_api.apimodels")
-generic = pytest.importorskip("horde_sdk.generic_api.apimodels")
+sdk = needs.module("horde_sdk.ai_horde_api.apimodels", extra="dev (uv sync: the dev group)")
+generic = needs.module("horde_sdk.generic_api.apimodels", extra="dev (uv sync: the dev group)")
 
 UUID = "6038971e-f0b0-4fdd-a3bb-148f561f815e"
 WORKER = "00000000-0000-0000-0000-000000000001"

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import services
+from tests import needs
 from tests.contract.swagger import check_body, requires_swagger
 from tests.e2e.conftest import HordeServer
 
@@ -73,10 +73,7 @@ def static_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
     if not CHROMIUM.is_file():
-        message = f"{CHROMIUM} is missing: run scripts/install-chromium.sh"
-        if services.IN_CI:
-            pytest.fail(f"CI=true: {message}", pytrace=False)
-        pytest.skip(message)
+        needs.missing(f"{CHROMIUM} is missing: run scripts/install-chromium.sh")
     return CHROMIUM
 
 

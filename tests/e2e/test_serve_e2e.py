@@ -164,8 +164,11 @@ def test_alchemy_round_trip(server: HordeServer) -> None:
             headers={"apikey": key},
         )
         assert response.status_code == 200
+        assert response.json() == {"reward": 1.0}  # SEMANTICS 4.3: caption and nsfw earn 1 kudos each
     status = httpx.get(f"{server.api}/interrogate/status/{request_id}").json()
     assert status["state"] == "done"
+    results = {form["form"]: (form["state"], form["result"]) for form in status["forms"]}
+    assert results == {"caption": ("done", {"caption": "blue"}), "nsfw": ("done", {"nsfw": False})}
 
 
 def test_cancel_expiry_requeue_and_faults(server: HordeServer) -> None:

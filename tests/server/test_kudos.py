@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from horde.server.kudos import pricing
 from horde.server.kudos import service as kudos
 from horde.server.kudos.scheduled import fold_postings
 from horde.server.state import Horde
@@ -59,16 +58,21 @@ async def test_a_completed_job_moves_kudos(client: httpx.AsyncClient, api_key: s
     worker_owner = (
         await client.post(f"{V2}/dev/test-user", json={"oauth_id": "owner", "username": "w"})
     ).json()
-    await client.post(f"{V2}/generate/text/async", json={"prompt": "hello"}, headers=keyed)
+    model = "Aeala/Enterredaas-33b"  # 33e9 parameters in the text model reference
+    request = {"prompt": "p" * 2048, "params": {"max_length": 512}, "models": [model]}
+    await client.post(f"{V2}/generate/text/async", json=request, headers=keyed)
     job = (
-        await client.post(f"{V2}/generate/text/pop", json={"name": "paid worker"},
+        await client.post(f"{V2}/generate/text/pop", json={"name": "paid worker", "models": [model]},
                           headers={"apikey": worker_owner["api_key"]})
     ).json()  # fmt: skip
     submitted = await client.post(
-        f"{V2}/generate/text/submit", json={"id": job["id"], "generation": "hi there"},
+        f"{V2}/generate/text/submit", json={"id": job["id"], "generation": "x" * 400},
         headers={"apikey": worker_owner["api_key"]},
     )  # fmt: skip
-    reward = pricing.hundredths(submitted.json()["reward"])
+    # SEMANTICS 4.2, by hand: 100 tokens; the prompt counts 512 (capped at max_length) so
+    # c = 1.2 + 2.2**-1; 100 * (33/13)**0.2 * 33/125 * c * 0.3 (unvalidated backend) = 15.7877
+    reward = 1579
+    assert submitted.json()["reward"] == pytest.approx(15.79, abs=0.01)
     await fold_postings(horde)
     async with horde.db.autocommit() as conn:
         requester = await kudos.balance_of(conn, 1)

@@ -23,6 +23,7 @@ from horde.server.app import create_app
 from horde.server.kit.notify import Notifier
 from horde.server.redis import RedisHealth, connect_relay
 from horde.server.state import Horde
+from tests import needs
 from tests.helpers import V2
 
 GUARD = 20.0
@@ -63,8 +64,7 @@ class PrivateRedis:
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    needs.program("redis-server", install="apt-get install redis-server")
     server = PrivateRedis(tmp_path)
     server.start()
     try:

@@ -138,7 +138,10 @@ async def test_rewards_and_performance_after_a_job(client: httpx.AsyncClient, ap
     submit = {"id": job["id"], "generation": "there was a horde"}
     response = await client.post(f"{V2}/generate/text/submit", json=submit, headers={"apikey": api_key})
     assert response.status_code == 200, response.text
-    reward = response.json()["reward"]
+    # SEMANTICS 4.2 by hand: an unknown model and an untrusted owner earn the prompt's context
+    # multiplier, 1.2 + 2.2**log2(4/1024) = 1.2018 -> 1.20
+    reward = 1.2
+    assert response.json()["reward"] == pytest.approx(reward)
     worker = await _by_name(client, "Text Worker One")
     assert worker["requests_fulfilled"] == 1
     assert worker["kudos_rewards"] == pytest.approx(reward) and worker["kudos_details"][
@@ -263,4 +266,7 @@ async def test_delete(client: httpx.AsyncClient, api_key: str) -> None:
     # a moderator may delete anyone's worker
     await _text_worker(client, plain, "Second Worker")
     second = (await _by_name(client, "Second Worker"))["id"]
-    assert (await client.delete(f"{V2}/workers/{second}", headers={"apikey": api_key})).status_code == 200
+    deleted = await client.delete(f"{V2}/workers/{second}", headers={"apikey": api_key})
+    assert deleted.status_code == 200
+    assert deleted.json() == {"deleted_id": second, "deleted_name": "Second Worker"}
+    _error(await client.get(f"{V2}/workers/{second}"), 404, "WorkerNotFound")

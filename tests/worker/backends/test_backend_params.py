@@ -20,6 +20,7 @@ from horde.worker.backends.text.kobold import kobold_body
 from horde.worker.backends.text.openai import openai_body
 from horde.worker.backends.text.params import format_output
 from horde.worker.backends.text.sampling import DEFAULTS, llama_arguments, top_a_filter
+from tests import needs
 
 BACKENDS = Path(horde.worker.backends.__file__).parent
 
@@ -101,7 +102,7 @@ def test_llama_mapping_notes() -> None:
 
 
 def test_top_a_filter_keeps_only_likely_tokens() -> None:
-    np = pytest.importorskip("numpy")
+    np = needs.module("numpy", extra="alchemy")
     logits = np.log(np.array([0.6, 0.3, 0.09, 0.01], dtype=np.float32))
     kept = top_a_filter(logits, 0.2)  # limit 0.2 * 0.36 = 0.072
     assert np.isfinite(kept).tolist() == [True, True, True, False]

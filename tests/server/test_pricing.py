@@ -1,0 +1,128 @@
+"""Prices and rewards against values worked out by hand from SEMANTICS.md 4.1-4.3 (not from the code).
+
+Each expectation shows the arithmetic it came from, so a changed constant or a swapped factor in
+`pricing.py` fails here: the formulas are never called to produce an expected value. The image base
+price is checked against the SEMANTICS 4.1 golden values in test_price_anchors.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from horde.server.kudos import pricing
+
+
+@pytest.mark.parametrize(
+    ("baseline", "factor"),
+    [
+        ("stable_diffusion_1", 1.0),
+        ("stable_diffusion_2", 1.0),
+        ("stable_diffusion_xl", 2.0),
+        ("stable_cascade", 4.0),
+        ("flux_1", 8.0),
+        ("z_image", 8.0),
+        ("qwen_image", 12.0),
+        (None, 1.0),
+    ],
+)
+def test_baseline_factor(baseline: str | None, factor: float) -> None:
+    assert pricing.baseline_factor(baseline) == factor
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        # plain: 10 + 1 = 11
+        ({}, 11.0),
+        # source image and two upscalers: 10 * 1.3 * 1.05**2 + 1 = 13.0 * 1.1025 + 1 = 15.3325
+        ({"source_image": True, "upscalers": 2}, 15.3325),
+        # the tax is added before the slow-worker and blacklist factors: (10 + 1) * 1.2 = 13.2
+        ({"slow_workers": False}, 13.2),
+        # (10 + 1) * 1.1 = 12.1
+        ({"worker_blacklist": True}, 12.1),
+        # 15.3325 * 1.2 * 1.1 = 20.2389
+        ({"source_image": True, "upscalers": 2, "slow_workers": False, "worker_blacklist": True}, 20.2389),
+    ],
+)
+def test_image_burn(flags: dict[str, bool | int], expected: float) -> None:
+    values: dict[str, bool | int] = {"source_image": False, "upscalers": 0, "slow_workers": True}
+    values.update({"worker_blacklist": False, **flags})
+    assert pricing.image_burn(10.0, **values) == pytest.approx(expected)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        (1024, 2.2),  # 1.2 + 2.2**0
+        (2048, 3.4),  # 1.2 + 2.2**1
+        (4096, 6.04),  # 1.2 + 2.2**2
+        (512, 1.2 + 1 / 2.2),  # 1.2 + 2.2**-1 = 1.654545...
+        (0, 1.2 + 2.2**-10),  # counted as 1 token: log2(1/1024) = -10
+        (65536, 30.0),  # 1.2 + 2.2**6 = 114.6, capped at 30
+    ],
+)
+def test_context_multiplier(context: int, expected: float) -> None:
+    assert pricing.context_multiplier(context) == pytest.approx(expected)
+
+
+def _estimate(max_length: int, context: int, billions: float | None) -> float:
+    return pricing.text_estimate(max_length=max_length, max_context_length=context, params_billions=billions)
+
+
+def test_text_estimate() -> None:
+    assert _estimate(80, 1024, None) == pytest.approx(22.88)  # no model: 80 * 13 * 2.2 / 100
+    assert _estimate(80, 1024, 7) == pytest.approx(12.32)  # 7B, no bonus below 13B: 80 * 7 * 2.2 / 100
+    # 20B: bonus (20/13)**0.2 = 1.090047; 80 * 1.090047 * 20 * 2.2 / 100 = 38.36719
+    assert _estimate(80, 1024, 20) == pytest.approx(38.36719, abs=1e-4)
+
+
+def _reward(text: str, prompt: str, max_length: int, billions: float | None, **flags: bool) -> float:
+    values = {"validated": True, "owner_trusted": False, **flags}
+    return pricing.text_reward(
+        text=text, prompt=prompt, max_length=max_length, params_billions=billions, **values
+    )
+
+
+def test_text_reward() -> None:
+    prompt = "p" * 4096  # 1024 tokens by the quick count: context multiplier 2.2
+    # 400 characters = 100 tokens; 7B: 100 * 1 * 7 / 125 * 2.2 = 12.32
+    assert _reward("x" * 400, prompt, 1024, 7) == pytest.approx(12.32)
+    # an unvalidated backend earns 30 %: 12.32 * 0.3 = 3.696
+    assert _reward("x" * 400, prompt, 1024, 7, validated=False) == pytest.approx(3.696)
+    # 70B on a 2048-token prompt (c = 3.4): 100 * (70/13)**0.2 * 70 / 125 * 3.4 = 266.62317
+    assert _reward("x" * 400, "p" * 8192, 2048, 70) == pytest.approx(266.62317, abs=1e-4)
+    # short answers count 20 tokens: 20 * 7 / 125 * 2.2 = 2.464
+    assert _reward("hi", prompt, 1024, 7) == pytest.approx(2.464)
+    # long answers are capped at max_length, and so is the prompt's count (a quirk):
+    # 50 tokens, c = 1.2 + 2.2**log2(50/1024); 50 * 7 / 125 * c
+    capped = 1.2 + 2.2 ** (-4.356143810225275)  # log2(50/1024)
+    assert _reward("x" * 4000, prompt, 50, 7) == pytest.approx(50 * 7 / 125 * capped)
+    # an unknown model: c alone for an untrusted owner, 100 * 2.2 * 0.027 = 5.94 for a trusted one
+    assert _reward("x" * 400, prompt, 1024, None) == pytest.approx(2.2)
+    assert _reward("x" * 400, prompt, 1024, None, owner_trusted=True) == pytest.approx(5.94)
+
+
+@pytest.mark.parametrize(
+    ("form", "tiles", "expected"),
+    [
+        ("caption", 1, 1.0),
+        ("nsfw", 4, 1.0),
+        ("interrogation", 4, 3.0),
+        ("GFPGAN", 4, 12.0),  # 3 per tile
+        ("RealESRGAN_x4plus", 2, 6.0),
+        ("strip_background", 0, 3.0),  # at least one tile
+    ],
+)
+def test_alchemy_form_kudos(form: str, tiles: int, expected: float) -> None:
+    assert pricing.alchemy_form_kudos(form, tiles=tiles) == expected
+
+
+def test_alchemy_burn() -> None:
+    assert pricing.alchemy_burn(3.0, slow_workers=True) == 5.0  # 3 + 1 + 1 more for slow workers
+    assert pricing.alchemy_burn(3.0, slow_workers=False) == 4.0
+
+
+def test_hundredths_round_trip() -> None:
+    assert pricing.hundredths(10.83) == 1083
+    assert pricing.hundredths(1.2008) == 120
+    assert pricing.kudos_of(1083) == 10.83
