@@ -3,7 +3,7 @@
 from horde.server.cluster.models import ServerNode, ServerSecret
 from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
 from horde.server.kit.orm import Base
-from horde.server.kudos.models import KudosBalance, KudosPosting
+from horde.server.kudos.models import KudosBalance, KudosHold, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.users.models import User
 from horde.server.webhooks.models import WebhookDelivery
@@ -14,6 +14,7 @@ metadata = Base.metadata
 __all__ = [
     "Job",
     "KudosBalance",
+    "KudosHold",
     "KudosPosting",
     "KudosTransfer",
     "MonthlyKudos",
