@@ -1,4 +1,4 @@
-"""upfront-kudos holds, taken by horde_queue_request
+"""upfront-kudos holds (taken by horde_queue_request) and idempotency keys
 
 Revision ID: 7c4d2e9f1a63
 Revises: 7c2d9e4f1a85
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 import horde.server.kit.orm
 
@@ -110,6 +111,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ref", name=op.f("pk_kudos_holds")),
     )
     op.create_index(op.f("ix_kudos_holds_user_id"), "kudos_holds", ["user_id"], unique=False)
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("body_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "answer",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.Column("expires_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", "key", name=op.f("pk_idempotency_keys")),
+    )
+    op.create_index(op.f("ix_idempotency_keys_expires_at"), "idempotency_keys", ["expires_at"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP FUNCTION {OLD_SIGNATURE}")
         op.execute(FUNCTION)
@@ -119,5 +135,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP FUNCTION {NEW_SIGNATURE}")
         op.execute(_previous_function())
+    op.drop_index(op.f("ix_idempotency_keys_expires_at"), table_name="idempotency_keys")
+    op.drop_table("idempotency_keys")
     op.drop_index(op.f("ix_kudos_holds_user_id"), table_name="kudos_holds")
     op.drop_table("kudos_holds")
