@@ -72,9 +72,7 @@ async def submit_request(
 
 async def _upfront_hold(horde: Horde, kind: str, new: NewRequest, user: Principal) -> int:
     """Hundredths `new` must reserve (0: none), judged on the live queue and online threads."""
-    snap = await horde.snapshots.get(kind)
-    threads = sum(worker.threads for worker in snap.online)
-    queued = sum(request.queued for request in snap.queue)
+    threads, queued = await horde.snapshots.live_counts(kind)
     amount = KINDS[kind].upfront(horde, new, threads=threads, queued=queued)
     if amount is None:
         return 0
