@@ -72,15 +72,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the running horde", ("state",)),
     ("services and scheduled work", (
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
-<<<<<<< HEAD
-        "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
-        "users.details", "status.service", "kudos.scheduled", "kudos.transfers", "kudos.monthly",
-        "webhooks.scheduled",
-=======
-        "jobs.service", "jobs.scheduled", "jobs.uploads",
-        "jobs.idempotency", "workers.service", "workers.details",
-        "users.details", "status.service", "kudos.scheduled", "webhooks.scheduled",
->>>>>>> 26dbb6f (Idempotency-Key on generate/async, generate/text/async and interrogate/async (issue 10 finding 12))
+        "jobs.service", "jobs.scheduled", "jobs.uploads", "jobs.idempotency", "workers.service",
+        "workers.details", "users.details", "status.service", "kudos.scheduled", "kudos.transfers",
+        "kudos.monthly", "webhooks.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

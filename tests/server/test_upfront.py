@@ -117,9 +117,8 @@ async def test_a_registered_user_holds_the_price_of_each_big_request(
     client: httpx.AsyncClient, horde: Horde
 ) -> None:
     price = await _price(client, BIG)
-    alice = await _user(client, "alice", 1000)
-    fits = int((1000 - kudos.OAUTH_FLOOR / 100) // price)
-    assert fits >= 2
+    alice = await _user(client, "alice", kudos.OAUTH_FLOOR / 100 + 3.5 * price)  # room for three
+    fits = 3
     keyed = {"apikey": alice["api_key"]}
     for _ in range(fits):
         assert (await client.post(f"{V2}/generate/async", json=BIG, headers=keyed)).status_code == 202
@@ -190,8 +189,8 @@ async def test_concurrent_big_requests_hold_no_more_than_is_available(
     client: httpx.AsyncClient, horde: Horde
 ) -> None:
     price = await _price(client, BIG)
-    alice = await _user(client, "alice", 1000)
-    fits = int((1000 - kudos.OAUTH_FLOOR / 100) // price)
+    alice = await _user(client, "alice", kudos.OAUTH_FLOOR / 100 + 3.5 * price)  # room for three
+    fits = 3
     keyed = {"apikey": alice["api_key"]}
     answers = await asyncio.gather(
         *[client.post(f"{V2}/generate/async", json=BIG, headers=keyed) for _ in range(10)]
@@ -200,3 +199,17 @@ async def test_concurrent_big_requests_hold_no_more_than_is_available(
     assert statuses == [202] * fits + [403] * (10 - fits)
     assert await _held(horde, int(alice["user_id"])) == fits * pricing.hundredths(price)
     assert (await row_counts(horde))[0] == fits
+
+
+async def test_transfers_cannot_spend_what_a_request_holds(client: httpx.AsyncClient, horde: Horde) -> None:
+    price = await _price(client, BIG)
+    alice = await _user(client, "alice", 1000)
+    bob = await _user(client, "bob", 0)
+    keyed = {"apikey": alice["api_key"]}
+    assert (await client.post(f"{V2}/generate/async", json=BIG, headers=keyed)).status_code == 202
+    available = int(1000 - kudos.OAUTH_FLOOR / 100 - price)
+    transfer = {"username": bob["alias"], "amount": available + 1}
+    refused = await client.post(f"{V2}/kudos/transfer", json=transfer, headers=keyed)
+    assert (refused.status_code, refused.json()["rc"]) == (400, "KudosTransferNotEnough")
+    transfer["amount"] = available
+    assert (await client.post(f"{V2}/kudos/transfer", json=transfer, headers=keyed)).status_code == 200

@@ -61,7 +61,9 @@ BEGIN
     v_balance := coalesce((SELECT b.balance FROM kudos_balances b WHERE b.user_id = v_user), 0)
         + (SELECT coalesce(sum(k.amount), 0) FROM kudos_postings k WHERE k.user_id = v_user AND NOT k.folded);
     IF p_hold > 0 THEN
-        -- upfront kudos: reserve the price against what is available (kudos.service.available_of)
+        -- upfront kudos: reserve the price against what is available (kudos.service.available_of),
+        -- under the payer's admission lock that transfers take too (kudos.transfers.lock_users)
+        PERFORM pg_advisory_xact_lock(1263879216, v_user);
         IF v_balance - p_floor - (SELECT coalesce(sum(h.amount), 0) FROM kudos_holds h WHERE h.user_id = v_user)
                 < p_hold THEN
             short := true;
