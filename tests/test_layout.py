@@ -73,10 +73,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the running horde", ("state",)),
     ("services and scheduled work", (
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
-        "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
-        "users.details", "status.service", "kudos.scheduled", "kudos.transfers", "kudos.monthly",
-        "webhooks.scheduled", "observe.probe", "teams.service", "teams.scheduled", "messages.service",
-        "messages.scheduled",
+        "jobs.service", "jobs.scheduled", "jobs.uploads", "jobs.idempotency", "workers.service",
+        "workers.details", "users.details", "status.service", "kudos.scheduled", "kudos.transfers",
+        "kudos.monthly", "webhooks.scheduled", "observe.probe", "teams.service", "teams.scheduled",
+        "messages.service", "messages.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

@@ -39,6 +39,12 @@ class ModelCatalog:
         entry = self.image.get(name)
         return str(entry.get("baseline")) if entry else None
 
+    def max_steps(self, name: str) -> int | None:
+        """The most steps an image model's reference allows, when it says."""
+        entry = self.image.get(name) or {}
+        steps = (entry.get("requirements") or {}).get("max_steps")
+        return int(steps) if steps else None
+
     def text_params_billions(self, name: str) -> float | None:
         """Parameters (billions) of a text model: from the reference list, else from its name."""
         entry = self.text.get(name) or self.text.get(strip_backend(name))

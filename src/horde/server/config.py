@@ -66,6 +66,7 @@ class Settings(BaseSettings):
 
     # Durations and limits (SEMANTICS.md 3.5)
     request_expiry: float = 1200.0
+    idempotency_key_ttl: float = 86400.0  # how long a creation's Idempotency-Key answers retries
     request_expiry_extra_slow: float = 3600.0
     text_job_ttl: float = 150.0
     image_job_ttl_min: float = 150.0

@@ -1,9 +1,9 @@
 """Every table of the server, imported in one place for Alembic and metadata consumers."""
 
 from horde.server.cluster.models import ServerNode, ServerSecret
-from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
+from horde.server.jobs.models import IdempotencyKey, Job, Request, RequestModel, RequestWorker
 from horde.server.kit.orm import Base
-from horde.server.kudos.models import KudosBalance, KudosPosting
+from horde.server.kudos.models import KudosBalance, KudosHold, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.messages.models import WorkerMessage
 from horde.server.teams.models import Team, TeamEvent
@@ -14,8 +14,10 @@ from horde.server.workers.models import Worker
 metadata = Base.metadata
 
 __all__ = [
+    "IdempotencyKey",
     "Job",
     "KudosBalance",
+    "KudosHold",
     "KudosPosting",
     "KudosTransfer",
     "MonthlyKudos",

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from horde.server.errors import database_unavailable
+from horde.server.jobs import idempotency
 from horde.server.jobs import scheduled as jobs_scheduled
 from horde.server.kudos import scheduled as kudos_scheduled
 from horde.server.messages import scheduled as messages_scheduled
@@ -40,6 +41,7 @@ TASKS = (
     Task("fold_team_events", lambda h: h.settings.kudos_fold_interval, teams_scheduled.fold_team_events),
     Task("expire_leases", lambda h: min(h.settings.sweep_interval, 60.0), jobs_scheduled.expire_leases),
     Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),
+    Task("expire_idempotency_keys", lambda h: max(h.settings.sweep_interval, 60.0), idempotency.expire_keys),
     Task("purge_objects", lambda h: max(h.settings.sweep_interval, 60.0), jobs_scheduled.purge_objects),
     Task("deliver_webhooks", lambda h: h.settings.webhook_retry_delay, webhooks_scheduled.deliver_webhooks),
     Task(

@@ -78,6 +78,13 @@ class S3Storage:
         except FileNotFoundError:
             return None
 
+    async def exists(self, key: str) -> bool:
+        try:
+            await obstore.head_async(self._store, self._key(key))
+        except FileNotFoundError:
+            return False
+        return True
+
     async def delete(self, key: str) -> None:
         await obstore.delete_async(self._store, self._key(key))
 

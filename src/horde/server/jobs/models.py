@@ -123,3 +123,17 @@ class Job(Base):
             sqlite_where=text("state = 'processing'"),
         ),
     )
+
+
+class IdempotencyKey(Base):
+    """A creation's `Idempotency-Key` (issue 10, finding 12): the first answer, replayed to retries with
+    the same body; in the database so every API node sees it, swept after `expires_at`."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    body_hash: Mapped[str] = mapped_column(String(64))  # the kind and the body, hashed
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)  # None while pending
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -2,7 +2,9 @@
 
 Invariants: a request is stored with all its jobs `queued` in one transaction, after every check and
 any source-image work (which never runs inside a transaction); the concurrency cap counts jobs not yet
-handed out; cancelling never touches jobs a worker holds.
+handed out; a request above what the horde gives away (SEMANTICS.md 4.4) is stored only with a hold
+of its price on its owner's available kudos, taken in that same transaction (anonymous use cannot
+hold: it is refused); cancelling never touches jobs a worker holds, and releases the hold.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.jobs.records import NewRequest, RequestRow
 from horde.server.jobs.statements import NewRow
+from horde.server.kudos import pricing
+from horde.server.kudos import service as kudos
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 
@@ -36,6 +40,9 @@ async def submit_request(
     new = await behaviour.prepare(horde, body, user=user)
     if getattr(body, "dry_run", False):
         return RequestAsync(kudos=new.dry_run_kudos)
+    hold = await _upfront_hold(horde, kind, new, user)
+    if hold:
+        new.payload["held"] = hold  # settlement releases the hold when the last job ends
     now = horde.clock.now()
     ttl = behaviour.ttl(horde, new)
     limit = user.concurrency * behaviour.concurrency_factor
@@ -44,11 +51,14 @@ async def submit_request(
     row = NewRow(
         new=new, user_id=user.id, now=now, expires_at=now + horde.settings.request_expiry, ttl=ttl,
         client_agent=client_agent, ipaddr=ipaddr, limit=limit,
-        count_models=list(new.models) if user.is_anon and new.models else None,
+        count_models=list(new.models) if user.is_anon and new.models else None, hold=hold,
+        floor=kudos.user_floor(user.id, user.oauth_id),
     )  # fmt: skip
     queued = await horde.statements.queue_request(row)
     if queued.missing_worker is not None:
         raise HordeError(RC.WorkerNotFound, f"Worker with ID '{queued.missing_worker}' not found")
+    if queued.short:
+        raise _upfront_error(hold)
     if not queued.stored:
         raise HordeError(
             RC.TooManyPrompts,
@@ -58,6 +68,26 @@ async def submit_request(
     horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
     horde.notifier.work_added(kind)
     return behaviour.accepted_body(new.id, new, possible=horde.snapshots.could_be_served(kind, new))
+
+
+async def _upfront_hold(horde: Horde, kind: str, new: NewRequest, user: Principal) -> int:
+    """Hundredths `new` must reserve (0: none), judged on the live queue and online threads."""
+    threads, queued = await horde.snapshots.live_counts(kind)
+    amount = KINDS[kind].upfront(horde, new, threads=threads, queued=queued)
+    if amount is None:
+        return 0
+    hold = max(pricing.hundredths(amount), 1)
+    if user.is_anon:
+        raise _upfront_error(hold)
+    return hold
+
+
+def _upfront_error(hold: int) -> HordeError:
+    return HordeError(
+        RC.KudosUpfront,
+        "Due to heavy demand, requests this large, slow or with slow_workers=false need the kudos to pay "
+        f"for them upfront: this request requires {pricing.kudos_of(hold)} kudos available to reserve",
+    )
 
 
 def _as_stored(new: NewRequest, request_id: uuid.UUID, *, user_id: int, ttl: float, now: float) -> RequestRow:
@@ -82,4 +112,6 @@ async def cancel_request(horde: Horde, *, kind: str, request_id: uuid.UUID) -> N
             .where(store.jobs.c.request_id == request_id, store.jobs.c.state == JobState.QUEUED)
             .values(state=JobState.CANCELLED, finished_at=horde.clock.now())
         )
+        # what a worker still holds is charged without the hold (as the reference's debits are)
+        await kudos.release_holds(conn, [kudos.hold_ref(request_id)])
     horde.notifier.request_changed(request_id)

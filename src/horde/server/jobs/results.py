@@ -3,8 +3,10 @@
 Invariants: a result is accepted only by the compare-and-set `state = 'processing' AND worker_id = ..`
 (so a double, late, unknown or foreign submit changes nothing); the result, the payment (the kudos
 ledger's postings), the worker's figures and the webhook's outbox row are written together or not at
-all (`JobStatements.complete`); a faulted job is kept and replaced by a fresh queued row
-until the request reaches its fault limit (ADR 0001).
+all (`JobStatements.complete`); a job never pays its worker more than it charges its requester (a
+censored one charges almost nothing, so it pays almost nothing: ADR 0014); a charge consumes the
+request's upfront hold, and the last job to end releases what is left of it; a faulted job is kept
+and replaced by a fresh queued row until the request reaches its fault limit (ADR 0001).
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import func, select
+
 from horde.contract import GenerationSubmitted
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
+from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import JobState
 from horde.server.jobs.records import RequestRow, SubmitOutcome
 from horde.server.jobs.statements import Completion, Hook
 from horde.server.kudos import pricing
+from horde.server.kudos import service as kudos
 from horde.server.kudos.service import Leg
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -72,15 +78,33 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
         if request.webhook
         else None
     )
-    if not await horde.statements.complete(_completion(horde, job, worker, request, outcome, hook)):
+    completion = _completion(horde, job, worker, request, outcome, hook)
+    if not await horde.statements.complete(completion):
         async with horde.db.autocommit() as conn:
             current, _ = await horde.statements.load_job(conn, job_id)
         _diagnose(current, worker, user, faulting)
         raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
+    if completion.hold_ref is not None:
+        await _release_if_ended(horde, request.id, completion.hold_ref)
     horde.notifier.request_changed(request.id)
     if request.webhook:
         horde.webhooks.kick()
-    return GenerationSubmitted(reward=round(outcome.reward, 2))
+    return GenerationSubmitted(reward=pricing.kudos_of(completion.reward))
+
+
+async def _release_if_ended(horde: Horde, request_id: uuid.UUID, ref: str) -> None:
+    # after our own commit: of two last jobs ending together, the later one sees both ended
+    async with horde.db.transaction() as conn:
+        open_jobs = await conn.scalar(
+            select(func.count())
+            .select_from(store.jobs)
+            .where(
+                store.jobs.c.request_id == request_id,
+                store.jobs.c.state.in_([JobState.QUEUED, JobState.PROCESSING]),
+            )
+        )
+        if not open_jobs:
+            await kudos.release_holds(conn, [ref])
 
 
 async def _webhook_body(
@@ -89,7 +113,8 @@ async def _webhook_body(
     """What the reference POSTs for a finished job: the job as status shows it, plus ids and kudos."""
     done = {**job, "state": JobState.DONE, "result": outcome.result, "result_meta": outcome.meta}
     generation = await KINDS[request.kind].generation(horde, request, {**done, "worker_name": worker["name"]})
-    return {**generation, "request": str(request.id), "id": str(job["id"]), "kudos": round(outcome.reward, 2)}
+    reward = pricing.kudos_of(min(pricing.hundredths(outcome.reward), pricing.hundredths(outcome.burn)))
+    return {**generation, "request": str(request.id), "id": str(job["id"]), "kudos": reward}
 
 
 def _completion(
@@ -101,8 +126,8 @@ def _completion(
     hook: Hook | None,
 ) -> Completion:
     now = horde.clock.now()
-    reward = pricing.hundredths(outcome.reward)
     burn = pricing.hundredths(outcome.burn)
+    reward = min(pricing.hundredths(outcome.reward), burn)  # never more than the job charges
     legs = [
         Leg(amount=reward, user_id=worker["user_id"]),
         Leg(amount=-burn, user_id=request.user_id),
@@ -114,7 +139,7 @@ def _completion(
     return Completion(
         job_id=job["id"], worker_id=worker["id"], now=now, reward=reward, burn=burn, result=outcome.result,
         meta=outcome.meta, legs=legs, things=outcome.things, sample=outcome.things / elapsed, hook=hook,
-        team_id=team_id,
+        team_id=team_id, hold_ref=kudos.hold_ref(request.id) if request.payload.get("held") else None,
     )  # fmt: skip
 
 

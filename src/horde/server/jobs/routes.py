@@ -7,9 +7,9 @@ their pre-built bodies as JSON (their shapes are the response models'; ADR 0011 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from horde.contract import (
@@ -43,6 +43,8 @@ from horde.server.observe.metrics import observe_pop
 from horde.server.state import Horde
 
 router = APIRouter(tags=["v2"], route_class=HordeRoute)
+# our extension on creations (the reference has it on transfers): a retry returns the first answer
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
 def _waited(body: dict[str, Any]) -> JSONResponse:
@@ -74,10 +76,14 @@ async def _submit(call: WorkerCall, kind: str, body: Any) -> GenerationSubmitted
 
 
 async def _accept(
-    horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str, response: Response
+    horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str, response: Response, key: str | None
 ) -> Accepted:
     if getattr(body, "dry_run", False):
         response.status_code = 200  # a dry run only prices the request
+    elif key is not None:
+        return await service.submit_once(
+            horde, key=key, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
+        )
     return await service.submit_request(horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip)
 
 
@@ -90,8 +96,9 @@ async def post_image_async(
     agent: ClientAgent,
     ip: ClientIP,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    return await _accept(horde, "image", body, user, agent, ip, response)
+    return await _accept(horde, "image", body, user, agent, ip, response, idempotency_key)
 
 
 @router.get("/generate/check/{id}", response_model=RequestStatusCheck)
@@ -128,8 +135,9 @@ async def post_text_async(
     agent: ClientAgent,
     ip: ClientIP,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    return await _accept(horde, "text", body, user, agent, ip, response)
+    return await _accept(horde, "text", body, user, agent, ip, response, idempotency_key)
 
 
 @router.get("/generate/text/status/{id}", response_model=RequestStatusKobold)
@@ -161,8 +169,9 @@ async def post_interrogate_async(
     agent: ClientAgent,
     ip: ClientIP,
     response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    return await _accept(horde, "alchemy", body, user, agent, ip, response)
+    return await _accept(horde, "alchemy", body, user, agent, ip, response, idempotency_key)
 
 
 @router.get("/interrogate/status/{id}", response_model=InterrogationStatus)

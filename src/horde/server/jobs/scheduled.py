@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 from horde.server.jobs import store
 from horde.server.jobs.models import JobState
 from horde.server.jobs.results import fault_jobs
+from horde.server.kudos import service as kudos
 from horde.server.state import Horde
 
 jobs = store.jobs
@@ -77,6 +78,7 @@ async def expire_requests(horde: Horde, *, batch: int = 1000) -> int:
                 delete(store.request_workers).where(store.request_workers.c.request_id.in_(ids))
             )
             await conn.execute(delete(requests).where(requests.c.id.in_(ids)))
+            await kudos.release_holds(conn, [kudos.hold_ref(request_id) for request_id in ids])
     return len(ids)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from horde.contract.common import HordeModel
 from horde.server.jobs.claims import pop_jobs
+from horde.server.jobs.idempotency import submit_once
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.requests import cancel_request, submit_request
 from horde.server.jobs.results import fault_jobs, submit_job
@@ -29,4 +30,4 @@ async def cancel(horde: Horde, *, kind: str, raw_id: str) -> HordeModel:
     return KINDS[kind].full_status.model_validate(status)
 
 
-__all__ = ["cancel", "fault_jobs", "get_status", "pop_jobs", "submit_job", "submit_request"]
+__all__ = ["cancel", "fault_jobs", "get_status", "pop_jobs", "submit_job", "submit_once", "submit_request"]

@@ -213,6 +213,28 @@ class Snapshots:
             return None
         return snap
 
+    async def live_counts(self, kind: str) -> tuple[int, int]:
+        """(threads of online workers, queued jobs) of a kind, for the upfront-kudos free size: from a
+        recent snapshot, else counted (without taking a snapshot: creations do not need the rest)."""
+        snap = self._recent(kind)
+        if snap is not None:
+            return sum(w.threads for w in snap.online), sum(q.queued for q in snap.queue)
+        online = utc(self.clock.now() - self.online_window)
+        async with self.db.autocommit() as conn:
+            threads = await conn.scalar(
+                select(func.coalesce(func.sum(workers_t.c.threads), 0)).where(
+                    workers_t.c.kind == kind,
+                    workers_t.c.last_check_in >= online,
+                    workers_t.c.paused.is_(False),
+                )
+            )
+            queued = await conn.scalar(
+                select(func.count())
+                .select_from(jobs)
+                .where(jobs.c.kind == kind, jobs.c.state == JobState.QUEUED)
+            )
+        return int(threads or 0), int(queued or 0)
+
     def has_queued(self, kind: str, user_id: int) -> bool:
         """Whether a recent snapshot saw queued work of this user (True when there is none to ask)."""
         snap = self._recent(kind)

@@ -43,3 +43,15 @@ class KudosBalance(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class KudosHold(Base):
+    """Kudos reserved for a queued request (SEMANTICS.md 4.4 upfront kudos): what the payer may not
+    spend elsewhere until the request is settled (each job's charge consumes it) or released."""
+
+    __tablename__ = "kudos_holds"
+
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)  # "upfront:<request id>"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)  # hundredths still held
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -120,3 +120,38 @@ def alchemy_form_kudos(form: str, *, tiles: int) -> float:
 
 def alchemy_burn(form_kudos: float, *, slow_workers: bool) -> float:
     return form_kudos + 1 + (1 if slow_workers else 0)
+
+
+# Upfront kudos (SEMANTICS.md 4.4): what a request may ask for without kudos to cover it.
+SLOW_SAMPLERS = frozenset({"k_heun", "k_dpm_2", "k_dpm_2_a", "k_dpmpp_2s_a", "k_dpmpp_sde"})
+DEFAULT_MAX_STEPS = 40
+LCM_MAX_STEPS = 10
+CONTROLNET_MAX_STEPS = 20
+MIN_FREE_SIDE = {"stable diffusion 2": 768, "stable_diffusion_xl": 1024, "stable_cascade": 1024,
+                 "flux_1": 1024, "z_image": 1024, "qwen_image": 1024}  # fmt: skip
+
+
+def accurate_steps(steps: int, sampler: str | None) -> int:
+    """Steps as the work they are: second-order samplers count twice, the adaptive one counts 40."""
+    if sampler == "k_dpm_adaptive":
+        return 40
+    return steps * 2 if sampler in SLOW_SAMPLERS else steps
+
+
+def free_image_side(*, threads: int, queued: int, baselines: list[str | None]) -> int:
+    """The largest side (of a square) an image request may have without upfront kudos: smaller as the
+    queue grows past what the online threads absorb, never below what the requested models need."""
+    side = min(max(1024 + 10 * threads - round(0.9 * queued), 576), 1024)
+    return max([side, *(MIN_FREE_SIDE.get(b or "", 0) for b in baselines)])
+
+
+def free_text_length(*, threads: int, queued: int) -> int:
+    """The largest max_length a text request may have without upfront kudos."""
+    return min(max(512 + 5 * threads - round(0.9 * queued), 256), 512)
+
+
+def text_upfront(*, max_length: int, n: int, params_billions: float | None) -> float:
+    """What a text request reserves when it needs upfront kudos (4.4)."""
+    if params_billions is None:
+        return 20.0 * n
+    return round(max_length * params_billions / 21, 2) * n

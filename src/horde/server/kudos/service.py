@@ -6,6 +6,9 @@ only ever INSERT postings, so no request locks a row that many requests share (S
 folder (`fold`, scheduled every few seconds under a lock) adds them into the balances. Debits never
 take a balance below the user's floor: the folder posts the forgiven part from `system:floor` (the
 reference's FLOOR_ADJUSTMENT). The anonymous user is never charged (its floor is its balance).
+Holds (upfront kudos, SEMANTICS.md 4.4) reserve part of a balance: a user's available kudos are
+balance - floor - holds; a hold is taken only under the payer's lock (the queueing statement), shrinks by
+each charge it covers and is released when its request ends.
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.server.kit.orm import table, utc
 from horde.server.kit.sql import Params
-from horde.server.kudos.models import KudosBalance, KudosPosting
+from horde.server.kudos.models import KudosBalance, KudosHold, KudosPosting
 from horde.server.users.models import ANON_USER_ID, User
 
 postings = table(KudosPosting)
 balances = table(KudosBalance)
+holds = table(KudosHold)
 users = table(User)
 
 _INSERT = insert(postings)
@@ -108,6 +112,58 @@ async def post(
     rows = event_rows(legs, reason=reason, ref=ref, now=now)
     if rows:
         await conn.execute(_INSERT, rows)
+
+
+def hold_ref(request_id: uuid.UUID) -> str:
+    """The hold of a request's upfront kudos."""
+    return f"upfront:{request_id}"
+
+
+def hold_settle_sql(p: Params, *, after: str) -> str:
+    """PostgreSQL: a data-modifying CTE body that consumes a charge (`burn`) from the hold `hold_ref`,
+    once per row of the CTE `after` (the charge went through)."""
+    return f"""UPDATE kudos_holds SET amount = greatest(amount - {p("burn")}, 0)
+    WHERE ref = {p("hold_ref")} AND EXISTS (SELECT 1 FROM {after})
+    RETURNING 1"""  # noqa: S608 (names and placeholders only: values are bound)
+
+
+async def settle_hold(conn: AsyncConnection, *, ref: str, charged: int) -> None:
+    """Consume a charge from a hold (what `hold_settle_sql` does on PostgreSQL)."""
+    await conn.execute(
+        update(holds)
+        .where(holds.c.ref == ref)
+        .values(amount=case((holds.c.amount > charged, holds.c.amount - charged), else_=0))
+    )
+
+
+async def take_hold(
+    conn: AsyncConnection, *, ref: str, user_id: int, amount: int, floor: int, now: float
+) -> bool:
+    """Reserve `amount` if the user's available kudos cover it; the caller holds the user's lock (SQLite:
+    the one writer; PostgreSQL does this inside `horde_queue_request`)."""
+    if await available_of(conn, user_id, floor=floor) < amount:
+        return False
+    await conn.execute(insert(holds).values(ref=ref, user_id=user_id, amount=amount, created_at=utc(now)))
+    return True
+
+
+async def release_holds(conn: AsyncConnection, refs: Sequence[str]) -> None:
+    """Give back what these holds still reserve (their requests ended)."""
+    if refs:
+        await conn.execute(delete(holds).where(holds.c.ref.in_(list(refs))))
+
+
+async def held_of(conn: AsyncConnection, user_id: int) -> int:
+    """Hundredths a user has reserved in holds."""
+    total = await conn.scalar(
+        select(func.coalesce(func.sum(holds.c.amount), 0)).where(holds.c.user_id == user_id)
+    )
+    return int(total or 0)
+
+
+async def available_of(conn: AsyncConnection, user_id: int, *, floor: int) -> int:
+    """What a user may still commit: balance - floor - holds (SEMANTICS.md 4.4)."""
+    return await balance_of(conn, user_id) - floor - await held_of(conn, user_id)
 
 
 async def balance_of(conn: AsyncConnection, user_id: int) -> int:

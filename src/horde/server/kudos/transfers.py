@@ -29,7 +29,8 @@ transfers = table(KudosTransfer)
 TRANSFER_BACK_SECONDS = 60
 MAX_IDEMPOTENCY_KEY = 255
 MAX_MOVEMENT = 10**12  # whole kudos: keeps hundredths far inside BIGINT, whatever a caller sends
-_PAYER_LOCKS = 0x4B554430  # the advisory-lock namespace of per-user kudos admission ("KUD0")
+# the advisory-lock namespace of per-user kudos admission ("KUD0"); horde_queue_request takes it for holds
+_PAYER_LOCKS = 0x4B554430
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +56,9 @@ async def lock_users(conn: AsyncConnection, *user_ids: int) -> None:
 
 
 async def available_kudos(conn: AsyncConnection, user: User | Principal) -> int:
-    """What a user may give away, in hundredths: the balance less the floor (SEMANTICS.md 4.4)."""
-    return await kudos.balance_of(conn, user.id) - kudos.user_floor(user.id, user.oauth_id)
+    """What a user may give away, in hundredths: the balance less the floor and the upfront holds
+    (SEMANTICS.md 4.4)."""
+    return await kudos.available_of(conn, user.id, floor=kudos.user_floor(user.id, user.oauth_id))
 
 
 def _check_amount(amount: int) -> None:

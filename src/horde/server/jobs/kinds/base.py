@@ -57,6 +57,11 @@ class Kind(ABC):
             warnings=warnings or None,
         )  # fmt: skip
 
+    def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
+        """The kudos `new` must reserve before it is queued (SEMANTICS.md 4.4 upfront kudos), or None
+        when it fits what the horde gives away; `threads` online and `queued` jobs of this kind."""
+        return None
+
     @abstractmethod
     def ttl(self, horde: Resources, new: NewRequest) -> float:
         """Seconds a worker has for one job of this request."""

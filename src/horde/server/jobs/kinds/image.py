@@ -158,6 +158,25 @@ class ImageKind(Kind):
             dry_run_kudos=_dry_run(horde, body, price),
         )  # fmt: skip
 
+    def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
+        params = new.payload["params"]
+        steps = pricing.accurate_steps(int(new.payload["steps"]), params.get("sampler_name"))
+        side = pricing.free_image_side(
+            threads=threads, queued=queued, baselines=[horde.catalog.baseline(m) for m in new.models]
+        )
+        max_steps = min(
+            (horde.catalog.max_steps(m) or pricing.DEFAULT_MAX_STEPS for m in new.models),
+            default=pricing.DEFAULT_MAX_STEPS,
+        )
+        needs = (
+            not new.slow_workers
+            or (params.get("sampler_name") == "lcm" and steps > pricing.LCM_MAX_STEPS)
+            or steps > max_steps
+            or new.pixels > side * side
+            or (bool(params.get("control_type")) and steps > pricing.CONTROLNET_MAX_STEPS)
+        )
+        return new.dry_run_kudos if needs else None
+
     def ttl(self, horde: Resources, new: NewRequest) -> float:
         s = horde.settings
         ttl = s.image_job_ttl_base + int(new.payload["steps"]) * 2 * (new.pixels / (512 * 512))
@@ -262,6 +281,11 @@ class ImageKind(Kind):
             except ImageError as exc:
                 raise HordeError(RC.ImageValidationFailed, "The generation is not a readable image") from exc
             await horde.storage.put(key, data)
+        elif not await horde.storage.exists(key):  # "R2": the result must be at its upload URL by now
+            raise HordeError(
+                RC.ImageValidationFailed,
+                "The generation was to be uploaded to its r2_upload URL, and it was not",
+            )
         meta = [m.model_dump(mode="json") for m in body.gen_metadata or []]
         censored = (
             body.censored

@@ -107,6 +107,12 @@ class TextKind(Kind):
             dry_run_kudos=round((estimate + 1) * params.n + 1, 2),
         )
 
+    def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
+        if new.slow_workers and new.max_length <= pricing.free_text_length(threads=threads, queued=queued):
+            return None
+        billions = max((p for m in new.models if (p := horde.catalog.text_params_billions(m))), default=None)
+        return pricing.text_upfront(max_length=new.max_length, n=len(new.jobs), params_billions=billions)
+
     def ttl(self, horde: Resources, new: NewRequest) -> float:
         return horde.settings.text_job_ttl
 

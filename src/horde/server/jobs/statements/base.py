@@ -22,6 +22,7 @@ from horde.server.jobs.models import Job, JobState, Request, RequestModel, Reque
 from horde.server.jobs.records import ClaimedJob, NewRequest, RequestRow, WorkerProfile
 from horde.server.kit.orm import table
 from horde.server.kit.sql import Fast
+from horde.server.kudos import service as kudos
 from horde.server.kudos.service import Leg
 from horde.server.workers import writes as worker_writes
 from horde.server.workers.models import Worker
@@ -71,6 +72,7 @@ class Completion:
     sample: float  # things per second of this job, folded into the worker's speed
     hook: Hook | None = None
     team_id: uuid.UUID | None = None  # the team credited with this job (stamped at settlement, ADR 0016)
+    hold_ref: str | None = None  # the request's upfront hold, which this charge consumes
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,15 +88,19 @@ class NewRow:
     ipaddr: str
     limit: int  # jobs the user may have queued of this kind, this request's included
     count_models: list[str] | None  # count only requests naming these models (or none): anonymous use
+    hold: int = 0  # hundredths of upfront kudos to reserve with the request (0: none)
+    floor: int = 0  # the owner's balance floor, for the reservation
 
 
 @dataclass(frozen=True, slots=True)
 class Queued:
-    """The outcome of `queue_request`: stored, or why not (an unknown target, the concurrency cap)."""
+    """The outcome of `queue_request`: stored, or why not (an unknown target, the concurrency cap, too
+    few available kudos for the upfront hold)."""
 
     stored: bool
     queued: int = 0  # jobs of the user already queued (when refused for the cap)
     missing_worker: uuid.UUID | None = None
+    short: bool = False  # the hold did not fit the owner's available kudos
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +160,9 @@ class JobStatements(ABC):
 
     @abstractmethod
     async def queue_request(self, row: NewRow) -> Queued:
-        """Check the targets and the owner's concurrency (one check at a time per user) and store the
-        request with its queued jobs, atomically."""
+        """Check the targets and the owner's concurrency (one check at a time per user), take the
+        upfront hold from the owner's available kudos, and store the request with its queued jobs,
+        atomically."""
 
     async def claim(
         self,
@@ -260,6 +267,7 @@ async def _requeue_or_fail(conn: AsyncConnection, job: dict[str, Any], *, now: f
         await conn.execute(
             update(requests).where(requests.c.id == job["request_id"]).values(state=RequestState.FAULTED)
         )
+        await kudos.release_holds(conn, [kudos.hold_ref(job["request_id"])])
         await conn.execute(
             update(jobs)
             .where(jobs.c.request_id == job["request_id"], jobs.c.state == JobState.QUEUED)

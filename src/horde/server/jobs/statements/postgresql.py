@@ -28,13 +28,13 @@ from horde.server.jobs.statements.base import (
     request_values,
 )
 from horde.server.kit.sql import Fast, Params, autocommit, plain, using_driver
-from horde.server.kudos.service import postings_sql, postings_values
+from horde.server.kudos.service import hold_settle_sql, postings_sql, postings_values
 from horde.server.teams.writes import attributed_sql, attributed_values
 from horde.server.webhooks.service import outbox_sql, outbox_values
 from horde.server.workers.writes import completed_sql
 
 
-def _completion(with_hook: bool, with_team: bool) -> tuple[str, Params]:
+def _completion(with_hook: bool, with_team: bool, with_hold: bool) -> tuple[str, Params]:
     p = Params()
     sql = f"""WITH done AS (
     UPDATE jobs SET state = 'done', finished_at = {p("now")}, cost = {p("burn")}, result = {p("result")},
@@ -54,13 +54,22 @@ def _completion(with_hook: bool, with_team: bool) -> tuple[str, Params]:
         sql += f""", team AS (
     {attributed_sql(p, after="done")}
 )"""
+    if with_hold:
+        sql += f""", held AS (
+    {hold_settle_sql(p, after="done")}
+)"""
     return sql + "\nSELECT count(*) FROM done", p
 
 
-_COMPLETE = {(hook, team): _completion(hook, team) for hook in (False, True) for team in (False, True)}
+_COMPLETE = {
+    (hook, team, hold): _completion(hook, team, hold)
+    for hook in (False, True)
+    for team in (False, True)
+    for hold in (False, True)
+}
 _QUEUE = (
-    "SELECT stored, queued, missing "
-    "FROM horde_queue_request($1::jsonb, $2::varchar[], $3::uuid[], $4::jsonb, $5, $6::varchar[])"
+    "SELECT stored, queued, missing, short FROM horde_queue_request("
+    "$1::jsonb, $2::varchar[], $3::uuid[], $4::jsonb, $5, $6::varchar[], $7::bigint, $8::bigint)"
 )
 
 
@@ -81,7 +90,7 @@ class PostgresStatements(JobStatements):
         return [plain(record) for record in records]
 
     async def complete(self, c: Completion) -> bool:
-        sql, p = _COMPLETE[c.hook is not None, c.team_id is not None]
+        sql, p = _COMPLETE[c.hook is not None, c.team_id is not None, c.hold_ref is not None]
         values: dict[str, Any] = {
             "jid": c.job_id, "wid": c.worker_id, "now": c.now, "burn": c.burn, "result": c.result,
             "meta": json.dumps(c.meta) if c.meta is not None else None, "paid": c.reward,
@@ -92,6 +101,8 @@ class PostgresStatements(JobStatements):
             values.update(outbox_values(url=c.hook.url, body=c.hook.body, now=c.now))
         if c.team_id is not None:
             values.update(attributed_values(c.team_id, c.now))
+        if c.hold_ref is not None:
+            values["hold_ref"] = c.hold_ref
         async with self.db.autocommit() as conn, using_driver(conn) as driver:
             won = await driver.fetchval(sql, *p.values(values))
         return bool(won == 1)
@@ -107,6 +118,8 @@ class PostgresStatements(JobStatements):
             _json(jobs),
             row.limit,
             row.count_models,
+            row.hold,
+            row.floor,
         )
         async with self.db.autocommit() as conn, using_driver(conn) as driver:
             found = await driver.fetchrow(_QUEUE, *args)
@@ -114,4 +127,5 @@ class PostgresStatements(JobStatements):
         return Queued(
             stored=bool(found["stored"]), queued=int(found["queued"] or 0),
             missing_worker=uuid.UUID(str(missing)) if missing is not None else None,
+            short=bool(found["short"]),
         )  # fmt: skip

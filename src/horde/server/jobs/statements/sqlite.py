@@ -71,6 +71,8 @@ class SqliteStatements(JobStatements):
             if won.rowcount != 1:
                 return False
             await kudos.post(conn, legs=c.legs, reason="generation", ref=str(c.job_id), now=c.now)
+            if c.hold_ref is not None:
+                await kudos.settle_hold(conn, ref=c.hold_ref, charged=c.burn)
             await conn.execute(
                 COMPLETED, {"wid": c.worker_id, "paid": c.reward, "things": c.things, "sample": c.sample}
             )
@@ -96,6 +98,11 @@ class SqliteStatements(JobStatements):
             )
             if queued + len(new.jobs) > row.limit:
                 return Queued(stored=False, queued=queued)
+            if row.hold and not await kudos.take_hold(
+                conn, ref=kudos.hold_ref(new.id), user_id=row.user_id, amount=row.hold, floor=row.floor,
+                now=row.now,
+            ):  # fmt: skip
+                return Queued(stored=False, short=True)
             priority = priority_key(await kudos.balance_of(conn, row.user_id), row.now)
             await conn.execute(insert(requests), request_values(row, priority=priority))
             if new.models:
