@@ -18,7 +18,11 @@ from horde.server.state import Horde
 from tests import isolation, services
 from tests.s3 import S3Server, start_s3
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# the shared contract beside the repository (a worktree may sit one level deeper than the main checkout)
+SHARED = next(
+    (p / "shared" for p in Path(__file__).resolve().parents[2:] if (p / "shared" / "api").is_dir()),
+    Path(__file__).resolve().parents[2] / "shared",
+)
 MODEL_REFERENCE = SHARED / "api" / "model-reference"
 
 

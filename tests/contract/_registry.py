@@ -48,6 +48,8 @@ INPUT_MODELS = {
     "InterrogationPopInput",
     "ModifyWorkerInput",
     "ModifyUserInput",
+    "AestheticsPayload",
+    "AestheticRating",
 }
 
 # Fields present on only one side.

@@ -38,7 +38,12 @@ from typing import Any
 
 import pytest
 
-SWAGGER_PATH = Path(__file__).resolve().parents[3] / "shared" / "api" / "aihorde-v2.swagger.json"
+# beside the repository; a worktree may sit one level deeper than the main checkout
+_SHARED = next(
+    (p / "shared" for p in Path(__file__).resolve().parents[3:] if (p / "shared" / "api").is_dir()),
+    Path(__file__).resolve().parents[3] / "shared",
+)
+SWAGGER_PATH = _SHARED / "api" / "aihorde-v2.swagger.json"
 
 requires_swagger = pytest.mark.skipif(not SWAGGER_PATH.is_file(), reason=f"{SWAGGER_PATH} is absent")
 

@@ -153,6 +153,10 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         **expect(forbidden("NotModerator"), none=OK, invalid=BAD_KEY),
         **{mod: OK for mod in MODS},
     },
+    # 1.13 documents: unauthenticated
+    "GET /documents/terms": expect(OK),
+    "GET /documents/privacy": expect(OK),
+    "GET /documents/sponsors": expect(OK),
     # this horde's own: the dev test user (loopback, HORDE_TEST_APIKEYS), pages, signed objects, docs
     "POST /dev/test-user": expect(CREATED),
     "GET /.well-known/serviceinfo": expect(OK),
@@ -379,6 +383,9 @@ CALLS: dict[str, Call] = {
     "GET /status/performance": _simple("GET", f"{V2}/status/performance"),
     "GET /status/news": _simple("GET", f"{V2}/status/news"),
     "GET /status/modes": _simple("GET", f"{V2}/status/modes"),
+    "GET /documents/terms": _simple("GET", f"{V2}/documents/terms", params={"format": "markdown"}),
+    "GET /documents/privacy": _simple("GET", f"{V2}/documents/privacy"),
+    "GET /documents/sponsors": _simple("GET", f"{V2}/documents/sponsors"),
     "POST /dev/test-user": _new_test_user,
     "GET /.well-known/serviceinfo": _simple("GET", "/.well-known/serviceinfo"),
     "GET /metrics": _simple("GET", "/metrics"),
