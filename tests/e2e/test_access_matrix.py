@@ -95,6 +95,8 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     },
     # submit: the owner of the worker holding the job
     "POST /generate/submit": keyed(OK, others=forbidden("WrongCredentials"), allow=("worker_owner",)),
+    # rate: no key; a completed request was never shared (4.1 item 6), so everyone gets the refusal
+    "POST /generate/rate/{id}": expect((400, "AestheticsNotPublic")),
     # 1.2 text
     "POST /generate/text/async": keyed(ACCEPTED),
     "GET /generate/text/status/{id}": expect(OK),
@@ -188,6 +190,7 @@ def _webp_b64() -> str:
 
 
 STEPS = {"steps": 10}
+RATING = {"best": "6038971e-f0b0-4fdd-a3bb-148f561f815e"}
 TEXT_REQUEST = {"prompt": "Once", "models": ["matrix-model"]}
 ALCHEMY_REQUEST = {"forms": [{"name": "caption"}], "source_image": _webp_b64()}
 
@@ -353,6 +356,7 @@ CALLS: dict[str, Call] = {
     "PUT /objects/{key}": lambda w, c: w.call(c, "PUT", w.ids["upload_url"], content=_webp()),
     "POST /generate/submit": _submit("image"),
     "GET /objects/{key}": _get_object,
+    "POST /generate/rate/{id}": _simple("POST", f"{V2}/generate/rate/{{image_request}}", RATING),
     "POST /generate/text/async": _simple("POST", f"{V2}/generate/text/async", TEXT_REQUEST),
     "GET /generate/text/status/{id}": _simple("GET", f"{V2}/generate/text/status/{{text_request}}"),
     "POST /generate/text/pop": lambda w, c: w.pop(c, "text", w.fresh("matrix text")),
