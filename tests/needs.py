@@ -18,7 +18,14 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # beside the repository; a git worktree elsewhere points at it with HORDE_TEST_SHARED
-SHARED = Path(os.environ.get("HORDE_TEST_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+# the shared contract beside the repository (a worktree may sit one level deeper than the main checkout)
+SHARED = Path(
+    os.environ.get("HORDE_TEST_SHARED")
+    or next(
+        (p / "shared" for p in Path(__file__).resolve().parents[2:] if (p / "shared" / "api").is_dir()),
+        Path(__file__).resolve().parents[2] / "shared",
+    )
+)
 
 
 def missing(message: str) -> NoReturn:

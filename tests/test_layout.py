@@ -59,7 +59,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
         "kudos.pricing", "kudos.records", "resources", "access",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
-        "messages",  # packages
+        "messages", "documents",  # packages
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
@@ -72,11 +72,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("kinds", ("jobs.kinds", "jobs.kinds.*")),
     ("the running horde", ("state",)),
     ("services and scheduled work", (
-        "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
-        "jobs.service", "jobs.scheduled", "jobs.uploads", "jobs.idempotency", "workers.service",
-        "workers.details", "users.details", "status.service", "kudos.scheduled", "kudos.transfers",
-        "kudos.monthly", "webhooks.scheduled", "observe.probe", "teams.service", "teams.scheduled",
-        "messages.service", "messages.scheduled",
+        "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.ratings", "jobs.requests", "jobs.status",
+        "jobs.waiting", "jobs.service", "jobs.scheduled", "jobs.uploads", "jobs.idempotency",
+        "workers.service", "workers.details", "users.details", "status.service", "documents.service",
+        "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
+        "teams.service", "teams.scheduled", "messages.service", "messages.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

@@ -52,6 +52,8 @@ INPUT_MODELS = {
     "CreateTeamInput",
     "ModifyTeamInput",
     "ResponseModelMessage",
+    "AestheticsPayload",
+    "AestheticRating",
 }
 
 # Fields present on only one side.

@@ -95,6 +95,8 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     },
     # submit: the owner of the worker holding the job
     "POST /generate/submit": keyed(OK, others=forbidden("WrongCredentials"), allow=("worker_owner",)),
+    # rate: no key; a completed request was never shared (4.1 item 6), so everyone gets the refusal
+    "POST /generate/rate/{id}": expect((400, "AestheticsNotPublic")),
     # 1.2 text
     "POST /generate/text/async": keyed(ACCEPTED),
     "GET /generate/text/status/{id}": expect(OK),
@@ -174,6 +176,10 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         **expect(forbidden("NotModerator"), none=OK, invalid=BAD_KEY),
         **{mod: OK for mod in MODS},
     },
+    # 1.13 documents: unauthenticated
+    "GET /documents/terms": expect(OK),
+    "GET /documents/privacy": expect(OK),
+    "GET /documents/sponsors": expect(OK),
     # this horde's own: the dev test user (loopback, HORDE_TEST_APIKEYS), pages, signed objects, docs
     "POST /dev/test-user": expect(CREATED),
     "GET /.well-known/serviceinfo": expect(OK),
@@ -205,6 +211,7 @@ def _webp_b64() -> str:
 
 
 STEPS = {"steps": 10}
+RATING = {"best": "6038971e-f0b0-4fdd-a3bb-148f561f815e"}
 TEXT_REQUEST = {"prompt": "Once", "models": ["matrix-model"]}
 ALCHEMY_REQUEST = {"forms": [{"name": "caption"}], "source_image": _webp_b64()}
 
@@ -400,6 +407,7 @@ CALLS: dict[str, Call] = {
     "PUT /objects/{key}": lambda w, c: w.call(c, "PUT", w.ids["upload_url"], content=_webp()),
     "POST /generate/submit": _submit("image"),
     "GET /objects/{key}": _get_object,
+    "POST /generate/rate/{id}": _simple("POST", f"{V2}/generate/rate/{{image_request}}", RATING),
     "POST /generate/text/async": _simple("POST", f"{V2}/generate/text/async", TEXT_REQUEST),
     "GET /generate/text/status/{id}": _simple("GET", f"{V2}/generate/text/status/{{text_request}}"),
     "POST /generate/text/pop": lambda w, c: w.pop(c, "text", w.fresh("matrix text")),
@@ -439,6 +447,9 @@ CALLS: dict[str, Call] = {
     "GET /status/performance": _simple("GET", f"{V2}/status/performance"),
     "GET /status/news": _simple("GET", f"{V2}/status/news"),
     "GET /status/modes": _simple("GET", f"{V2}/status/modes"),
+    "GET /documents/terms": _simple("GET", f"{V2}/documents/terms", params={"format": "markdown"}),
+    "GET /documents/privacy": _simple("GET", f"{V2}/documents/privacy"),
+    "GET /documents/sponsors": _simple("GET", f"{V2}/documents/sponsors"),
     "POST /dev/test-user": _new_test_user,
     "GET /.well-known/serviceinfo": _simple("GET", "/.well-known/serviceinfo"),
     "GET /metrics": _simple("GET", "/metrics"),

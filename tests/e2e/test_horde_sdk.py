@@ -189,6 +189,16 @@ def test_text(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) ->
 
 
 @MODES
+def test_documents(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
+    """The packaged documents as horde-sdk's document requests parse them."""
+    documents = _flow(_report(sdk_runs, mode), "documents")
+    texts = {name: text for name, text in documents.items() if name not in ("error", "seconds")}
+    assert len(texts) == 3
+    assert all(isinstance(text, str) and "self-hosted AI Horde" in text for text in texts.values()), texts
+    assert all(text.startswith("<h1>") for text in texts.values())
+
+
+@MODES
 def test_image_inline_base64(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
     """r2=false: the status inlines each image as base64 webp."""
     image = _flow(_report(sdk_runs, mode), "image_base64")
@@ -517,6 +527,24 @@ async def _alchemy_round_trip(client: Any, api_key: str) -> dict[str, Any]:
     }
 
 
+async def _documents(session: Any) -> dict[str, Any]:
+    from horde_sdk.ai_horde_api.ai_horde_clients import AIHordeAPIAsyncManualClient
+    from horde_sdk.ai_horde_api.apimodels import (
+        AIHordeGetPrivacyPolicyRequest,
+        AIHordeGetSponsorsRequest,
+        AIHordeGetTermsRequest,
+    )
+
+    client = AIHordeAPIAsyncManualClient(session)
+    found = {}
+    # html only: horde-sdk's document requests never send their `format` (it is no query field of theirs)
+    for kind in (AIHordeGetTermsRequest, AIHordeGetPrivacyPolicyRequest, AIHordeGetSponsorsRequest):
+        request = kind()
+        document = await client.submit_request(request, request.get_default_success_response_type())
+        found[kind.__name__] = document.html
+    return found
+
+
 async def _flow_result(name: str, flow: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     FLOW.set(name)
     started = time.monotonic()
@@ -542,6 +570,7 @@ async def _main(report: dict[str, Any], mode: str) -> None:
             "image_r2": _image_round_trip(client, api_key, r2=True),
             "image_base64": _image_round_trip(client, api_key, r2=False),
             "alchemy": _alchemy_round_trip(client, api_key),
+            "documents": _documents(session),
         }
         gathered = asyncio.gather(*(_flow_result(name, flow) for name, flow in flows.items()))
         try:

@@ -42,6 +42,8 @@ from horde.contract.common import (
 )
 from horde.contract.dev import DevTestUser, DevTestUserInput
 from horde.contract.image import (
+    AestheticRating,
+    AestheticsPayload,
     ExtraText,
     GenerationInputStable,
     GenerationMetadataStable,
@@ -65,6 +67,7 @@ from horde.contract.status import (
     ActiveModel,
     ActiveModelLite,
     HeartbeatResponse,
+    HordeDocument,
     HordeModes,
     HordePerformance,
     ModelState,
@@ -118,6 +121,8 @@ __all__ = [
     "STATUS",
     "ActiveModel",
     "ActiveModelLite",
+    "AestheticRating",
+    "AestheticsPayload",
     "AlchemyForm",
     "ContributionsDetails",
     "CreateTeamInput",
@@ -139,6 +144,7 @@ __all__ = [
     "GenerationStable",
     "GenerationSubmitted",
     "HeartbeatResponse",
+    "HordeDocument",
     "HordeModel",
     "HordeModes",
     "HordePerformance",

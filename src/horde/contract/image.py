@@ -253,3 +253,18 @@ class SubmitInputStable(SubmitInput):
     seed: int
     censored: bool = False  # obsolete: gen_metadata censorship entries replace it
     gen_metadata: Omittable[list[GenerationMetadataStable]] = None
+
+
+class AestheticRating(HordeModel):
+    """One image's rating in a POST /generate/rate/{id} body."""
+
+    id: str = Field(min_length=36, max_length=36)
+    rating: int = Field(ge=1, le=10)
+    artifacts: int | None = Field(default=None, ge=0, le=5)
+
+
+class AestheticsPayload(HordeModel):
+    """POST /generate/rate/{id} body: the best image of the set and/or ratings of some of them."""
+
+    best: str | None = Field(default=None, min_length=36, max_length=36)
+    ratings: list[AestheticRating] | None = None

@@ -66,6 +66,13 @@ class Newspiece(HordeModel):
     more_info_urls: list[str] = Field(default_factory=list)
 
 
+class HordeDocument(HordeModel):
+    """GET /documents/{terms,privacy,sponsors} reply: the document in the format asked for."""
+
+    html: Omittable[str] = None
+    markdown: Omittable[str] = None
+
+
 class HeartbeatResponse(HordeModel):
     """GET /status/heartbeat reply (no swagger schema; horde-sdk requires `message` and `version`).
 

@@ -1,6 +1,6 @@
 """Every URL the server answers, on one screen (the routers live in their domains).
 
-/api/v2  generate/async check/{id} status/{id} pop submit           jobs/routes.py (image)
+/api/v2  generate/async check/{id} status/{id} pop submit rate/{id} jobs/routes.py (image)
          generate/text/async text/status/{id} text/pop text/submit  jobs/routes.py (text)
          interrogate/async status/{id} pop submit                    jobs/routes.py (alchemy)
          workers workers/{id} (GET PUT DELETE) workers/name/{name}   workers/routes.py
@@ -9,6 +9,7 @@
          kudos/transfer kudos/award                                  kudos/routes.py
          teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
+         documents/terms privacy sponsors (?format=html|markdown)      documents/routes.py
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
 /        .well-known/serviceinfo                                     status/routes.py
          objects/{key} (signed GET/PUT of the local storage)         images/routes.py
@@ -21,6 +22,7 @@ from fastapi import APIRouter
 
 import horde.server.messages.routes as messages
 from horde.server.dev import routes as dev
+from horde.server.documents import routes as documents
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
 from horde.server.kit.routing import HordeRoute
@@ -33,7 +35,9 @@ from horde.server.workers import routes as workers
 
 # the v2 routers, each mounted under /api/v2 by the app (one level of routers keeps matching cheap)
 # messages before workers: /workers/messages must not be taken for /workers/{worker_id}
-API_ROUTERS = tuple(module.router for module in (jobs, messages, workers, users, kudos, teams, status, dev))
+API_ROUTERS = tuple(
+    module.router for module in (jobs, messages, workers, users, kudos, teams, status, documents, dev)
+)
 
 root_router = APIRouter(route_class=HordeRoute)
 root_router.include_router(status.root_router)

@@ -33,7 +33,7 @@ from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
 from horde.server.kit.notify import Notifier
 from horde.server.messages.board import MessageBoard
-from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware
+from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware, FieldMaskMiddleware
 from horde.server.migrate import upgrade_to_head
 from horde.server.observe.metrics import LoopLagProbe
 from horde.server.observe.middleware import ObserveMiddleware
@@ -178,6 +178,7 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
 
     install_guards(app)
 
+    app.add_middleware(FieldMaskMiddleware)  # innermost: masks the final body, after any cache
     app.add_middleware(BodyGuardMiddleware)
     if not settings.test_ratelimit_disabled:
         now = horde.clock.now if horde is not None else time.time

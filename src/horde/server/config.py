@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     model_reference_image: str = ""  # path or URL of stable_diffusion.json
     model_reference_text: str = ""  # path or URL of text_db.json
     bridge_capabilities: str = ""  # path of a JSON file extending the bridge capability table
-    news_file: str = ""
+    news_file: str = ""  # empty: the packaged first item (documents/defaults/news.json)
+    documents_dir: str = ""  # terms.md, privacy.md, sponsors.md; a missing one: the packaged default
     # FastAPI's OpenTelemetry instrumentation: off unless asked for, since even unconfigured it checks
     # the providers on every request (a few per cent of an empty pop)
     telemetry: bool = False

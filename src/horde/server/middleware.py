@@ -1,4 +1,4 @@
-"""Pure ASGI middleware at the boundary: CORS for browser clients and the NUL-byte guard."""
+"""Pure ASGI middleware at the boundary: CORS for browser clients, the NUL-byte guard, field masks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from horde.server.kit import fieldmask
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOWED_HEADERS = (
@@ -147,3 +149,75 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
     for message in _error(status, body):
         await send(message)
+
+
+# the reference marshals (and masks) every v2 answer but the heartbeat's; /dev is this horde's own
+_MASKED = re.compile(r"^/api/v2/(?!status/heartbeat$|dev/)")
+
+
+def _mask_header(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"x-fields":
+            return value if value.strip() else None
+    return None
+
+
+class FieldMaskMiddleware:
+    """`X-Fields` masks on successful JSON answers of the v2 API, applied to the final body (after any
+    cache); a request without the header costs one scan of its headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        header = _mask_header(scope) if scope["type"] == "http" else None
+        if header is None or not _MASKED.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:  # parsed before the handler runs, so a malformed mask changes nothing
+            mask = fieldmask.parse(header.decode("latin-1"))
+        except fieldmask.MaskParseError as exc:
+            await _answer(send, 400, {"message": f"Mask parse error: {exc}"})
+            return
+        await self.app(scope, receive, _MaskingSend(mask, send))
+
+
+class _MaskingSend:
+    """Holds a successful JSON answer until its last chunk, then sends it masked."""
+
+    def __init__(self, mask: fieldmask.Mask, send: Send) -> None:
+        self.mask = mask
+        self.send = send
+        self.start: Message | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            if 200 <= message["status"] < 300 and _is_json(message):
+                self.start = message
+                return
+        elif message["type"] == "http.response.body" and self.start is not None:
+            self.chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                await self._flush()
+            return
+        await self.send(message)
+
+    async def _flush(self) -> None:
+        assert self.start is not None
+        try:
+            body = fieldmask.apply(self.mask, json.loads(b"".join(self.chunks)))
+        except fieldmask.MaskError as exc:
+            await _answer(self.send, 400, {"message": f"Mask error: {exc}"})
+            return
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = [(k, v) for k, v in self.start.get("headers", []) if k != b"content-length"]
+        headers.append((b"content-length", str(len(raw)).encode()))
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": raw})
+
+
+def _is_json(start: Message) -> bool:
+    return any(
+        k == b"content-type" and v.startswith(b"application/json") for k, v in start.get("headers", [])
+    )

@@ -52,6 +52,7 @@ RULES = (
     _rule("GET", r"generate/text/status/[^/]+", (60, 60)),
     _rule("GET", r"interrogate/status/[^/]+", (10, 1)),
     _rule("POST", r"(generate|generate/text|interrogate)/(pop|submit)", (60, 1)),
+    _rule("POST", r"generate/rate/[^/]+", (5, 60)),
     _rule("PUT", r"workers/[^/]+", (30, 60)),
     _rule("GET", r"users", (90, 60)),
     _rule("GET", r"users/[^/]+", (60, 60)),

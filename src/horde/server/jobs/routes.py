@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from horde.contract import (
+    AestheticsPayload,
     GenerationInputKobold,
     GenerationInputStable,
     GenerationPayloadKobold,
@@ -34,8 +35,8 @@ from horde.contract import (
     SubmitInputStable,
 )
 from horde.contract.common import HordeModel
-from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, WorkerCall
-from horde.server.jobs import service
+from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, ReadConn, WorkerCall
+from horde.server.jobs import ratings, service
 from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
 from horde.server.kit.routing import HordeRoute
@@ -127,6 +128,17 @@ async def post_image_submit(body: SubmitInputStable, call: WorkerCall) -> Genera
 
 
 # text
+@router.post(
+    "/generate/rate/{id}",
+    response_model=GenerationSubmitted,
+    description="Aesthetic ratings are not recorded or rewarded on this horde: its requests are never "
+    "shared, so a completed request's rating is refused with AestheticsNotPublic, as the reference "
+    "refuses ratings of unshared requests (docs/decisions/0017).",
+)
+async def post_rating(id: str, body: AestheticsPayload, conn: ReadConn) -> GenerationSubmitted:
+    await ratings.rate_request(conn, raw_id=id, body=body)
+
+
 @router.post("/generate/text/async", response_model=RequestAsync, status_code=202)
 async def post_text_async(
     body: GenerationInputKobold,

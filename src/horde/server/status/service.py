@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from horde import __version__
 from horde.contract import ActiveModel, HeartbeatResponse, HordeModes, HordePerformance, Newspiece
 from horde.contract.rc import RC
+from horde.server.documents import DEFAULT_NEWS
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request
@@ -238,10 +239,9 @@ def _read_news(path: str) -> list[Newspiece]:
 
 
 async def news(horde: Horde) -> list[Newspiece]:
-    """The operator's news pieces (`HORDE_NEWS_FILE`, a JSON list), newest as the file orders them."""
-    path = horde.settings.news_file
-    if not path:
-        return []
+    """The operator's news pieces (`HORDE_NEWS_FILE`, a JSON list, in the file's order); without one,
+    the packaged first item (an empty feed looks broken in clients)."""
+    path = horde.settings.news_file or str(DEFAULT_NEWS)
 
     async def compute() -> list[Newspiece]:
         return await asyncio.to_thread(_read_news, path)
