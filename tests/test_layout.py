@@ -57,12 +57,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("tables and records", (
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
-        "kudos.pricing", "kudos.records", "resources", "access",
-        "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe",  # packages
+        "kudos.pricing", "kudos.records", "resources", "access", "filters.regexes", "filters.prompt",
+        "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "filters",
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
-        "workers.cache", "cluster.nodes", "cluster.secrets",
+        "workers.cache", "cluster.nodes", "cluster.secrets", "filters.service", "filters.cache",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -72,9 +72,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the running horde", ("state",)),
     ("services and scheduled work", (
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.requests", "jobs.status", "jobs.waiting",
-        "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
-        "users.details", "status.service", "kudos.scheduled", "kudos.transfers", "kudos.monthly",
-        "webhooks.scheduled",
+        "jobs.service", "jobs.scheduled", "jobs.uploads", "jobs.problems", "workers.service",
+        "workers.details", "users.details", "status.service", "kudos.scheduled", "kudos.transfers",
+        "kudos.monthly", "webhooks.scheduled", "filters.screen",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

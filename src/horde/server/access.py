@@ -207,6 +207,11 @@ MODES = Rule(
     ),
 )
 
+MODERATOR_ONLY = Rule(
+    Key.REQUIRED,
+    door=Check(MODERATORS, Denial(RC.NotModerator, "Only moderators can do this")),
+)
+
 # "METHOD path" -> row. A new route adds one line here; the app refuses to start without it.
 ACCESS: dict[str, Rule] = {
     f"POST {V2}/generate/async": ANY_KEY_RULE,
@@ -236,6 +241,14 @@ ACCESS: dict[str, Rule] = {
     f"PUT {V2}/users/{{user_id}}": MODIFY_USER,
     f"POST {V2}/kudos/transfer": TRANSFER,
     f"POST {V2}/kudos/award": AWARD,
+    f"GET {V2}/filters": MODERATOR_ONLY,
+    f"PUT {V2}/filters": MODERATOR_ONLY,
+    f"POST {V2}/filters": MODERATOR_ONLY,
+    f"GET {V2}/filters/regex": MODERATOR_ONLY,
+    f"GET {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
+    f"PATCH {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
+    f"DELETE {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
+    f"GET {V2}/problem_jobs": Rule(MODERATOR_ONLY.key, MODERATOR_ONLY.door, note="this horde's extension"),
     f"GET {V2}/status/heartbeat": PUBLIC,
     f"GET {V2}/status/models": PUBLIC,
     f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,

@@ -6,6 +6,8 @@
          workers workers/{id} (GET PUT DELETE) workers/name/{name}   workers/routes.py
          find_user users users/{id} (GET PUT)                        users/routes.py
          kudos/transfer kudos/award                                  kudos/routes.py
+         problem_jobs (this horde's: jobs reported as CSAM, mods)      jobs/routes.py
+         filters (GET PUT POST) filters/regex filters/{id} (GET PATCH DELETE)  filters/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
 /        .well-known/serviceinfo                                     status/routes.py
@@ -18,6 +20,7 @@
 from fastapi import APIRouter
 
 from horde.server.dev import routes as dev
+from horde.server.filters import routes as filters
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
 from horde.server.kit.routing import HordeRoute
@@ -28,7 +31,7 @@ from horde.server.users import routes as users
 from horde.server.workers import routes as workers
 
 # the v2 routers, each mounted under /api/v2 by the app (one level of routers keeps matching cheap)
-API_ROUTERS = tuple(module.router for module in (jobs, workers, users, kudos, status, dev))
+API_ROUTERS = tuple(module.router for module in (jobs, workers, users, kudos, filters, status, dev))
 
 root_router = APIRouter(route_class=HordeRoute)
 root_router.include_router(status.root_router)

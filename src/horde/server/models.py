@@ -1,28 +1,33 @@
 """Every table of the server, imported in one place for Alembic and metadata consumers."""
 
 from horde.server.cluster.models import ServerNode, ServerSecret
-from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
+from horde.server.filters.models import Filter, FilterVersion
+from horde.server.jobs.models import Job, ProblemJob, Request, RequestModel, RequestWorker
 from horde.server.kit.orm import Base
 from horde.server.kudos.models import KudosBalance, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
-from horde.server.users.models import User
+from horde.server.users.models import User, UserSuspicion
 from horde.server.webhooks.models import WebhookDelivery
 from horde.server.workers.models import Worker
 
 metadata = Base.metadata
 
 __all__ = [
+    "Filter",
+    "FilterVersion",
     "Job",
     "KudosBalance",
     "KudosPosting",
     "KudosTransfer",
     "MonthlyKudos",
+    "ProblemJob",
     "Request",
     "RequestModel",
     "RequestWorker",
     "ServerNode",
     "ServerSecret",
     "User",
+    "UserSuspicion",
     "WebhookDelivery",
     "Worker",
     "metadata",

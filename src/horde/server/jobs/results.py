@@ -17,6 +17,7 @@ from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import JobState
+from horde.server.jobs.problems import record_problem_job
 from horde.server.jobs.records import RequestRow, SubmitOutcome
 from horde.server.jobs.statements import Completion, Hook
 from horde.server.kudos import pricing
@@ -77,6 +78,8 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
             current, _ = await horde.statements.load_job(conn, job_id)
         _diagnose(current, worker, user, faulting)
         raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
+    if outcome.problem:
+        await record_problem_job(horde, job=job, worker_id=worker["id"])
     horde.notifier.request_changed(request.id)
     if request.webhook:
         horde.webhooks.kick()
