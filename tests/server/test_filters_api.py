@@ -219,6 +219,13 @@ async def test_flagged_users_and_nsfw_models_get_the_adult_pass(
     _error(await _image(client, api_key, "girl", models=["Hentai Diffusion"]), 400, "CorruptPrompt")
 
 
+async def test_text_prompts_are_not_screened_by_default(client: httpx.AsyncClient, api_key: str) -> None:
+    await _add_filters(client, api_key)
+    request = {"prompt": "a child, nude", "params": {"max_length": 32}}
+    accepted = await client.post(f"{V2}/generate/text/async", json=request, headers={"apikey": api_key})
+    assert accepted.status_code == 202, accepted.text
+
+
 async def test_education_accounts_get_safe_requests(client: httpx.AsyncClient, api_key: str) -> None:
     school = await _user(client, "school", api_key, education=True)
     response = await _image(client, school["api_key"], "a lighthouse", nsfw=True, censor_nsfw=False)
