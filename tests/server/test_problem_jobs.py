@@ -3,11 +3,15 @@ neither stored nor served, the requester pays nothing for it, and moderators fin
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from horde.cli.main import main
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
 from tests.helpers import V2, webp_b64
@@ -115,3 +119,21 @@ async def test_a_censored_image_is_served_but_not_a_problem(
     (generation,) = (await client.get(f"{V2}/generate/status/{request_id}")).json()["generations"]
     assert generation["state"] == "censored" and generation["img"]
     assert (await client.get(f"{V2}/problem_jobs", headers={"apikey": api_key})).json() == []
+
+
+async def test_the_cli_lists_problem_jobs(
+    client: httpx.AsyncClient, horde: Horde, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not horde.db.is_sqlite:
+        pytest.skip("the CLI opens its own connection: the rolled-back PostgreSQL test data is invisible")
+    asker = await _requester(client)
+    _, popped = await _image_job(client, asker["api_key"], api_key)
+    body = {"id": popped["id"], "generation": "R2", "seed": 1, "state": "csam"}
+    assert (
+        await client.post(f"{V2}/generate/submit", json=body, headers={"apikey": api_key})
+    ).status_code == 200
+    monkeypatch.setenv("HORDE_DATABASE_URL", horde.settings.effective_database_url)
+    result = await asyncio.to_thread(CliRunner().invoke, main, ["problem-jobs", "--json"])
+    assert result.exit_code == 0, result.output
+    (listed,) = json.loads(result.output)
+    assert listed["id"] == popped["id"] and listed["prompt"] == "a lighthouse"
