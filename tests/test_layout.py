@@ -57,13 +57,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     )),
     ("tables and records", (
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
-        "kudos.pricing", "kudos.records", "resources", "access",
+        "kudos.pricing", "kudos.records", "resources", "access", "filters.regexes", "filters.prompt",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
-        "messages", "documents",  # packages
+        "messages", "documents", "filters",  # packages
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
         "workers.cache", "cluster.nodes", "cluster.secrets", "teams.writes", "messages.board",
+        "filters.service", "filters.cache",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -73,10 +74,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("the running horde", ("state",)),
     ("services and scheduled work", (
         "auth", "scheduler", "jobs.claims", "jobs.results", "jobs.ratings", "jobs.requests", "jobs.status",
-        "jobs.waiting", "jobs.service", "jobs.scheduled", "jobs.uploads", "jobs.idempotency",
+        "jobs.waiting", "jobs.service", "jobs.scheduled", "jobs.uploads", "jobs.idempotency", "jobs.problems",
         "workers.service", "workers.details", "users.details", "status.service", "documents.service",
         "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
-        "teams.service", "teams.scheduled", "messages.service", "messages.scheduled",
+        "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

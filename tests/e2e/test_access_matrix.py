@@ -166,6 +166,21 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         **keyed(OK, others=forbidden("NotOwner"), allow=("worker_owner", *MODS)),
         "anonymous": forbidden("AnonForbidden"),
     },
+    # 1.10 filters: moderators only
+    **{
+        row: keyed(OK, others=forbidden("NotModerator"), allow=MODS)
+        for row in (
+            "GET /filters",
+            "PUT /filters",
+            "POST /filters",
+            "GET /filters/regex",
+            "GET /filters/{filter_id}",
+            "PATCH /filters/{filter_id}",
+            "DELETE /filters/{filter_id}",
+        )
+    },
+    # this horde's extension: the jobs reported as CSAM, for moderators
+    "GET /problem_jobs": keyed(OK, others=forbidden("NotModerator"), allow=MODS),
     # 1.8 status: unauthenticated, except the modes: a key there must be a moderator's
     "GET /status/heartbeat": expect(OK),
     "GET /status/models": expect(OK),
@@ -212,6 +227,7 @@ def _webp_b64() -> str:
 
 STEPS = {"steps": 10}
 RATING = {"best": "6038971e-f0b0-4fdd-a3bb-148f561f815e"}
+MATRIX_FILTER = {"regex": r"\bmatrix\b", "filter_type": 20}
 TEXT_REQUEST = {"prompt": "Once", "models": ["matrix-model"]}
 ALCHEMY_REQUEST = {"forms": [{"name": "caption"}], "source_image": _webp_b64()}
 
@@ -441,6 +457,18 @@ CALLS: dict[str, Call] = {
     "POST /workers/messages": _post_message,
     "GET /workers/messages/{message_id}": lambda w, c: _message_call(w, c, "GET"),
     "DELETE /workers/messages/{message_id}": lambda w, c: _message_call(w, c, "DELETE"),
+    "GET /filters": _simple("GET", f"{V2}/filters"),
+    "PUT /filters": _simple("PUT", f"{V2}/filters", MATRIX_FILTER),
+    "POST /filters": _simple("POST", f"{V2}/filters", {"prompt": "a matrix of cats"}),
+    "GET /filters/regex": _simple("GET", f"{V2}/filters/regex"),
+    "GET /filters/{filter_id}": lambda w, c: w.call(c, "GET", f"{V2}/filters/{_filter_id(w)}"),
+    "PATCH /filters/{filter_id}": lambda w, c: w.call(
+        c, "PATCH", f"{V2}/filters/{_filter_id(w)}", {"description": f"seen by {c}"}
+    ),
+    "DELETE /filters/{filter_id}": lambda w, c: w.call(
+        c, "DELETE", f"{V2}/filters/{_filter_id(w, fresh=True)}"
+    ),
+    "GET /problem_jobs": _simple("GET", f"{V2}/problem_jobs"),
     "GET /status/heartbeat": _simple("GET", f"{V2}/status/heartbeat"),
     "GET /status/models": _simple("GET", f"{V2}/status/models"),
     "GET /status/models/{model_name:path}": _simple("GET", f"{V2}/status/models/stable_diffusion"),
@@ -466,6 +494,14 @@ CALLS: dict[str, Call] = {
     },
     "GET /api/swagger.json": _simple("GET", "/api/swagger.json"),
 }  # fmt: skip
+
+
+def _filter_id(world: World, *, fresh: bool = False) -> str:
+    """A filter the calls target (a new one for each delete: an allowed delete uses it up)."""
+    if fresh or "filter" not in world.ids:
+        body = {"regex": rf"\b{world.fresh('matrix')}\b", "filter_type": 21}
+        world.ids["filter"] = str(world.ok("moderator", "PUT", f"{V2}/filters", body)["id"])
+    return world.ids["filter"]
 
 
 def _put_worker_id(world: World) -> str:

@@ -54,6 +54,26 @@ def db_upgrade() -> None:
     click.echo("database is at the newest migration")
 
 
+@main.command("problem-jobs")
+@click.option("--page", default=1, type=click.IntRange(min=1), help="50 jobs a page, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON list on stdout.")
+def problem_jobs(page: int, as_json: bool) -> None:
+    """Jobs workers reported as CSAM (moderators; reads HORDE_DATABASE_URL). Results are never kept."""
+    import json
+
+    from horde.server.serve import list_problem_jobs
+
+    jobs = asyncio.run(list_problem_jobs(page))
+    if as_json:
+        click.echo(json.dumps(jobs))
+        return
+    for job in jobs:
+        click.echo(f"{job['reported']}  {job['kind']:5}  user {job['user_id']}  {job['ipaddr']}  {job['id']}")
+        click.echo(f"    {job['prompt']}")
+    if not jobs:
+        click.echo("no problem jobs")
+
+
 main.add_command(users)
 main.add_command(worker)
 

@@ -41,6 +41,15 @@ from horde.contract.common import (
     WorkerType,
 )
 from horde.contract.dev import DevTestUser, DevTestUserInput
+from horde.contract.filters import (
+    FilterCheck,
+    FilterDetails,
+    FilterPromptSuspicion,
+    FilterRegex,
+    PatchExistingFilter,
+    ProblemJob,
+    PutNewFilter,
+)
 from horde.contract.image import (
     AestheticRating,
     AestheticsPayload,
@@ -132,6 +141,10 @@ __all__ = [
     "DevTestUserInput",
     "ExtraSourceImage",
     "ExtraText",
+    "FilterCheck",
+    "FilterDetails",
+    "FilterPromptSuspicion",
+    "FilterRegex",
     "GenerateInput",
     "Generation",
     "GenerationInputKobold",
@@ -185,10 +198,13 @@ __all__ = [
     "NoValidRequestFoundKobold",
     "NoValidRequestFoundStable",
     "Omittable",
+    "PatchExistingFilter",
     "PopInput",
     "PopInputKobold",
     "PopInputStable",
     "PostProcessor",
+    "ProblemJob",
+    "PutNewFilter",
     "RequestAsync",
     "RequestError",
     "RequestInterrogationResponse",

@@ -261,6 +261,11 @@ MODES = Rule(
     ),
 )
 
+MODERATOR_ONLY = Rule(
+    Key.REQUIRED,
+    door=Check(MODERATORS, Denial(RC.NotModerator, "Only moderators can do this")),
+)
+
 # "METHOD path" -> row. A new route adds one line here; the app refuses to start without it.
 ACCESS: dict[str, Rule] = {
     f"POST {V2}/generate/async": ANY_KEY_RULE,
@@ -300,6 +305,14 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/teams/{{team_id}}": TEAM_DETAILS,
     f"PATCH {V2}/teams/{{team_id}}": CHANGE_TEAM,
     f"DELETE {V2}/teams/{{team_id}}": CHANGE_TEAM,
+    f"GET {V2}/filters": MODERATOR_ONLY,
+    f"PUT {V2}/filters": MODERATOR_ONLY,
+    f"POST {V2}/filters": MODERATOR_ONLY,
+    f"GET {V2}/filters/regex": MODERATOR_ONLY,
+    f"GET {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
+    f"PATCH {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
+    f"DELETE {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
+    f"GET {V2}/problem_jobs": Rule(MODERATOR_ONLY.key, MODERATOR_ONLY.door, note="this horde's extension"),
     f"GET {V2}/status/heartbeat": PUBLIC,
     f"GET {V2}/status/models": PUBLIC,
     f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,

@@ -8,6 +8,8 @@
          find_user users users/{id} (GET PUT)                        users/routes.py
          kudos/transfer kudos/award                                  kudos/routes.py
          teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
+         problem_jobs (this horde's: jobs reported as CSAM, mods)      jobs/routes.py
+         filters (GET PUT POST) filters/regex filters/{id} (GET PATCH DELETE)  filters/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
          documents/terms privacy sponsors (?format=html|markdown)      documents/routes.py
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
@@ -23,6 +25,7 @@ from fastapi import APIRouter
 import horde.server.messages.routes as messages
 from horde.server.dev import routes as dev
 from horde.server.documents import routes as documents
+from horde.server.filters import routes as filters
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
 from horde.server.kit.routing import HordeRoute
@@ -36,7 +39,8 @@ from horde.server.workers import routes as workers
 # the v2 routers, each mounted under /api/v2 by the app (one level of routers keeps matching cheap)
 # messages before workers: /workers/messages must not be taken for /workers/{worker_id}
 API_ROUTERS = tuple(
-    module.router for module in (jobs, messages, workers, users, kudos, teams, status, documents, dev)
+    module.router
+    for module in (jobs, messages, workers, users, kudos, teams, filters, status, documents, dev)
 )
 
 root_router = APIRouter(route_class=HordeRoute)

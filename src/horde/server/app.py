@@ -24,6 +24,7 @@ from horde.server.cluster.secrets import load_secrets
 from horde.server.config import Settings
 from horde.server.db import Database, open_database
 from horde.server.errors import install_error_handlers
+from horde.server.filters.cache import FilterCache
 from horde.server.images.backends import open_storage
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.snapshot import Snapshots
@@ -88,6 +89,8 @@ async def build_horde(
     horde.statements = statements_for(db)
     horde.requests = RequestCache(clock, horde.statements)
     horde.notifier = Notifier()
+    horde.filters = FilterCache(clock, interval=settings.filter_refresh_interval)
+    horde.notifier.on_filters_changed = horde.filters.invalidate
     horde.answers = Answers(clock)
     horde.messages = MessageBoard(db, clock)
     horde.webhooks = WebhookSender(horde)

@@ -45,6 +45,11 @@ class ModelCatalog:
         steps = (entry.get("requirements") or {}).get("max_steps")
         return int(steps) if steps else None
 
+    def is_nsfw(self, name: str) -> bool:
+        """Whether the image model reference flags a model NSFW."""
+        entry = self.image.get(name)
+        return bool(entry and entry.get("nsfw"))
+
     def text_params_billions(self, name: str) -> float | None:
         """Parameters (billions) of a text model: from the reference list, else from its name."""
         entry = self.text.get(name) or self.text.get(strip_backend(name))

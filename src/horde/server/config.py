@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     source_fetch_timeout: float = 2.0
     source_max_bytes: int = 5 * 1024 * 1024
     default_concurrency: int = 30
+    # prompt filters (SEMANTICS.md 8, ADR 0018)
+    filter_refresh_interval: float = 1.0  # a node's compiled filters lag a write elsewhere by at most this
+    filter_search_timeout: float = 0.25  # one regex search of a prompt; a timeout counts as a match
+    filter_probe_timeout: float = 0.1  # one probe search when a regex is written
+    filter_text_prompts: bool = False  # the reference filters image prompts only
     max_wait: float = 30.0  # longest server-side wait a client may ask for on pop and status
 
     @cached_property

@@ -1,19 +1,22 @@
 """Every table of the server, imported in one place for Alembic and metadata consumers."""
 
 from horde.server.cluster.models import ServerNode, ServerSecret
-from horde.server.jobs.models import IdempotencyKey, Job, Request, RequestModel, RequestWorker
+from horde.server.filters.models import Filter, FilterVersion
+from horde.server.jobs.models import IdempotencyKey, Job, ProblemJob, Request, RequestModel, RequestWorker
 from horde.server.kit.orm import Base
 from horde.server.kudos.models import KudosBalance, KudosHold, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.messages.models import WorkerMessage
 from horde.server.teams.models import Team, TeamEvent
-from horde.server.users.models import User
+from horde.server.users.models import User, UserSuspicion
 from horde.server.webhooks.models import WebhookDelivery
 from horde.server.workers.models import Worker
 
 metadata = Base.metadata
 
 __all__ = [
+    "Filter",
+    "FilterVersion",
     "IdempotencyKey",
     "Job",
     "KudosBalance",
@@ -21,6 +24,7 @@ __all__ = [
     "KudosPosting",
     "KudosTransfer",
     "MonthlyKudos",
+    "ProblemJob",
     "Request",
     "RequestModel",
     "RequestWorker",
@@ -29,6 +33,7 @@ __all__ = [
     "Team",
     "TeamEvent",
     "User",
+    "UserSuspicion",
     "WebhookDelivery",
     "Worker",
     "WorkerMessage",

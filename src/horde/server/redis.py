@@ -123,6 +123,8 @@ class RedisRelay(RelayHook):
             return
         if event.get("channel") == "work":
             self.notifier.work_added(event.get("value") or None, relay=False)
+        elif event.get("channel") == "filters":
+            self.notifier.filters_changed(relay=False)
         elif event.get("channel") == "request":
             with contextlib.suppress(ValueError):
                 self.notifier.request_changed(uuid.UUID(str(event.get("value"))), relay=False)

@@ -100,6 +100,19 @@ async def verify_kudos() -> list[str]:
         await db.dispose()
 
 
+async def list_problem_jobs(page: int) -> list[dict[str, object]]:
+    """The jobs workers reported as CSAM, newest first (read-only; runs beside a server)."""
+    from horde.server.jobs.problems import list_problem_jobs as listed
+
+    settings = Settings()
+    db = open_database(settings.effective_database_url, pool_size=1)
+    try:
+        async with db.autocommit() as conn:
+            return [job.model_dump(mode="json") for job in await listed(conn, page=page)]
+    finally:
+        await db.dispose()
+
+
 async def upgrade_database() -> None:
     settings = Settings()
     db = open_database(settings.effective_database_url, pool_size=1)

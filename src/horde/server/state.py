@@ -3,8 +3,10 @@ builds it in the lifespan; request handlers and scheduled tasks receive it)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from horde.server.filters.cache import FilterCache
 from horde.server.jobs.snapshot import Snapshots
 from horde.server.jobs.statements import JobStatements
 from horde.server.jobs.store import RequestCache
@@ -30,6 +32,10 @@ class Horde(Resources):
     webhooks: WebhookSender = field(init=False)
     answers: Answers = field(init=False)
     messages: MessageBoard = field(init=False)
+    filters: FilterCache = field(init=False)
+    # called with the client's address after a refused (corrupt) prompt: the IP countermeasures of
+    # SEMANTICS.md 5 (issue 13 item 3) attach their timeout here
+    corrupt_prompt_hooks: list[Callable[[str], Awaitable[None]]] = field(init=False, default_factory=list)
     # when this process started serving: a lease that ran out before it ran out while the horde was
     # down here, which is not the worker's fault (jobs/scheduled.py)
     started_at: float = field(init=False, default=0.0)

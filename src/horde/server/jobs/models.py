@@ -137,3 +137,20 @@ class IdempotencyKey(Base):
     answer: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, nullable=True)  # None while pending
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class ProblemJob(Base):
+    """A job a worker reported as CSAM: its result was dropped; kept for moderators. No foreign keys:
+    it outlives the request, which expiry deletes."""
+
+    __tablename__ = "problem_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)  # the job's id
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(10))
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    worker_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    ipaddr: Mapped[str] = mapped_column(String(64), default="")
+    prompt: Mapped[str] = mapped_column(Text, default="")
+    model: Mapped[str] = mapped_column(String(255), default="")
+    reported_at: Mapped[float] = mapped_column(Float, index=True)

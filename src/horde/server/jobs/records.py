@@ -139,3 +139,4 @@ class SubmitOutcome:
     burn: float = 0.0  # kudos the requester pays
     things: float = 0.0  # megapixelsteps, tokens or forms, for worker stats
     faulted: bool = False
+    problem: bool = False  # reported as CSAM: a problem-job record is kept (jobs/problems.py)

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from horde.contract import RequestAsync
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
+from horde.server.filters.screen import screen_prompt
 from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import Accepted
@@ -37,6 +38,9 @@ async def submit_request(
     behaviour = KINDS[kind]
     if user.deleted:
         raise HordeError(RC.DeletedUser, "This user has been deleted")
+    screen = behaviour.screening(horde, body, user=user)
+    if screen is not None and screen.prompt:
+        body = behaviour.with_prompt(body, await screen_prompt(horde, screen, user=user, ipaddr=ipaddr))
     new = await behaviour.prepare(horde, body, user=user)
     if getattr(body, "dry_run", False):
         return RequestAsync(kudos=new.dry_run_kudos)

@@ -22,6 +22,7 @@ from horde.server.errors import HordeError
 from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import JobState
+from horde.server.jobs.problems import record_problem_job
 from horde.server.jobs.records import RequestRow, SubmitOutcome
 from horde.server.jobs.statements import Completion, Hook
 from horde.server.kudos import pricing
@@ -86,6 +87,8 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
         raise HordeError(RC.AbortedGen, "Processing Generation has been aborted or timed out")
     if completion.hold_ref is not None:
         await _release_if_ended(horde, request.id, completion.hold_ref)
+    if outcome.problem:
+        await record_problem_job(horde, job=job, worker_id=worker["id"])
     horde.notifier.request_changed(request.id)
     if request.webhook:
         horde.webhooks.kick()

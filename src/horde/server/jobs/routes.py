@@ -34,9 +34,10 @@ from horde.contract import (
     SubmitInputKobold,
     SubmitInputStable,
 )
+from horde.contract import ProblemJob as ProblemJobOut
 from horde.contract.common import HordeModel
 from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, ReadConn, WorkerCall
-from horde.server.jobs import ratings, service
+from horde.server.jobs import problems, ratings, service
 from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
 from horde.server.kit.routing import HordeRoute
@@ -204,3 +205,9 @@ async def post_interrogate_pop(body: InterrogationPopInput, call: WorkerCall) ->
 @router.post("/interrogate/submit", response_model=GenerationSubmitted)
 async def post_interrogate_submit(body: InterrogationSubmitInput, call: WorkerCall) -> GenerationSubmitted:
     return await _submit(call, "alchemy", body)
+
+
+# this horde's extension (not in the reference): the jobs workers reported as CSAM, for moderators
+@router.get("/problem_jobs", response_model=list[ProblemJobOut])
+async def get_problem_jobs(user: CurrentUser, conn: ReadConn, page: int = 1) -> list[ProblemJobOut]:
+    return await problems.list_problem_jobs(conn, page=page)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 import weakref
+from collections.abc import Callable
 
 
 class Notifier:
@@ -26,6 +27,7 @@ class Notifier:
         # text work does not invalidate the image snapshot's proofs (ADR 0013).
         self._versions: dict[str, int] = {}
         self._every_kind = 0
+        self.on_filters_changed: Callable[[], None] | None = None  # the node's filter cache
 
     @property
     def closing(self) -> bool:
@@ -71,6 +73,13 @@ class Notifier:
             event.set()
         if relay and self.relay is not None:
             self.relay.publish("request", str(request_id))
+
+    def filters_changed(self, *, relay: bool = True) -> None:
+        """The prompt filters changed (after the write committed): reload them here and on every node."""
+        if self.on_filters_changed is not None:
+            self.on_filters_changed()
+        if relay and self.relay is not None:
+            self.relay.publish("filters", "")
 
     async def wait(self, event: asyncio.Event, timeout: float) -> bool:
         """Wait for a watched event; True when it fired, False on timeout or when closing."""

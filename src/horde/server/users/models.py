@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import IntEnum
 
-from sqlalchemy import Boolean, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from horde.server.kit.orm import Base, UTCDateTime
@@ -49,3 +50,31 @@ class User(Base):
     @property
     def pseudonymous(self) -> bool:
         return self.oauth_id != ANON_OAUTH_ID and self.oauth_id.startswith("pseudo:")
+
+
+class Suspicion(IntEnum):
+    """The reference's suspicion reasons (SEMANTICS.md 5); each counts once except where marked."""
+
+    WORKER_NAME_LONG = 0
+    WORKER_NAME_EXTREME = 1
+    WORKER_PROFANITY = 2
+    UNSAFE_IP = 3
+    EXTREME_MAX_PIXELS = 4
+    UNREASONABLY_FAST = 5  # accumulates
+    USERNAME_LONG = 6
+    USERNAME_PROFANITY = 7
+    CORRUPT_PROMPT = 8
+    TOO_MANY_JOBS_ABORTED = 9  # accumulates
+
+
+REPEATABLE_SUSPICIONS = frozenset({Suspicion.UNREASONABLY_FAST, Suspicion.TOO_MANY_JOBS_ABORTED})
+
+
+class UserSuspicion(Base):
+    """One reason a user is suspicious (SEMANTICS.md 5): most count once, some accumulate."""
+
+    __tablename__ = "user_suspicions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
@@ -16,9 +17,11 @@ from horde.server.errors import HordeError
 from horde.server.kit.orm import table, utc
 from horde.server.kudos import service as kudos
 from horde.server.users.keys import hash_api_key, new_api_key
-from horde.server.users.models import ANON_USER_ID, User
+from horde.server.users.models import ANON_USER_ID, REPEATABLE_SUSPICIONS, Suspicion, User, UserSuspicion
+from horde.server.users.principal import Principal
 
 users = table(User)
+suspicions = table(UserSuspicion)
 
 
 @dataclass(frozen=True)
@@ -115,3 +118,28 @@ async def list_users(conn: AsyncConnection, *, page: int, sort: str, page_size: 
         stmt = stmt.order_by(func.coalesce(balances.c.balance, 0).desc(), users.c.id)
     rows = await conn.execute(stmt.offset((max(page, 1) - 1) * page_size).limit(page_size))
     return [User(**row._mapping) for row in rows]
+
+
+async def report_suspicion(conn: AsyncConnection, *, user: Principal, reason: Suspicion) -> None:
+    """Record a reason to suspect a user (once, unless the reason accumulates); the anonymous user and
+    trusted users are never suspicious (SEMANTICS.md 2 and 5)."""
+    if user.is_anon or user.is_trusted:
+        return
+    where = (suspicions.c.user_id == user.id) & (suspicions.c.reason == int(reason))
+    if reason in REPEATABLE_SUSPICIONS:
+        done = await conn.execute(update(suspicions).where(where).values(count=suspicions.c.count + 1))
+        if done.rowcount:
+            return
+    try:
+        async with conn.begin_nested():
+            await conn.execute(insert(suspicions).values(user_id=user.id, reason=int(reason), count=1))
+    except IntegrityError:
+        pass  # counted already (a once-only reason, or a concurrent first report)
+
+
+async def suspicion_of(conn: AsyncConnection, user_id: int) -> int:
+    """How suspicious a user is: the sum of its reasons' counts (5 or more: suspicious)."""
+    total = await conn.execute(select(func.coalesce(func.sum(suspicions.c.count), 0)).where(
+        suspicions.c.user_id == user_id
+    ))  # fmt: skip
+    return int(total.scalar() or 0)

@@ -8,6 +8,7 @@ from typing import Any
 
 from horde.contract import RequestAsync, RequestInterrogationResponse
 from horde.contract.common import HordeModel, RequestSingleWarning
+from horde.server.filters.prompt import PromptScreen
 from horde.server.jobs.matching import ACROSS_REQUESTS
 from horde.server.jobs.records import (
     ClaimedJob,
@@ -42,6 +43,14 @@ class Kind(ABC):
     @abstractmethod
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         """Validate a client's request (rc errors), price it and split it into jobs; no database."""
+
+    def screening(self, horde: Resources, body: Any, *, user: Principal) -> PromptScreen | None:
+        """The prompt of a client's request to screen with the filters (SEMANTICS.md 8), or None."""
+        return None
+
+    def with_prompt(self, body: Any, prompt: str) -> Any:
+        """The request with its prompt as screening left it."""
+        return body.model_copy(update={"prompt": prompt})
 
     def accepted_body(self, request_id: uuid.UUID, new: NewRequest, *, possible: bool) -> Accepted:
         """The answer to an accepted request (202)."""

@@ -9,7 +9,7 @@ from typing import Any
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
 from horde.server.images.sources import resolve_checked
-from horde.server.jobs.records import WorkerProfile
+from horde.server.jobs.records import SubmitOutcome, WorkerProfile
 from horde.server.resources import Resources
 from horde.server.users.principal import Principal
 
@@ -60,6 +60,13 @@ async def check_webhook(horde: Resources, url: str | None) -> str | None:
 def check_batching(body: Any, user: Principal) -> None:
     if getattr(body, "disable_batching", False) and not user.is_trusted:
         raise HordeError(RC.RequiresTrust, "Only trusted users may disable batching")
+
+
+def problem_outcome(reward: float, seed: object, meta: list[dict[str, Any]]) -> SubmitOutcome:
+    """A job the worker reported as CSAM: no result kept or served, the requester not charged, the worker
+    paid for the work as for a censored one (SEMANTICS.md 3.4), and a problem-job record for moderators."""
+    state = {"state": "csam", "censored": True, "gen_metadata": meta, "seed": seed}
+    return SubmitOutcome(result=None, meta=state, reward=reward, burn=0.0, problem=True)
 
 
 def random_seed() -> int:

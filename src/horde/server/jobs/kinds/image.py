@@ -16,6 +16,7 @@ from horde.contract import (
 )
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
+from horde.server.filters.prompt import PromptScreen
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
 from horde.server.images.sources import load_source
 from horde.server.jobs.kinds.base import Kind
@@ -23,6 +24,7 @@ from horde.server.jobs.kinds.common import (
     base_profile,
     check_webhook,
     common_config,
+    problem_outcome,
     random_seed,
     requested_models,
     target_workers,
@@ -132,8 +134,18 @@ class ImageKind(Kind):
     always_skipped_keys = SKIPPED_KEYS
     credits_teams = True  # only image work counts for teams (SEMANTICS.md 1.6); uptime of any kind does
 
+    def screening(self, horde: Resources, body: Any, *, user: Principal) -> PromptScreen | None:
+        assert isinstance(body, GenerationInputStable)
+        return PromptScreen(
+            prompt=body.prompt,
+            replacement=body.replacement_filter or user.education,
+            nsfw_models=any(horde.catalog.is_nsfw(model) for model in body.models),
+        )
+
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, GenerationInputStable)
+        if user.education:  # SEMANTICS.md 5: education accounts get safe requests whatever they ask
+            body = body.model_copy(update={"nsfw": False, "censor_nsfw": True, "trusted_workers": True})
         check_image_request(body, user)
         p = body.params
         price = _base_price(body)
@@ -275,6 +287,11 @@ class ImageKind(Kind):
         if body.state == "faulted":
             return SubmitOutcome(result=None, faulted=True)
         key = f"{job['id']}.webp"
+        meta = [m.model_dump(mode="json") for m in body.gen_metadata or []]
+        reward = request.kudos / 100 * pricing.baseline_factor(horde.catalog.baseline(job.get("model") or ""))
+        if body.state == "csam" or any(m["value"] == "csam" for m in meta):
+            await horde.storage.delete(key)  # an upload by URL is dropped; an inline one never stored
+            return problem_outcome(reward, body.seed, meta)
         if body.generation and body.generation != "R2":
             try:
                 data, _, _ = await reencode_webp(decode_base64(body.generation), owner=worker.user_id)
@@ -286,20 +303,14 @@ class ImageKind(Kind):
                 RC.ImageValidationFailed,
                 "The generation was to be uploaded to its r2_upload URL, and it was not",
             )
-        meta = [m.model_dump(mode="json") for m in body.gen_metadata or []]
-        censored = (
-            body.censored
-            or body.state in ("censored", "csam")
-            or any(m["type"] == "censorship" for m in meta)
-        )
-        reward = request.kudos / 100 * pricing.baseline_factor(horde.catalog.baseline(job.get("model") or ""))
+        censored = body.censored or body.state == "censored" or any(m["type"] == "censorship" for m in meta)
         params = request.payload["params"]
         burn = pricing.image_burn(
             0.0 if censored else reward, source_image=bool(request.payload.get("source_image")),
             upscalers=len([pp for pp in params.get("post_processing") or [] if pp in pricing.UPSCALERS]),
             slow_workers=request.slow_workers, worker_blacklist=request.worker_blacklist,
         )  # fmt: skip
-        state = "csam" if body.state == "csam" else ("censored" if censored else "ok")
+        state = "censored" if censored else "ok"
         things = params["width"] * params["height"] * request.payload["steps"] / 1e6
         meta_out = {"seed": body.seed, "censored": censored, "gen_metadata": meta, "state": state}
         return SubmitOutcome(result=key, meta=meta_out, reward=reward, burn=burn, things=things)

@@ -14,12 +14,14 @@ from horde.contract import (
 )
 from horde.contract.rc import RC
 from horde.server.errors import HordeError
+from horde.server.filters.prompt import PromptScreen
 from horde.server.jobs.kinds.base import Kind
 from horde.server.jobs.kinds.common import (
     base_profile,
     check_batching,
     check_webhook,
     common_config,
+    problem_outcome,
     refuse_unbuilt,
     requested_models,
     target_workers,
@@ -76,6 +78,11 @@ class TextKind(Kind):
     name = "text"
     api_type = "text"
     full_status = RequestStatusKobold
+
+    def screening(self, horde: Resources, body: Any, *, user: Principal) -> PromptScreen | None:
+        if not horde.settings.filter_text_prompts:
+            return None  # the reference does not filter text prompts (SEMANTICS.md 8)
+        return PromptScreen(prompt=body.prompt, replacement=False)
 
     async def prepare(self, horde: Resources, body: Any, *, user: Principal) -> NewRequest:
         assert isinstance(body, GenerationInputKobold)
@@ -189,7 +196,9 @@ class TextKind(Kind):
             owner_trusted=False,
         )
         meta = [m.model_dump(mode="json") for m in body.gen_metadata or []]
-        state = body.state if body.state in ("censored", "csam") else "ok"
+        if body.state == "csam" or any(m.get("value") == "csam" for m in meta):
+            return problem_outcome(reward, body.seed, meta)
+        state = "censored" if body.state == "censored" else "ok"
         tokens = min(max(math.ceil(len(text) / 4), 1), max_length)
         return SubmitOutcome(
             result=text,
