@@ -60,10 +60,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kudos.pricing", "kudos.records", "resources", "access",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
         "messages",  # packages
+        "operations", "operations.networks",
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
         "workers.cache", "cluster.nodes", "cluster.secrets", "teams.writes", "messages.board",
+        "operations.guard", "operations.reputation",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -76,7 +78,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "jobs.service", "jobs.scheduled", "jobs.uploads", "workers.service", "workers.details",
         "users.details", "status.service", "kudos.scheduled", "kudos.transfers", "kudos.monthly",
         "webhooks.scheduled", "observe.probe", "teams.service", "teams.scheduled", "messages.service",
-        "messages.scheduled",
+        "messages.scheduled", "operations.service",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

@@ -60,6 +60,13 @@ from horde.contract.image import (
     SubmitInputStable,
 )
 from horde.contract.kudos import KudosAwarded, KudosAwardInput, KudosTransferInput, KudosTransferred
+from horde.contract.operations import (
+    AddTimeoutIPInput,
+    AddWorkerTimeout,
+    DeleteTimeoutIPInput,
+    HordeModesInput,
+    IPTimeout,
+)
 from horde.contract.rc import RC, STATUS, rc_status
 from horde.contract.status import (
     ActiveModel,
@@ -118,10 +125,13 @@ __all__ = [
     "STATUS",
     "ActiveModel",
     "ActiveModelLite",
+    "AddTimeoutIPInput",
+    "AddWorkerTimeout",
     "AlchemyForm",
     "ContributionsDetails",
     "CreateTeamInput",
     "DeletedTeam",
+    "DeleteTimeoutIPInput",
     "DeletedWorker",
     "DevTestUser",
     "DevTestUserInput",
@@ -141,7 +151,9 @@ __all__ = [
     "HeartbeatResponse",
     "HordeModel",
     "HordeModes",
+    "HordeModesInput",
     "HordePerformance",
+    "IPTimeout",
     "InterrogationFormStatus",
     "InterrogationPopFormPayload",
     "InterrogationPopInput",

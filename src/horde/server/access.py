@@ -261,6 +261,23 @@ MODES = Rule(
     ),
 )
 
+PUT_MODES = Rule(
+    Key.REQUIRED,
+    fields=(
+        (
+            frozenset({"maintenance_mode"}),
+            Check(ADMINS, Denial(RC.NotAdmin, "Only admins may set maintenance_mode")),
+        ),
+        (
+            frozenset({"invite_only_mode", "raid_mode"}),
+            Check(MODERATORS, Denial(RC.NotModerator, "Only moderators may set these modes")),
+        ),
+    ),
+)
+MODERATORS_ONLY = Rule(
+    Key.REQUIRED, door=Check(MODERATORS, Denial(RC.NotModerator, "Only moderators may use this endpoint"))
+)
+
 # "METHOD path" -> row. A new route adds one line here; the app refuses to start without it.
 ACCESS: dict[str, Rule] = {
     f"POST {V2}/generate/async": ANY_KEY_RULE,
@@ -304,7 +321,14 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,
     f"GET {V2}/status/performance": PUBLIC,
     f"GET {V2}/status/modes": MODES,
+    f"PUT {V2}/status/modes": PUT_MODES,
     f"GET {V2}/status/news": PUBLIC,
+    f"GET {V2}/operations/ipaddr": MODERATORS_ONLY,
+    f"POST {V2}/operations/ipaddr": MODERATORS_ONLY,
+    f"DELETE {V2}/operations/ipaddr": MODERATORS_ONLY,
+    f"GET {V2}/operations/ipaddr/{{ipaddr}}": MODERATORS_ONLY,
+    f"PUT {V2}/operations/block_worker_ipaddr/{{worker_id}}": MODERATORS_ONLY,
+    f"DELETE {V2}/operations/block_worker_ipaddr/{{worker_id}}": MODERATORS_ONLY,
     f"POST {V2}/dev/test-user": Rule(Key.NONE, note="only with HORDE_TEST_APIKEYS=1, only from loopback"),
     "GET /.well-known/serviceinfo": PUBLIC,
     "GET /metrics": Rule(Key.NONE, note="keep it off the public side at the load balancer (README)"),

@@ -9,6 +9,9 @@
          kudos/transfer kudos/award                                  kudos/routes.py
          teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
+         status/modes (PUT)                                          status/routes.py
+         operations/ipaddr (GET POST DELETE) ipaddr/{ip}               operations/routes.py
+         operations/block_worker_ipaddr/{worker_id} (PUT DELETE)     operations/routes.py
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
 /        .well-known/serviceinfo                                     status/routes.py
          objects/{key} (signed GET/PUT of the local storage)         images/routes.py
@@ -26,6 +29,7 @@ from horde.server.jobs import routes as jobs
 from horde.server.kit.routing import HordeRoute
 from horde.server.kudos import routes as kudos
 from horde.server.observe import routes as observe
+from horde.server.operations import routes as operations
 from horde.server.status import routes as status
 from horde.server.teams import routes as teams
 from horde.server.users import routes as users
@@ -33,7 +37,9 @@ from horde.server.workers import routes as workers
 
 # the v2 routers, each mounted under /api/v2 by the app (one level of routers keeps matching cheap)
 # messages before workers: /workers/messages must not be taken for /workers/{worker_id}
-API_ROUTERS = tuple(module.router for module in (jobs, messages, workers, users, kudos, teams, status, dev))
+API_ROUTERS = tuple(
+    module.router for module in (jobs, messages, workers, users, kudos, teams, status, operations, dev)
+)
 
 root_router = APIRouter(route_class=HordeRoute)
 root_router.include_router(status.root_router)

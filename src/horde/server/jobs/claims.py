@@ -53,6 +53,7 @@ def _priority_user_ids(body: Any, owner: Principal) -> list[int]:
 async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipaddr: str) -> dict[str, Any]:
     """Lease the best matching jobs to the popping worker, or say why there were none."""
     _check_owner(user)
+    await horde.guard.check_worker(ipaddr)
     behaviour = KINDS[kind]
     priority_ids = _priority_user_ids(body, user)
     models = workers.check_models(

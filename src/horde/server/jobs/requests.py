@@ -12,9 +12,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract import RequestAsync
 from horde.contract.rc import RC
+from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.jobs import store
 from horde.server.jobs.kinds import KINDS
@@ -31,8 +33,12 @@ async def submit_request(
 ) -> Accepted:
     """Validate, price and queue a client's request; a dry run only prices it."""
     behaviour = KINDS[kind]
+    await horde.guard.check_maintenance()
+    if client_agent in horde.settings.banned_client_agents:
+        raise HordeError(RC.BannedClientAgent, "This client is banned from this horde. Please use another.")
     if user.deleted:
         raise HordeError(RC.DeletedUser, "This user has been deleted")
+    await horde.guard.check_client(ipaddr)
     new = await behaviour.prepare(horde, body, user=user)
     if getattr(body, "dry_run", False):
         return RequestAsync(kudos=new.dry_run_kudos)
@@ -83,3 +89,24 @@ async def cancel_request(horde: Horde, *, kind: str, request_id: uuid.UUID) -> N
             .values(state=JobState.CANCELLED, finished_at=horde.clock.now())
         )
     horde.notifier.request_changed(request_id)
+
+
+async def shrink_queued(conn: AsyncConnection, *, horde: Horde) -> int:
+    """Maintenance: no queued job will be handed out any more; the requests stay active, so jobs
+    workers hold finish and their requests complete with what was done. Returns the jobs dropped."""
+    dropped = (
+        await conn.execute(
+            update(store.jobs)
+            .where(store.jobs.c.state == JobState.QUEUED)
+            .values(state=JobState.CANCELLED, finished_at=horde.clock.now())
+            .returning(store.jobs.c.request_id)
+        )
+    ).all()
+    request_ids = {row.request_id for row in dropped}
+
+    def notify() -> None:
+        for request_id in request_ids:
+            horde.notifier.request_changed(request_id)
+
+    after_commit(conn, notify)
+    return len(dropped)
