@@ -39,6 +39,7 @@ from horde.server.observe.metrics import LoopLagProbe
 from horde.server.observe.middleware import ObserveMiddleware
 from horde.server.observe.probe import PopProbe
 from horde.server.operations.guard import Guard
+from horde.server.operations.reputation import load_reputation
 from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
 from horde.server.redis import RedisHealth, connect_relay
 from horde.server.scheduler import Scheduler
@@ -92,6 +93,7 @@ async def build_horde(
     horde.answers = Answers(clock)
     horde.messages = MessageBoard(db, clock)
     horde.guard = Guard(db, clock)
+    horde.reputation = load_reputation(settings, clock)
     horde.webhooks = WebhookSender(horde)
     horde.snapshots = Snapshots(
         db, clock, max_age=settings.snapshot_max_age, online_window=settings.worker_online_window,

@@ -12,6 +12,7 @@ from horde.server.kit.answers import Answers
 from horde.server.kit.notify import Notifier
 from horde.server.messages.board import MessageBoard
 from horde.server.operations.guard import Guard
+from horde.server.operations.reputation import IpReputation
 from horde.server.redis import RedisHealth
 from horde.server.resources import Resources
 from horde.server.users.cache import UserCache
@@ -32,6 +33,7 @@ class Horde(Resources):
     answers: Answers = field(init=False)
     messages: MessageBoard = field(init=False)
     guard: Guard = field(init=False)  # IP timeouts and modes, at most a second old
+    reputation: IpReputation = field(init=False)
     # when this process started serving: a lease that ran out before it ran out while the horde was
     # down here, which is not the worker's fault (jobs/scheduled.py)
     started_at: float = field(init=False, default=0.0)

@@ -39,6 +39,10 @@ async def submit_request(
     if user.deleted:
         raise HordeError(RC.DeletedUser, "This user has been deleted")
     await horde.guard.check_client(ipaddr)
+    if horde.guard.modes.raid and not user.is_trusted and await horde.reputation.is_unsafe(ipaddr):
+        raise HordeError(
+            RC.UntrustedUnsafeIP, "This horde is refusing requests from untrusted users on unsafe IPs for now"
+        )
     new = await behaviour.prepare(horde, body, user=user)
     if getattr(body, "dry_run", False):
         return RequestAsync(kudos=new.dry_run_kudos)

@@ -258,7 +258,9 @@ def check_username(username: str) -> str:
 
 
 async def register_pseudonymous(conn: AsyncConnection, *, horde: Horde, username: str) -> NewUser:
-    """A new pseudonymous user (oauth_id `pseudo:<uuid>`) with a fresh key, shown once."""
+    """A new pseudonymous user (oauth_id `pseudo:<uuid>`) with a fresh key, shown once; none in raid mode."""
+    if (await horde.guard.fresh()).modes.raid:
+        raise HordeError(RC.Forbidden, "Pseudonymous registration is closed for now. Please try again later.")
     name = check_username(username)
     new = await service.create_user(
         conn, username=name, oauth_id=f"pseudo:{uuid.uuid4()}", pepper=horde.pepper,
