@@ -14,6 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract.rc import RC
 from horde.server.db import Database
@@ -41,6 +42,13 @@ class Timeout:
     network: Network
     kind: TimeoutKind
     expires_at: float
+
+
+async def read_modes(conn: AsyncConnection) -> Modes:
+    """The modes as the database has them, on the caller's connection (inside its transaction)."""
+    rows = await conn.execute(select(horde_modes.c.name, horde_modes.c.enabled))
+    enabled = {name: bool(on) for name, on in rows}
+    return Modes(**{name: enabled.get(name, False) for name in Modes.__slots__})
 
 
 class _View:
@@ -90,14 +98,11 @@ class Guard:
         now = self._clock.now()
         async with self._db.autocommit() as conn:
             rows = (await conn.execute(select(ip_timeouts).where(ip_timeouts.c.expires_at > now))).all()
-            modes = {
-                name: enabled
-                for name, enabled in await conn.execute(select(horde_modes.c.name, horde_modes.c.enabled))
-            }
+            modes = await read_modes(conn)
         self._view = _View(
             [Timeout(ipaddress.ip_network(r.network), TimeoutKind(r.kind), r.expires_at) for r in rows]
         )
-        self.modes = Modes(**{name: bool(modes.get(name, False)) for name in Modes.__slots__})
+        self.modes = modes
         self._loaded_at = now
 
     def seconds_left(self, ip: str, kinds: Collection[TimeoutKind] = GENERATE_KINDS) -> int:

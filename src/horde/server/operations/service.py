@@ -20,7 +20,7 @@ from horde.server import access
 from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.jobs.requests import shrink_queued
-from horde.server.operations.guard import Modes, horde_modes, ip_timeouts
+from horde.server.operations.guard import Modes, horde_modes, ip_timeouts, read_modes
 from horde.server.operations.models import TimeoutKind
 from horde.server.operations.networks import Network, client_network, parse_timeout_target
 from horde.server.state import Horde
@@ -179,6 +179,4 @@ async def set_modes(
     if changes.get("maintenance"):
         await shrink_queued(conn, horde=horde)
     after_commit(conn, horde.guard.forget)
-    previous = await current_modes(horde)
-    merged = {name: changes.get(name, getattr(previous, name)) for name in Modes.__slots__}
-    return _modes_body(Modes(**merged), moderator=True)
+    return _modes_body(await read_modes(conn), moderator=True)

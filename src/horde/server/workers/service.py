@@ -155,7 +155,7 @@ async def _write(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
         if existing is not None:
             _verify(existing, kind=kind, owner=owner)  # raises: another owner's or another kind's name
         try:
-            invite_only = (await horde.guard.fresh()).modes.invite_only
+            invite_only = horde.guard.modes.invite_only  # refreshed by the pop's IP check
             worker = await _create(
                 conn, kind=kind, name=name, owner=owner, declaration=c.declaration, now=now,
                 invite_only=invite_only,
