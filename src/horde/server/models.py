@@ -6,8 +6,8 @@ from horde.server.kit.orm import Base
 from horde.server.kudos.models import KudosBalance, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.messages.models import WorkerMessage
-from horde.server.teams.models import Team, TeamEvent
 from horde.server.operations.models import HordeMode, IpTimeout
+from horde.server.teams.models import Team, TeamEvent
 from horde.server.users.models import User
 from horde.server.webhooks.models import WebhookDelivery
 from horde.server.workers.models import Worker
