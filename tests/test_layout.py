@@ -60,11 +60,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kudos.pricing", "kudos.records", "resources", "access", "filters.regexes", "filters.prompt",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
         "messages", "documents", "filters",  # packages
+        "operations", "operations.networks",
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
         "workers.cache", "cluster.nodes", "cluster.secrets", "teams.writes", "messages.board",
-        "filters.service", "filters.cache",
+        "filters.service", "filters.cache", "operations.guard", "operations.reputation",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -78,6 +79,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "workers.service", "workers.details", "users.details", "status.service", "documents.service",
         "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
+        "operations.service",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

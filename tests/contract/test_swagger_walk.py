@@ -46,9 +46,6 @@ PENDING = frozenset({
     # accounts: shared keys, user deletion
     "put_shared_key", "get_shared_key_single", "patch_shared_key_single", "delete_shared_key_single",
     "delete_user_single",
-    # moderation: operations, modes
-    "get_operations_ip", "post_operations_ip", "delete_operations_ip", "get_operations_ip_single",
-    "put_operations_block_worker_ip", "delete_operations_block_worker_ip", "put_horde_modes",
     # statistics
     "get_image_horde_stats_totals", "get_image_horde_stats_models", "get_text_horde_stats_totals",
     "get_text_horde_stats_models",
@@ -225,6 +222,13 @@ async def _keep(walk: Walk, name: str, answer: Awaitable[httpx.Response]) -> htt
     return response
 
 
+def _block_worker(method: str, body: dict[str, Any] | None) -> Call:
+    async def call(walk: Walk) -> httpx.Response:
+        return await walk.call(method, f"/operations/block_worker_ipaddr/{await _worker_id(walk)}", body)
+
+    return call
+
+
 async def _team(_walk: Walk) -> dict[str, Any]:
     return {"name": "walk team", "info": "walks the swagger"}
 
@@ -296,6 +300,14 @@ CALLS: dict[str, Call] = {
     "GET /v2/documents/terms": _get("/documents/terms", format="markdown"),
     "GET /v2/documents/privacy": _get("/documents/privacy"),
     "GET /v2/documents/sponsors": _get("/documents/sponsors", format="html"),
+    "PUT /v2/status/modes": _with("PUT", "/status/modes", {"raid_mode": False}),
+    # a documentation address, so no caller of the walk is timed out; the block is lifted at once
+    "POST /v2/operations/ipaddr": _with("POST", "/operations/ipaddr", {"ipaddr": "203.0.113.7", "hours": 1}),
+    "GET /v2/operations/ipaddr": _get("/operations/ipaddr"),
+    "GET /v2/operations/ipaddr/{ipaddr}": _get("/operations/ipaddr/203.0.113.7"),
+    "DELETE /v2/operations/ipaddr": _with("DELETE", "/operations/ipaddr", {"ipaddr": "203.0.113.7"}),
+    "PUT /v2/operations/block_worker_ipaddr/{worker_id}": _block_worker("PUT", {"days": 1}),
+    "DELETE /v2/operations/block_worker_ipaddr/{worker_id}": _block_worker("DELETE", None),
 }  # fmt: skip
 
 # where the swagger and SEMANTICS.md differ, SEMANTICS.md wins (it describes what the reference sends)

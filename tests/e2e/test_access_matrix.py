@@ -195,6 +195,19 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     "GET /documents/terms": expect(OK),
     "GET /documents/privacy": expect(OK),
     "GET /documents/sponsors": expect(OK),
+    "PUT /status/modes (maintenance: admin)": keyed(OK, others=forbidden("NotAdmin"), allow=("admin",)),
+    "PUT /status/modes (raid: mod)": keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+    # 1.12 operations: moderators only
+    "GET /operations/ipaddr": keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+    "POST /operations/ipaddr": keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+    "GET /operations/ipaddr/{ipaddr}": keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+    "DELETE /operations/ipaddr": keyed(OK, others=forbidden("NotModerator"), allow=MODS),
+    "PUT /operations/block_worker_ipaddr/{worker_id}": keyed(
+        OK, others=forbidden("NotModerator"), allow=MODS
+    ),
+    "DELETE /operations/block_worker_ipaddr/{worker_id}": keyed(
+        OK, others=forbidden("NotModerator"), allow=MODS
+    ),
     # this horde's own: the dev test user (loopback, HORDE_TEST_APIKEYS), pages, signed objects, docs
     "POST /dev/test-user": expect(CREATED),
     "GET /.well-known/serviceinfo": expect(OK),
@@ -228,6 +241,8 @@ def _webp_b64() -> str:
 STEPS = {"steps": 10}
 RATING = {"best": "6038971e-f0b0-4fdd-a3bb-148f561f815e"}
 MATRIX_FILTER = {"regex": r"\bmatrix\b", "filter_type": 20}
+NO_MAINTENANCE = {"maintenance_mode": False}
+DOC_RANGE_TIMEOUT = {"ipaddr": "203.0.113.0/24", "hours": 1}
 TEXT_REQUEST = {"prompt": "Once", "models": ["matrix-model"]}
 ALCHEMY_REQUEST = {"forms": [{"name": "caption"}], "source_image": _webp_b64()}
 
@@ -478,6 +493,9 @@ CALLS: dict[str, Call] = {
     "GET /documents/terms": _simple("GET", f"{V2}/documents/terms", params={"format": "markdown"}),
     "GET /documents/privacy": _simple("GET", f"{V2}/documents/privacy"),
     "GET /documents/sponsors": _simple("GET", f"{V2}/documents/sponsors"),
+    # changes nothing: the calls after these must still be served
+    "PUT /status/modes (maintenance: admin)": _simple("PUT", f"{V2}/status/modes", NO_MAINTENANCE),
+    "PUT /status/modes (raid: mod)": _simple("PUT", f"{V2}/status/modes", {"raid_mode": False}),
     "POST /dev/test-user": _new_test_user,
     "GET /.well-known/serviceinfo": _simple("GET", "/.well-known/serviceinfo"),
     "GET /metrics": _simple("GET", "/metrics"),
@@ -493,6 +511,17 @@ CALLS: dict[str, Call] = {
         for path in ("/api/openapi.json", "/api/", "/redoc", "/docs/oauth2-redirect")
     },
     "GET /api/swagger.json": _simple("GET", "/api/swagger.json"),
+    # a documentation range, never the callers' own address; the worker block last and lifted at once
+    "POST /operations/ipaddr": _simple("POST", f"{V2}/operations/ipaddr", DOC_RANGE_TIMEOUT),
+    "GET /operations/ipaddr": _simple("GET", f"{V2}/operations/ipaddr"),
+    "GET /operations/ipaddr/{ipaddr}": _simple("GET", f"{V2}/operations/ipaddr/203.0.113.9"),
+    "DELETE /operations/ipaddr": _simple("DELETE", f"{V2}/operations/ipaddr", {"ipaddr": "203.0.113.0/24"}),
+    "PUT /operations/block_worker_ipaddr/{worker_id}": lambda w, c: w.call(
+        c, "PUT", f"{V2}/operations/block_worker_ipaddr/{_put_worker_id(w)}", {"days": 1}
+    ),
+    "DELETE /operations/block_worker_ipaddr/{worker_id}": lambda w, c: w.call(
+        c, "DELETE", f"{V2}/operations/block_worker_ipaddr/{_put_worker_id(w)}"
+    ),
 }  # fmt: skip
 
 

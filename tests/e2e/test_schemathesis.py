@@ -114,7 +114,22 @@ def _known_defect(case: Any) -> str | None:
     return None
 
 
-def _fuzz(operation: Any, mode: Any, *, api_key: str, deadline: float, findings: Findings) -> None:
+# moderators' calls that change the horde for every later call (the fuzzing key is a moderator's)
+GLOBAL_STATE = {"POST /v2/operations/ipaddr", "PUT /v2/status/modes"}
+
+
+def _restore(server: HordeServer, api_key: str) -> None:
+    """Undo what a fuzzed moderator's call changed for everyone: IP timeouts (the swagger's example is
+    127.0.0.1, every caller here) and the invite-only and raid modes."""
+    with httpx.Client(base_url=server.api, headers={"apikey": api_key}, timeout=30) as http:
+        for timeout in http.get("/operations/ipaddr").json():
+            http.request("DELETE", "/operations/ipaddr", json={"ipaddr": timeout["ipaddr"]})
+        http.put("/status/modes", json={"invite_only_mode": False, "raid_mode": False})
+
+
+def _fuzz(
+    operation: Any, mode: Any, *, api_key: str, deadline: float, findings: Findings, restore: Any
+) -> None:
     from schemathesis.checks import not_a_server_error
     from schemathesis.core import NotSet
     from schemathesis.core.failures import Failure, FailureGroup
@@ -149,6 +164,8 @@ def _fuzz(operation: Any, mode: Any, *, api_key: str, deadline: float, findings:
             # A connection of its own per call: after a 500 the server drops the connection, which
             # would otherwise fail the next case instead of this one.
             response = case.call(timeout=30)
+            if operation.label in GLOBAL_STATE:
+                restore()
         except Exception as exc:  # a dropped connection is a server failure too
             findings.add_failure(label, f"{type(exc).__name__}: {exc}\n  {case.as_curl_command()}")
             return
@@ -186,14 +203,28 @@ def test_no_server_errors(horde_server: HordeServer) -> None:
     assert len(operations) >= 10, f"only {len(operations)} swagger operations are built: {sorted(built)}"
 
     findings = Findings()
+
+    def restore() -> None:
+        _restore(horde_server, api_key)
+
     deadline = time.monotonic() + BUDGET
     # Valid input for every operation first, so a slow machine drops invalid input first. Without a
     # body or query there is no invalid input to make (path parameters are free strings).
     for operation in operations:
-        _fuzz(operation, GenerationMode.POSITIVE, api_key=api_key, deadline=deadline, findings=findings)
+        _fuzz(
+            operation,
+            GenerationMode.POSITIVE,
+            api_key=api_key,
+            deadline=deadline,
+            findings=findings,
+            restore=restore,
+        )
     for operation in operations:
         if len(operation.body) or len(operation.query):
-            _fuzz(operation, GenerationMode.NEGATIVE, api_key=api_key, deadline=deadline, findings=findings)
+            _fuzz(
+                operation, GenerationMode.NEGATIVE, api_key=api_key, deadline=deadline, findings=findings,
+                restore=restore,
+            )  # fmt: skip
 
     untested = sorted(label for label, count in findings.calls.items() if count == 0)
     took, calls = findings.seconds, findings.calls

@@ -71,6 +71,13 @@ from horde.contract.image import (
     SubmitInputStable,
 )
 from horde.contract.kudos import KudosAwarded, KudosAwardInput, KudosTransferInput, KudosTransferred
+from horde.contract.operations import (
+    AddTimeoutIPInput,
+    AddWorkerTimeout,
+    DeleteTimeoutIPInput,
+    HordeModesInput,
+    IPTimeout,
+)
 from horde.contract.rc import RC, STATUS, rc_status
 from horde.contract.status import (
     ActiveModel,
@@ -130,11 +137,14 @@ __all__ = [
     "STATUS",
     "ActiveModel",
     "ActiveModelLite",
+    "AddTimeoutIPInput",
+    "AddWorkerTimeout",
     "AestheticRating",
     "AestheticsPayload",
     "AlchemyForm",
     "ContributionsDetails",
     "CreateTeamInput",
+    "DeleteTimeoutIPInput",
     "DeletedTeam",
     "DeletedWorker",
     "DevTestUser",
@@ -160,7 +170,9 @@ __all__ = [
     "HordeDocument",
     "HordeModel",
     "HordeModes",
+    "HordeModesInput",
     "HordePerformance",
+    "IPTimeout",
     "InterrogationFormStatus",
     "InterrogationPopFormPayload",
     "InterrogationPopInput",

@@ -261,6 +261,19 @@ MODES = Rule(
     ),
 )
 
+PUT_MODES = Rule(
+    Key.REQUIRED,
+    fields=(
+        (
+            frozenset({"maintenance_mode"}),
+            Check(ADMINS, Denial(RC.NotAdmin, "Only admins may set maintenance_mode")),
+        ),
+        (
+            frozenset({"invite_only_mode", "raid_mode"}),
+            Check(MODERATORS, Denial(RC.NotModerator, "Only moderators may set these modes")),
+        ),
+    ),
+)
 MODERATOR_ONLY = Rule(
     Key.REQUIRED,
     door=Check(MODERATORS, Denial(RC.NotModerator, "Only moderators can do this")),
@@ -318,10 +331,17 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,
     f"GET {V2}/status/performance": PUBLIC,
     f"GET {V2}/status/modes": MODES,
+    f"PUT {V2}/status/modes": PUT_MODES,
     f"GET {V2}/status/news": PUBLIC,
     f"GET {V2}/documents/terms": PUBLIC,
     f"GET {V2}/documents/privacy": PUBLIC,
     f"GET {V2}/documents/sponsors": PUBLIC,
+    f"GET {V2}/operations/ipaddr": MODERATOR_ONLY,
+    f"POST {V2}/operations/ipaddr": MODERATOR_ONLY,
+    f"DELETE {V2}/operations/ipaddr": MODERATOR_ONLY,
+    f"GET {V2}/operations/ipaddr/{{ipaddr}}": MODERATOR_ONLY,
+    f"PUT {V2}/operations/block_worker_ipaddr/{{worker_id}}": MODERATOR_ONLY,
+    f"DELETE {V2}/operations/block_worker_ipaddr/{{worker_id}}": MODERATOR_ONLY,
     f"POST {V2}/dev/test-user": Rule(Key.NONE, note="only with HORDE_TEST_APIKEYS=1, only from loopback"),
     "GET /.well-known/serviceinfo": PUBLIC,
     "GET /metrics": Rule(Key.NONE, note="keep it off the public side at the load balancer (README)"),

@@ -12,6 +12,9 @@
          filters (GET PUT POST) filters/regex filters/{id} (GET PATCH DELETE)  filters/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
          documents/terms privacy sponsors (?format=html|markdown)      documents/routes.py
+         status/modes (PUT)                                          status/routes.py
+         operations/ipaddr (GET POST DELETE) ipaddr/{ip}               operations/routes.py
+         operations/block_worker_ipaddr/{worker_id} (PUT DELETE)     operations/routes.py
          dev/test-user (HORDE_TEST_APIKEYS=1, loopback only)         dev/routes.py
 /        .well-known/serviceinfo                                     status/routes.py
          objects/{key} (signed GET/PUT of the local storage)         images/routes.py
@@ -31,6 +34,7 @@ from horde.server.jobs import routes as jobs
 from horde.server.kit.routing import HordeRoute
 from horde.server.kudos import routes as kudos
 from horde.server.observe import routes as observe
+from horde.server.operations import routes as operations
 from horde.server.status import routes as status
 from horde.server.teams import routes as teams
 from horde.server.users import routes as users
@@ -40,7 +44,7 @@ from horde.server.workers import routes as workers
 # messages before workers: /workers/messages must not be taken for /workers/{worker_id}
 API_ROUTERS = tuple(
     module.router
-    for module in (jobs, messages, workers, users, kudos, teams, filters, status, documents, dev)
+    for module in (jobs, messages, workers, users, kudos, teams, filters, status, operations, documents, dev)
 )
 
 root_router = APIRouter(route_class=HordeRoute)

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -39,6 +40,9 @@ from horde.server.migrate import upgrade_to_head
 from horde.server.observe.metrics import LoopLagProbe
 from horde.server.observe.middleware import ObserveMiddleware
 from horde.server.observe.probe import PopProbe
+from horde.server.operations import service as operations_service
+from horde.server.operations.guard import Guard
+from horde.server.operations.reputation import load_reputation
 from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
 from horde.server.redis import RedisHealth, connect_relay
 from horde.server.scheduler import Scheduler
@@ -93,6 +97,9 @@ async def build_horde(
     horde.notifier.on_filters_changed = horde.filters.invalidate
     horde.answers = Answers(clock)
     horde.messages = MessageBoard(db, clock)
+    horde.guard = Guard(db, clock)
+    horde.reputation = load_reputation(settings, clock)
+    horde.corrupt_prompt_hooks.append(partial(operations_service.time_out_corrupt_prompt, horde))
     horde.webhooks = WebhookSender(horde)
     horde.snapshots = Snapshots(
         db, clock, max_age=settings.snapshot_max_age, online_window=settings.worker_online_window,

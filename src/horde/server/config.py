@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # peers whose X-Forwarded-For is believed (addresses or CIDR ranges); everyone else is the client
     trusted_proxies: list[str] = Field(default_factory=list)
     horde_name: str = "horde"
+    # IP reputation: a file of unsafe addresses and CIDRs, or a `module:factory` lookup of your own
+    unsafe_ips_file: str = ""
+    ip_reputation: str = ""
+    # Client-Agent values refused on generate (403 BannedClientAgent); the default is the reference's
+    banned_client_agents: list[str] = Field(default_factory=lambda: ["My-Project:v0.0.1:My-Contact"])
     db_pool_size: int = 20
     db_statement_cache: bool = True  # off behind PgBouncer in transaction mode
     run_scheduler: bool = True  # run the periodic sweeps inside the API process

@@ -7,6 +7,7 @@ from horde.server.kit.orm import Base
 from horde.server.kudos.models import KudosBalance, KudosHold, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.messages.models import WorkerMessage
+from horde.server.operations.models import HordeMode, IpTimeout
 from horde.server.teams.models import Team, TeamEvent
 from horde.server.users.models import User, UserSuspicion
 from horde.server.webhooks.models import WebhookDelivery
@@ -17,7 +18,9 @@ metadata = Base.metadata
 __all__ = [
     "Filter",
     "FilterVersion",
+    "HordeMode",
     "IdempotencyKey",
+    "IpTimeout",
     "Job",
     "KudosBalance",
     "KudosHold",

@@ -13,6 +13,8 @@ from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
 from horde.server.kit.notify import Notifier
 from horde.server.messages.board import MessageBoard
+from horde.server.operations.guard import Guard
+from horde.server.operations.reputation import IpReputation
 from horde.server.redis import RedisHealth
 from horde.server.resources import Resources
 from horde.server.users.cache import UserCache
@@ -36,6 +38,8 @@ class Horde(Resources):
     # called with the client's address after a refused (corrupt) prompt: the IP countermeasures of
     # SEMANTICS.md 5 (issue 13 item 3) attach their timeout here
     corrupt_prompt_hooks: list[Callable[[str], Awaitable[None]]] = field(init=False, default_factory=list)
+    guard: Guard = field(init=False)  # IP timeouts and modes, at most a second old
+    reputation: IpReputation = field(init=False)
     # when this process started serving: a lease that ran out before it ran out while the horde was
     # down here, which is not the worker's fault (jobs/scheduled.py)
     started_at: float = field(init=False, default=0.0)

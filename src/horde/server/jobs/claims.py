@@ -37,6 +37,14 @@ def _check_owner(user: Principal) -> None:
         raise HordeError(RC.WorkerFlaggedMaintenance, "The owner of this worker is flagged")
 
 
+async def _check_safe_ip(horde: Horde, owner: Principal, ipaddr: str) -> None:
+    """Untrusted owners' workers must run from safe IPs, except in raid mode, which tolerates them."""
+    if owner.is_trusted or owner.vpn or horde.guard.modes.raid:
+        return
+    if await horde.reputation.is_unsafe(ipaddr):
+        raise HordeError(RC.UnsafeIP, f"Your worker cannot connect from an unsafe IP address ({ipaddr})")
+
+
 def _priority_user_ids(body: Any, owner: Principal) -> list[int]:
     ids = [owner.id]
     aliases = list(getattr(body, "priority_usernames", []) or [])
@@ -53,6 +61,8 @@ def _priority_user_ids(body: Any, owner: Principal) -> list[int]:
 async def pop_jobs(horde: Horde, *, kind: str, body: Any, user: Principal, ipaddr: str) -> dict[str, Any]:
     """Lease the best matching jobs to the popping worker, or say why there were none."""
     _check_owner(user)
+    await horde.guard.check_worker(ipaddr)
+    await _check_safe_ip(horde, user, ipaddr)
     behaviour = KINDS[kind]
     priority_ids = _priority_user_ids(body, user)
     models = workers.check_models(

@@ -14,9 +14,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract import RequestAsync
 from horde.contract.rc import RC
+from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.filters.screen import screen_prompt
 from horde.server.jobs import store
@@ -31,13 +33,26 @@ from horde.server.state import Horde
 from horde.server.users.principal import Principal
 
 
+async def _admit_client(horde: Horde, *, user: Principal, client_agent: str, ipaddr: str) -> None:
+    """The refusals that depend on who and where the client is, not on what it asks (SEMANTICS 5)."""
+    await horde.guard.check_maintenance()
+    if client_agent in horde.settings.banned_client_agents:
+        raise HordeError(RC.BannedClientAgent, "This client is banned from this horde. Please use another.")
+    if user.deleted:
+        raise HordeError(RC.DeletedUser, "This user has been deleted")
+    await horde.guard.check_client(ipaddr)
+    if horde.guard.modes.raid and not user.is_trusted and await horde.reputation.is_unsafe(ipaddr):
+        raise HordeError(
+            RC.UntrustedUnsafeIP, "This horde is refusing requests from untrusted users on unsafe IPs for now"
+        )
+
+
 async def submit_request(
     horde: Horde, *, kind: str, body: Any, user: Principal, client_agent: str, ipaddr: str
 ) -> Accepted:
     """Validate, price and queue a client's request; a dry run only prices it."""
     behaviour = KINDS[kind]
-    if user.deleted:
-        raise HordeError(RC.DeletedUser, "This user has been deleted")
+    await _admit_client(horde, user=user, client_agent=client_agent, ipaddr=ipaddr)
     screen = behaviour.screening(horde, body, user=user)
     if screen is not None and screen.prompt:
         body = behaviour.with_prompt(body, await screen_prompt(horde, screen, user=user, ipaddr=ipaddr))
@@ -119,3 +134,24 @@ async def cancel_request(horde: Horde, *, kind: str, request_id: uuid.UUID) -> N
         # what a worker still holds is charged without the hold (as the reference's debits are)
         await kudos.release_holds(conn, [kudos.hold_ref(request_id)])
     horde.notifier.request_changed(request_id)
+
+
+async def shrink_queued(conn: AsyncConnection, *, horde: Horde) -> int:
+    """Maintenance: no queued job will be handed out any more; the requests stay active, so jobs
+    workers hold finish and their requests complete with what was done. Returns the jobs dropped."""
+    dropped = (
+        await conn.execute(
+            update(store.jobs)
+            .where(store.jobs.c.state == JobState.QUEUED)
+            .values(state=JobState.CANCELLED, finished_at=horde.clock.now())
+            .returning(store.jobs.c.request_id)
+        )
+    ).all()
+    request_ids = {row.request_id for row in dropped}
+
+    def notify() -> None:
+        for request_id in request_ids:
+            horde.notifier.request_changed(request_id)
+
+    after_commit(conn, notify)
+    return len(dropped)

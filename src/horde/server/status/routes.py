@@ -9,12 +9,14 @@ from horde.contract import (
     ActiveModel,
     HeartbeatResponse,
     HordeModes,
+    HordeModesInput,
     HordePerformance,
     Newspiece,
     ServiceInfo,
 )
-from horde.server.auth import HordeDep, OptionalUser, ReadConn
+from horde.server.auth import Conn, CurrentUser, HordeDep, OptionalUser, ReadConn
 from horde.server.kit.routing import HordeRoute
+from horde.server.operations import service as operations
 from horde.server.status import service
 
 router = APIRouter(tags=["v2"], route_class=HordeRoute)
@@ -50,8 +52,13 @@ async def get_performance(horde: HordeDep, conn: ReadConn) -> HordePerformance:
 
 
 @router.get("/status/modes", response_model=HordeModes)
-async def get_modes(viewer: OptionalUser) -> HordeModes:
-    return service.modes(viewer)
+async def get_modes(horde: HordeDep, viewer: OptionalUser) -> HordeModes:
+    return await operations.get_modes(horde, viewer=viewer)
+
+
+@router.put("/status/modes", response_model=HordeModes)
+async def put_modes(body: HordeModesInput, horde: HordeDep, user: CurrentUser, conn: Conn) -> HordeModes:
+    return await operations.set_modes(conn, horde=horde, actor=user, body=body)
 
 
 @router.get("/status/news", response_model=list[Newspiece])

@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde import __version__
-from horde.contract import ActiveModel, HeartbeatResponse, HordeModes, HordePerformance, Newspiece
+from horde.contract import ActiveModel, HeartbeatResponse, HordePerformance, Newspiece
 from horde.contract.rc import RC
 from horde.server.documents import DEFAULT_NEWS
 from horde.server.errors import HordeError
@@ -29,7 +29,6 @@ from horde.server.jobs.models import Job, JobState, Request
 from horde.server.kit.answers import Answers
 from horde.server.kit.orm import table, utc
 from horde.server.state import Horde
-from horde.server.users.principal import Principal
 from horde.server.workers.models import Worker
 
 log = logging.getLogger(__name__)
@@ -210,14 +209,6 @@ async def _performance(conn: AsyncConnection, horde: Horde) -> HordePerformance:
 async def performance(conn: AsyncConnection, *, horde: Horde) -> HordePerformance:
     """Queued and processing work, online workers and threads, work done in the past minute."""
     return await node_answers(horde).get(("performance",), ANSWER_TTL, lambda: _performance(conn, horde))
-
-
-def modes(viewer: Principal | None) -> HordeModes:
-    """The horde's modes; this horde has none switched on (a moderator's key also sees raid_mode;
-    the access table keeps other keys out)."""
-    if viewer is None:
-        return HordeModes(maintenance_mode=False, invite_only_mode=False)
-    return HordeModes(maintenance_mode=False, invite_only_mode=False, raid_mode=False)
 
 
 def _read_news(path: str) -> list[Newspiece]:

@@ -24,6 +24,7 @@ from horde.server.jobs.models import Job, JobState, Request, RequestState
 from horde.server.kit.orm import table
 from horde.server.kudos import monthly, transfers
 from horde.server.kudos import service as kudos
+from horde.server.operations.guard import read_modes
 from horde.server.state import Horde
 from horde.server.status.service import node_answers
 from horde.server.users import service
@@ -258,7 +259,9 @@ def check_username(username: str) -> str:
 
 
 async def register_pseudonymous(conn: AsyncConnection, *, horde: Horde, username: str) -> NewUser:
-    """A new pseudonymous user (oauth_id `pseudo:<uuid>`) with a fresh key, shown once."""
+    """A new pseudonymous user (oauth_id `pseudo:<uuid>`) with a fresh key, shown once; none in raid mode."""
+    if (await read_modes(conn)).raid:
+        raise HordeError(RC.Forbidden, "Pseudonymous registration is closed for now. Please try again later.")
     name = check_username(username)
     new = await service.create_user(
         conn, username=name, oauth_id=f"pseudo:{uuid.uuid4()}", pepper=horde.pepper,

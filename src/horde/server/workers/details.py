@@ -106,6 +106,11 @@ async def _row(conn: AsyncConnection, raw_id: str) -> Mapping[str, Any]:
     return mapping
 
 
+async def worker_ipaddr(conn: AsyncConnection, *, raw_id: str) -> str:
+    """The address a worker last checked in from (404 WorkerNotFound)."""
+    return str((await _row(conn, raw_id))["ipaddr"] or "")
+
+
 def _is_moderator(user: Principal | None) -> bool:
     return user is not None and (user.moderator or user.admin)
 

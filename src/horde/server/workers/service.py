@@ -41,8 +41,16 @@ def _check_name(name: str) -> None:
         raise HordeError(RC.ProfaneWorkerName, "This worker name is not allowed")
 
 
-async def _check_new_worker_limits(conn: AsyncConnection, *, owner: Principal, ipaddr: str) -> None:
+async def _check_new_worker_limits(
+    conn: AsyncConnection, *, owner: Principal, ipaddr: str, invite_only: bool
+) -> None:
     owned = int(await conn.scalar(select(func.count()).where(workers.c.user_id == owner.id)) or 0)
+    if invite_only and owned >= owner.worker_invited:
+        raise HordeError(
+            RC.WorkerInviteOnly,
+            f"This horde only accepts invited workers, and you have {owner.worker_invited} invitations "
+            f"for {owned} workers. Please ask a moderator for an invitation.",
+        )
     limit = 20 if owner.is_trusted else 3
     if owned >= limit and owned >= owner.worker_invited:
         rc = RC.TooManyWorkersTrusted if owner.is_trusted else RC.TooManyWorkers
@@ -147,9 +155,11 @@ async def _write(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
         if existing is not None:
             _verify(existing, kind=kind, owner=owner)  # raises: another owner's or another kind's name
         try:
+            invite_only = horde.guard.modes.invite_only  # refreshed by the pop's IP check
             worker = await _create(
-                conn, kind=kind, name=name, owner=owner, declaration=c.declaration, now=now
-            )
+                conn, kind=kind, name=name, owner=owner, declaration=c.declaration, now=now,
+                invite_only=invite_only,
+            )  # fmt: skip
         except IntegrityError:  # the same new worker's first two pops raced: the other one created it
             existing = await _load(conn, name)
             if existing is None:
@@ -163,10 +173,17 @@ async def _write(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
 
 
 async def _create(
-    conn: AsyncConnection, *, kind: str, name: str, owner: Principal, declaration: dict[str, Any], now: float
+    conn: AsyncConnection,
+    *,
+    kind: str,
+    name: str,
+    owner: Principal,
+    declaration: dict[str, Any],
+    now: float,
+    invite_only: bool,
 ) -> Worker:
     _check_name(name)
-    await _check_new_worker_limits(conn, owner=owner, ipaddr=declaration["ipaddr"])
+    await _check_new_worker_limits(conn, owner=owner, ipaddr=declaration["ipaddr"], invite_only=invite_only)
     values = {
         "id": uuid.uuid4(), "kind": kind, "name": name, "name_lower": name.lower(), "user_id": owner.id,
         "created_at": utc(now), "last_check_in": utc(now), "info": None, "maintenance": False,
