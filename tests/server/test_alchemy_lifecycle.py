@@ -64,6 +64,28 @@ async def test_forms_round_trip(client: httpx.AsyncClient, api_key: str) -> None
     assert upscaled.startswith("http://testserver/objects/")
 
 
+async def test_an_r2_form_without_its_upload_is_refused(client: httpx.AsyncClient, api_key: str) -> None:
+    """An upscale submitted as "R2" before anything was uploaded is refused and the form stays the
+    worker's: it may still upload and submit (as an image job, ADR 0014)."""
+    request_id = await _request(client, api_key)
+    popped = await _pop(client, api_key, ["RealESRGAN_x2plus"])
+    forms = popped["forms"]
+    assert isinstance(forms, list) and len(forms) == 1
+    form = forms[0]
+    submit = {"id": form["id"], "result": {"RealESRGAN_x2plus": "R2"}}
+    refused = await client.post(f"{V2}/interrogate/submit", json=submit, headers={"apikey": api_key})
+    assert (refused.status_code, refused.json()["rc"]) == (400, "ImageValidationFailed")
+    status = (await client.get(f"{V2}/interrogate/status/{request_id}")).json()
+    assert {f["form"]: f["state"] for f in status["forms"]}["RealESRGAN_x2plus"] == "processing"
+    put = await client.put(
+        form["r2_upload"].removeprefix("http://testserver"), content=base64.b64decode(webp_b64())
+    )
+    assert put.status_code == 200
+    accepted = await client.post(f"{V2}/interrogate/submit", json=submit, headers={"apikey": api_key})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["reward"] > 0
+
+
 async def test_worker_only_gets_its_forms(client: httpx.AsyncClient, api_key: str) -> None:
     await _request(client, api_key)
     popped = await _pop(client, api_key, ["nsfw"])

@@ -151,6 +151,15 @@ class AlchemyKind(Kind):
             return SubmitOutcome(result=None, faulted=True)
         result = body.result if isinstance(body.result, dict) else {str(job["form"]): body.result}
         form = str(job["form"])
+        if (
+            form in IMAGE_FORMS
+            and result.get(form) == "R2"
+            and not await horde.storage.exists(f"{job['id']}.webp")
+        ):
+            raise HordeError(  # as an image job's (ADR 0014): nothing uploaded, nothing to pay for
+                RC.ImageValidationFailed,
+                "The form's image was to be uploaded to its r2_upload URL, and it was not",
+            )
         kudos = pricing.alchemy_form_kudos(form, tiles=int(request.payload.get("tiles", 1)))
         burn = pricing.alchemy_burn(kudos, slow_workers=bool(request.payload.get("slow_workers", True)))
         return SubmitOutcome(result=json.dumps(result), reward=kudos, burn=burn, things=1.0)
