@@ -10,7 +10,8 @@ parameters give the same text. Generation stops between two tokens when the job 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,30 @@ def bundled_gguf(data_dir: Path) -> Path:
     except (OSError, ValueError) as exc:
         raise BackendUnavailable("llama.cpp", f"cannot assemble {gemma.MODEL_NAME}: {exc}") from exc
     return target
+
+
+@contextmanager
+def _plain_cpu_buffers() -> Iterator[None]:
+    """Load models without llama.cpp's extra CPU buffer types (weight repacking, AMX tiles).
+
+    Built natively on a CPU that advertises AMX, llama-cpp-python 0.3.36 loads the weights into those
+    buffers and then crashes (SIGSEGV) in the first decode; seen on these machines with the bundled
+    Gemma. The bindings take the flag only through the default model parameters, so they are wrapped
+    while the model loads. The cost: some quantised matrix products are slower."""
+    import llama_cpp.llama_cpp as bindings
+
+    default = bindings.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    bindings.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = default
 
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> str | None:
@@ -95,9 +120,10 @@ class LlamaCppBackend:
         if not self.gguf.is_file():
             raise BackendUnavailable(self.name, f"GGUF file {self.gguf} does not exist")
         try:
-            self._llm = Llama(
-                model_path=str(self.gguf), n_ctx=self.n_ctx, n_threads=self._n_threads, verbose=False
-            )
+            with _plain_cpu_buffers():
+                self._llm = Llama(
+                    model_path=str(self.gguf), n_ctx=self.n_ctx, n_threads=self._n_threads, verbose=False
+                )
         except Exception as exc:  # llama.cpp reports a bad file as a bare ValueError/RuntimeError
             raise BackendUnavailable(self.name, f"llama.cpp cannot load {self.gguf}: {exc}") from exc
         self.n_ctx = int(self._llm.n_ctx())
