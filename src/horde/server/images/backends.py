@@ -7,9 +7,9 @@ import secrets
 from pathlib import Path
 
 from horde.server.config import Settings
-from horde.server.images.storage import LocalStorage, Storage
+from horde.server.images.storage import STORE_ID_FILE, LocalStorage, Storage
 
-_MARKER = ".horde-store-id"
+_MARKER = STORE_ID_FILE
 
 
 def open_storage(settings: Settings, *, signing: bytes) -> tuple[Storage, str]:

@@ -36,6 +36,9 @@ def valid_key(key: str) -> bool:
     return bool(_KEY.match(key)) and ".." not in key
 
 
+STORE_ID_FILE = ".horde-store-id"  # the directory's identity (backends.py): never purged
+
+
 class LocalStorage:
     """Objects as files under `root`; URLs signed with HMAC-SHA256 and served by the horde."""
 
@@ -126,6 +129,8 @@ class LocalStorage:
     def _purge(self, older_than: float) -> int:
         removed = 0
         for path in self.root.iterdir():
+            if path.name == STORE_ID_FILE:  # written once; purging it would split the nodes sharing root
+                continue
             try:
                 if path.stat().st_mtime < older_than:
                     path.unlink()
