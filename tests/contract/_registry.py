@@ -20,6 +20,9 @@ NOT_IN_SWAGGER = {
     "KudosTransferInput": "the swagger describes /kudos/transfer's body inline",
     "KudosAwardInput": "the swagger describes /kudos/award's body inline",
     "WorkerMessageDetails": "the swagger answers messages with the input model; ours adds id and expires",
+    "FilterCheck": "the swagger describes POST /filters' body inline",
+    "HordeModesInput": "the swagger describes PUT /status/modes' body inline",
+    "ProblemJob": "this horde's extension (GET /problem_jobs), absent from the reference",
 }
 
 # Bodies the horde accepts (the rest are bodies it sends).
@@ -54,6 +57,8 @@ INPUT_MODELS = {
     "ResponseModelMessage",
     "AestheticsPayload",
     "AestheticRating",
+    "PutNewFilter",
+    "PatchExistingFilter",
 }
 
 # Fields present on only one side.
@@ -76,6 +81,11 @@ TYPE_DIFFERENCES = {
     ("PopInputKobold", "max_context_length"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("PopInputStable", "max_pixels"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("ModifyUserInput", "worker_invited"): "bounded to 0..INTEGER (2**63 was a 500)",
+    **{
+        (model, field): "bounded: a regex of 1-500 characters, texts up to 1,000 (the reference's are not)"
+        for model in ("PutNewFilter", "PatchExistingFilter")
+        for field in ("regex", "description", "replacement")
+    },
 }
 
 # Input fields we require although the swagger does not.
@@ -96,6 +106,7 @@ _POPS = ("PopInput", "PopInputStable", "PopInputKobold")
 
 # Input defaults that differ from the swagger's: (model, field) -> (swagger default, live default).
 DEFAULT_DIFFERENCES: dict[tuple[str, str], tuple[object, object]] = {
+    ("PatchExistingFilter", "replacement"): ("", None),  # a patch without it keeps the filter's own
     ("GenerationInputStable", "nsfw"): (False, True),
     ("GenerationInputStable", "censor_nsfw"): (False, True),
     ("GenerationInputStable", "validated_backends"): (True, False),

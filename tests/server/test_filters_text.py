@@ -28,6 +28,12 @@ async def test_text_prompts_when_turned_on(client: httpx.AsyncClient, api_key: s
     refused = await client.post(f"{V2}/generate/text/async", json=request, headers={"apikey": api_key})
     assert refused.status_code == 400 and refused.json()["rc"] == "CorruptPrompt"
     request["prompt"] = "a story about a lighthouse"
+    timed_out = await client.post(f"{V2}/generate/text/async", json=request, headers={"apikey": api_key})
+    assert timed_out.status_code == 403 and timed_out.json()["rc"] == "TimeoutIP"  # the refusal's timeout
+    lifted = await client.request(
+        "DELETE", f"{V2}/operations/ipaddr", json={"ipaddr": "127.0.0.1"}, headers={"apikey": api_key}
+    )
+    assert lifted.status_code == 200, lifted.text
     accepted = await client.post(f"{V2}/generate/text/async", json=request, headers={"apikey": api_key})
     assert accepted.status_code == 202, accepted.text
 

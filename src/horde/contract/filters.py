@@ -1,6 +1,6 @@
 """Moderator prompt filters (`/filters`, SEMANTICS.md 1.10) and the problem jobs of this horde."""
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from horde.contract.common import HordeModel, Omittable
 
@@ -29,7 +29,7 @@ class PatchExistingFilter(HordeModel):
 class FilterDetails(HordeModel):
     id: str
     regex: str
-    filter_type: int
+    filter_type: int = Field(ge=10, le=29)
     description: Omittable[str] = None
     replacement: str = ""
     user: str  # the alias of the moderator who added or last changed it
@@ -43,12 +43,14 @@ class FilterCheck(HordeModel):
 
 
 class FilterPromptSuspicion(HordeModel):
+    model_config = ConfigDict(coerce_numbers_to_str=True)  # the swagger's example and default are numbers
+
     suspicion: str = "0"  # a string on the wire (the reference's marshal); 2 or more would be blocked
     matches: list[str] = Field(default_factory=list)
 
 
 class FilterRegex(HordeModel):
-    filter_type: int
+    filter_type: int = Field(ge=10, le=29)
     regex: str  # every filter of the type, OR-joined
 
 
