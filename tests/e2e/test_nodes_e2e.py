@@ -41,6 +41,9 @@ def _only_shared_settings(database_url: str, redis_url: str, s3: S3Server, bucke
     env = {k: v for k, v in os.environ.items() if not k.startswith("HORDE_")}
     settings = {"database_url": database_url, "redis_url": redis_url, **s3.settings(bucket)}
     env.update({f"HORDE_{name.upper()}": value for name, value in settings.items()})
+    # not a shared setting: small pools, so these nodes' processes fit beside the rest of the suite in
+    # the machine's PostgreSQL (max_connections 100 shared by every test)
+    env["HORDE_DB_POOL_SIZE"] = "3"
     return env
 
 

@@ -172,6 +172,14 @@ async def test_a_clean_prompt_is_untouched(client: httpx.AsyncClient, api_key: s
     )
 
 
+async def test_listing_with_impossible_queries_finds_nothing(client: httpx.AsyncClient, api_key: str) -> None:
+    """Found by schemathesis: a filter_type past PostgreSQL's integer range was a 500."""
+    await _add_filters(client, api_key)
+    for params in ({"filter_type": 100514574195764736}, {"filter_type": 9}):
+        response = await client.get(f"{V2}/filters", params=params, headers={"apikey": api_key})
+        assert (response.status_code, response.json()) == (200, []), params
+
+
 @pytest.mark.parametrize(
     ("prompt", "fields"),
     [

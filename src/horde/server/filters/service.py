@@ -31,6 +31,8 @@ filters = table(Filter)
 versions = table(FilterVersion)
 users = table(User)
 
+FILTER_TYPES = range(10, 30)  # the types a filter may have (PutNewFilter's bounds)
+
 
 def _details(row: Any) -> FilterDetails:
     return FilterDetails(
@@ -72,6 +74,8 @@ async def list_filters(
     """Every filter, of one type and/or whose regex contains a word."""
     query = _with_user().order_by(filters.c.filter_type, filters.c.created_at)
     if filter_type is not None:
+        if filter_type not in FILTER_TYPES:  # no such filter (and no integer overflow in the query)
+            return []
         query = query.where(filters.c.filter_type == filter_type)
     if contains:
         query = query.where(filters.c.regex.contains(contains, autoescape=True))
