@@ -43,7 +43,7 @@ def _only_shared_settings(database_url: str, redis_url: str, s3: S3Server, bucke
     env.update({f"HORDE_{name.upper()}": value for name, value in settings.items()})
     # not a shared setting: small pools, so these nodes' processes fit beside the rest of the suite in
     # the machine's PostgreSQL (max_connections 100 shared by every test)
-    env["HORDE_DB_POOL_SIZE"] = "3"
+    env["HORDE_DB_POOL_SIZE"] = "6"  # the scheduler holds two per running task (its lock and its work)
     return env
 
 

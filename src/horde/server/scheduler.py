@@ -59,12 +59,18 @@ async def run_once(horde: Horde, task: Task) -> int | None:
         return await task.run(horde) if got else None
 
 
-async def _loop(horde: Horde, task: Task) -> None:
+# Tasks that run at once: each holds two connections while it runs (its advisory lock and its work), and
+# every task comes due together at start-up; unbounded, they took a small pool from the API's requests.
+CONCURRENT_TASKS = 2
+
+
+async def _loop(horde: Horde, task: Task, slots: asyncio.Semaphore) -> None:
     duration, failures = TASK_SECONDS.labels(task.name), TASK_FAILURES.labels(task.name)
     while True:
-        started = time.perf_counter()
         try:
-            done = await run_once(horde, task)
+            async with slots:
+                started = time.perf_counter()
+                done = await run_once(horde, task)
             if done is not None:  # None: another node holds the task's lock and ran it
                 duration.observe(time.perf_counter() - started)
             if done:
@@ -85,7 +91,8 @@ class Scheduler:
         self._running: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._running = [asyncio.create_task(_loop(self.horde, t), name=t.name) for t in self.tasks]
+        slots = asyncio.Semaphore(CONCURRENT_TASKS)
+        self._running = [asyncio.create_task(_loop(self.horde, t, slots), name=t.name) for t in self.tasks]
 
     async def stop(self) -> None:
         for task in self._running:
