@@ -1,10 +1,12 @@
-"""Small helpers the server tests share: test images and request counting."""
+"""Small helpers the server tests share: test images, request counting and test users."""
 
 from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
+import httpx
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -36,3 +38,12 @@ async def row_counts(horde: Horde) -> tuple[int, int]:
         requests = await conn.scalar(select(func.count()).select_from(Request))
         jobs = await conn.scalar(select(func.count()).select_from(Job))
     return int(requests or 0), int(jobs or 0)
+
+
+async def new_user(client: httpx.AsyncClient, name: str, **extra: Any) -> str:
+    """The key of a new plain user (neither moderator nor trusted unless `extra` says so)."""
+    body = {"username": name, "oauth_id": f"oauth-{name}", "moderator": False, "trusted": False, **extra}
+    response = await client.post(f"{V2}/dev/test-user", json=body)
+    assert response.status_code == 201, response.text
+    key: str = response.json()["api_key"]
+    return key

@@ -10,18 +10,10 @@ import pytest
 from horde.server.kit.clock import FakeClock
 from horde.server.operations.guard import Guard
 from horde.server.state import Horde
+from tests.helpers import V2, new_user
 
-V2 = "/api/v2"
 ADMIN = {"admins": ["test_user#1"]}  # the `api_key` fixture's user: a moderator, and with this an admin
 TEXT = {"prompt": "Once upon a time", "params": {"max_length": 32, "n": 2}}
-
-
-async def _new_user(client: httpx.AsyncClient, name: str, **extra: Any) -> str:
-    body = {"username": name, "oauth_id": f"oauth-{name}", "moderator": False, "trusted": False, **extra}
-    response = await client.post(f"{V2}/dev/test-user", json=body)
-    assert response.status_code == 201, response.text
-    key: str = response.json()["api_key"]
-    return key
 
 
 def _error(response: httpx.Response, status: int, rc: str) -> None:
@@ -49,8 +41,8 @@ async def _text_pop(client: httpx.AsyncClient, key: str, name: str = "modes work
 async def test_maintenance_on_and_off_with_requests_in_flight(
     client: httpx.AsyncClient, api_key: str
 ) -> None:
-    user = await _new_user(client, "requester")
-    worker = await _new_user(client, "worker_owner")
+    user = await new_user(client, "requester")
+    worker = await new_user(client, "worker_owner")
     accepted = await _text(client, user)
     assert accepted.status_code == 202, accepted.text
     request_id = accepted.json()["id"]
@@ -86,8 +78,8 @@ async def test_maintenance_on_and_off_with_requests_in_flight(
 
 @pytest.mark.parametrize("settings_overrides", [ADMIN])
 async def test_who_may_set_which_mode(client: httpx.AsyncClient, api_key: str) -> None:
-    moderator = await _new_user(client, "moderator", moderator=True)
-    plain = await _new_user(client, "plain")
+    moderator = await new_user(client, "moderator", moderator=True)
+    plain = await new_user(client, "plain")
     _error(await _put_modes(client, moderator, {"maintenance_mode": True}), 403, "NotAdmin")
     _error(
         await _put_modes(client, moderator, {"raid_mode": True, "maintenance_mode": True}), 403, "NotAdmin"
@@ -109,7 +101,7 @@ async def test_who_may_set_which_mode(client: httpx.AsyncClient, api_key: str) -
 
 
 async def test_invite_only_gates_new_workers(client: httpx.AsyncClient, api_key: str) -> None:
-    owner = await _new_user(client, "owner")
+    owner = await new_user(client, "owner")
     await _text_pop(client, owner, "existing worker")
     assert (await _put_modes(client, api_key, {"invite_only_mode": True})).status_code == 200
     body = {"name": "a new worker", "models": ["test-model"]}

@@ -11,18 +11,10 @@ import pytest
 from horde.server.kit.clock import FakeClock
 from horde.server.operations import service as operations
 from horde.server.state import Horde
+from tests.helpers import V2, new_user
 
-V2 = "/api/v2"
 ADMIN = {"admins": ["test_user#1"]}  # the `api_key` fixture's user: a moderator, and with this an admin
 IMAGE = {"prompt": "a lighthouse", "params": {"steps": 10}}
-
-
-async def _new_user(client: httpx.AsyncClient, name: str, **extra: Any) -> str:
-    body = {"username": name, "oauth_id": f"oauth-{name}", "moderator": False, "trusted": False, **extra}
-    response = await client.post(f"{V2}/dev/test-user", json=body)
-    assert response.status_code == 201, response.text
-    key: str = response.json()["api_key"]
-    return key
 
 
 def _error(response: httpx.Response, status: int, rc: str) -> None:
@@ -47,7 +39,7 @@ async def _pop(client: httpx.AsyncClient, key: str, name: str = "operations work
 
 
 async def test_moderator_times_out_an_ip_and_lifts_it(client: httpx.AsyncClient, api_key: str) -> None:
-    user = await _new_user(client, "requester")
+    user = await new_user(client, "requester")
     assert (await _generate(client, user)).status_code == 202
     added = await _call(client, "POST", "operations/ipaddr", api_key, {"ipaddr": "127.0.0.1", "hours": 2})
     assert added.status_code == 200 and added.json() == {"message": "OK"}
@@ -68,7 +60,7 @@ async def test_moderator_times_out_an_ip_and_lifts_it(client: httpx.AsyncClient,
 async def test_a_cidr_covers_its_addresses_and_expires(
     client: httpx.AsyncClient, api_key: str, clock: FakeClock
 ) -> None:
-    user = await _new_user(client, "requester")
+    user = await new_user(client, "requester")
     added = await _call(client, "POST", "operations/ipaddr", api_key, {"ipaddr": "127.0.0.0/24", "hours": 1})
     assert added.status_code == 200, added.text
     found = (await _call(client, "GET", "operations/ipaddr/127.0.0.1", api_key)).json()
@@ -122,9 +114,9 @@ async def test_ipv6_is_timed_out_as_its_64(client: httpx.AsyncClient, api_key: s
 
 
 async def test_plain_users_reach_no_operation(client: httpx.AsyncClient, api_key: str) -> None:
-    user = await _new_user(client, "plain")
-    trusted = await _new_user(client, "trusted", trusted=True)
-    worker = await _new_user(client, "owner")
+    user = await new_user(client, "plain")
+    trusted = await new_user(client, "trusted", trusted=True)
+    worker = await new_user(client, "owner")
     assert (await _pop(client, worker)).status_code == 200
     worker_id = (await client.get(f"{V2}/workers/name/operations worker")).json()["id"]
     calls = [
@@ -145,7 +137,7 @@ async def test_plain_users_reach_no_operation(client: httpx.AsyncClient, api_key
 
 
 async def test_blocked_worker_address_refuses_pops_only(client: httpx.AsyncClient, api_key: str) -> None:
-    owner = await _new_user(client, "owner")
+    owner = await new_user(client, "owner")
     assert (await _pop(client, owner)).status_code == 200
     worker_id = (await client.get(f"{V2}/workers/name/operations worker")).json()["id"]
     blocked = await _call(client, "PUT", f"operations/block_worker_ipaddr/{worker_id}", api_key, {"days": 2})
@@ -172,7 +164,7 @@ async def test_blocked_worker_address_refuses_pops_only(client: httpx.AsyncClien
 async def test_abuse_timeouts_grow(
     client: httpx.AsyncClient, horde: Horde, api_key: str, clock: FakeClock
 ) -> None:
-    user = await _new_user(client, "requester")
+    user = await new_user(client, "requester")
     seen = []
     for _ in range(3):
         async with horde.db.unit() as conn:
@@ -208,7 +200,7 @@ async def test_abuse_from_ipv6_counts_for_its_64(
 async def test_a_spoofed_forwarded_for_does_not_escape_nor_frame(
     client: httpx.AsyncClient, api_key: str, settings_overrides: dict[str, Any]
 ) -> None:
-    user = await _new_user(client, "requester")
+    user = await new_user(client, "requester")
     body = {"ipaddr": "203.0.113.7", "hours": 1}
     assert (await _call(client, "POST", "operations/ipaddr", api_key, body)).status_code == 200
     framed = await _generate(client, user, **{"X-Forwarded-For": "203.0.113.7"})
