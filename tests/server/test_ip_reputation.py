@@ -10,7 +10,8 @@ import pytest
 
 from horde.server.kit.clock import FakeClock
 from horde.server.operations.reputation import LocalList
-from tests.server.test_modes import V2, _error, _new_user, _put_modes, _text, _text_pop
+from tests.helpers import V2, new_user
+from tests.server.test_modes import _error, _put_modes, _text, _text_pop
 
 
 @pytest.fixture
@@ -27,9 +28,9 @@ def settings_overrides(unsafe_ips: Path) -> dict[str, Any]:
 
 async def test_raid_mode_and_unsafe_ips(client: httpx.AsyncClient, api_key: str, unsafe_ips: Path) -> None:
     # the test client is 127.0.0.1: on the operator's unsafe list
-    user = await _new_user(client, "requester")
-    trusted = await _new_user(client, "trusted", trusted=True)
-    vpn = await _new_user(client, "vpn_owner")
+    user = await new_user(client, "requester")
+    trusted = await new_user(client, "trusted", trusted=True)
+    vpn = await new_user(client, "vpn_owner")
     vpn_id = (await client.get(f"{V2}/find_user", headers={"apikey": vpn})).json()["id"]
     made = await client.put(f"{V2}/users/{vpn_id}", json={"vpn": True}, headers={"apikey": api_key})
     assert made.status_code == 200, made.text
