@@ -29,10 +29,18 @@ def alembic_config() -> Config:
 
 
 def _upgrade(connection: Connection, config: Config) -> None:
+    # The lock is the session's; the migrations must commit before it is released, or a node that was
+    # waiting for it finds no alembic_version yet and runs the whole chain again (seen in CI: two nodes
+    # started on an empty database, the second failed on the first migration's tables).
     hold_lock(connection, _MIGRATION_LOCK)
+    connection.commit()
     try:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
     finally:
         release_lock(connection, _MIGRATION_LOCK)
         connection.commit()
