@@ -17,7 +17,7 @@ from horde.server.app import create_app
 from horde.server.kit.clock import FakeClock
 from horde.server.ratelimit import MemoryCounters, RedisCounters, rule_for
 from horde.server.state import Horde
-from tests.helpers import V2
+from tests.helpers import V2, new_user
 
 ANON = "0000000000"
 Client = Callable[[str], httpx.AsyncClient]
@@ -75,6 +75,11 @@ LIMITS = [
     ("GET", f"{V2}/users", 90, 60),
     ("GET", f"{V2}/users/1", 60, 60),
     ("GET", f"{V2}/status/models", 90, 60),
+    ("POST", f"{V2}/teams", 30, 60),
+    ("PATCH", f"{V2}/teams/one", 30, 60),
+    ("PUT", f"{V2}/status/modes", 30, 60),
+    ("PUT", f"{V2}/sharedkeys", 5, 60),
+    ("PATCH", f"{V2}/styles/image/one", 20, 3600),
     ("POST", "/register", 1, 3600),
 ]
 
@@ -85,8 +90,14 @@ async def test_exact_limit_and_window_end(
 ) -> None:
     client = clients("10.1.2.3")
     _window_start(clock, seconds)
-    answers = [(await client.request(method, path)).status_code for _ in range(limit)]
-    assert 429 not in answers
+    window_end = clock.now() + seconds
+    answers = [await client.request(method, path) for _ in range(limit)]
+    assert 429 not in [answer.status_code for answer in answers]
+    for sent, answer in enumerate(answers, start=1):  # flask-limiter's headers, on every answer
+        assert answer.headers["x-ratelimit-limit"] == str(limit)
+        assert answer.headers["x-ratelimit-remaining"] == str(limit - sent)
+        assert answer.headers["x-ratelimit-reset"] == str(int(window_end))
+        assert "retry-after" not in answer.headers
     clock.advance(seconds - 0.001)
     refused = await client.request(method, path)
     assert refused.status_code == 429
@@ -94,6 +105,8 @@ async def test_exact_limit_and_window_end(
         "message": f"Rate limit exceeded: {limit} per {seconds} second(s)",
         "rc": "TooManyRequests",
     }
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    assert refused.headers["retry-after"] == "1"  # the window ends in a millisecond
     assert (await clients("10.1.2.4").request(method, path)).status_code != 429  # another IP
     clock.advance(0.001)
     assert (await client.request(method, path)).status_code != 429  # a new window
@@ -119,6 +132,55 @@ async def test_generate_limits(clients: Client, clock: FakeClock, api_key: str) 
         assert (await ip_client.post(path, json=body, headers={"apikey": ANON})).status_code == 200
     refused = await clients("10.2.30.1").post(path, json=body, headers={"apikey": ANON})
     assert refused.status_code == 429 and "60 per 1 second(s) for this API key" in refused.json()["message"]
+
+
+async def test_transfers_are_limited_per_key(clients: Client, clock: FakeClock, api_key: str) -> None:
+    _window_start(clock, 3600)
+    path, body = f"{V2}/kudos/transfer", {"username": "nobody#99999", "amount": 1}
+    first = await clients("10.1.3.1").post(path, json=body, headers={"apikey": api_key})
+    assert first.status_code != 429 and first.headers["x-ratelimit-limit"] == "1"
+    refused = await clients("10.1.3.2").post(path, json=body, headers={"apikey": api_key})  # any IP
+    assert refused.status_code == 429
+    assert refused.json()["message"] == "Rate limit exceeded: 1 per 1 second(s) for this API key"
+    for _ in range(89):  # one a second: the hourly limit is the next to bite
+        clock.advance(1)
+        again = await clients("10.1.3.1").post(path, json=body, headers={"apikey": api_key})
+        assert again.status_code != 429
+    clock.advance(1)
+    hourly = await clients("10.1.3.3").post(path, json=body, headers={"apikey": api_key})
+    assert hourly.status_code == 429
+    assert hourly.json()["message"] == "Rate limit exceeded: 90 per 3600 second(s) for this API key"
+    other_key = await clients("10.1.3.3").post(path, json=body, headers={"apikey": "another-key-1"})
+    assert other_key.status_code != 429
+
+
+async def test_a_trusted_users_ip_is_whitelisted_for_a_day(
+    clients: Client, client: httpx.AsyncClient, clock: FakeClock, api_key: str
+) -> None:
+    _window_start(clock, 60)
+    path = f"{V2}/generate/text/async"
+    dry = {"prompt": "hi", "params": {"max_length": 16}, "dry_run": True}
+    plain = await new_user(client, "plain_limited")
+    # a plain user's queued request whitelists nothing: 2 a second from that IP
+    queued = await clients("10.4.0.1").post(path, json={**dry, "dry_run": False}, headers={"apikey": plain})
+    assert queued.status_code == 202, queued.text
+    assert (await clients("10.4.0.1").post(path, json=dry, headers={"apikey": ANON})).status_code == 200
+    assert (await clients("10.4.0.1").post(path, json=dry, headers={"apikey": ANON})).status_code == 429
+    clock.advance(1)
+    # a trusted user's queued request (a dry run is not one) gives its IP 300 a minute and 10 a second
+    trusted = clients("10.4.0.2")
+    assert (await trusted.post(path, json=dry, headers={"apikey": api_key})).status_code == 200
+    queued = await trusted.post(path, json={**dry, "dry_run": False}, headers={"apikey": api_key})
+    assert queued.status_code == 202, queued.text
+    clock.advance(1)
+    answers = [(await trusted.post(path, json=dry, headers={"apikey": ANON})).status_code for _ in range(11)]
+    assert answers == [200] * 10 + [429]
+    assert (await trusted.post(path, json=dry, headers={"apikey": ANON})).json()["message"] == (
+        "Rate limit exceeded: 10 per 1 second(s)"
+    )
+    clock.advance(86_400)  # a day later the IP has the plain limits again
+    answers = [(await trusted.post(path, json=dry, headers={"apikey": ANON})).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
 
 
 async def test_status_counts_per_request_id(clients: Client, clock: FakeClock) -> None:

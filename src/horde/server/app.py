@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -43,11 +43,12 @@ from horde.server.observe.probe import PopProbe
 from horde.server.operations import service as operations_service
 from horde.server.operations.guard import Guard
 from horde.server.operations.reputation import load_reputation
-from horde.server.ratelimit import Counters, MemoryCounters, RateLimitMiddleware, RedisCounters
+from horde.server.ratelimit import Counters, MemoryCounters, RateLimiter, RateLimitMiddleware, RedisCounters
 from horde.server.redis import RedisHealth, connect_relay
 from horde.server.scheduler import Scheduler
 from horde.server.state import Horde
 from horde.server.users.cache import UserCache
+from horde.server.users.principal import Principal
 from horde.server.webhooks.service import WebhookSender
 from horde.server.workers.cache import WorkerCache
 from horde.server.workers.capabilities import load_table
@@ -127,6 +128,14 @@ def _counters(settings: Settings, health: RedisHealth, now: Callable[[], float])
     return MemoryCounters(now=now)
 
 
+def _whitelisting(limiter: RateLimiter) -> Callable[[Principal, str], Awaitable[None]]:
+    async def whitelist(user: Principal, ipaddr: str) -> None:
+        if user.is_trusted or user.education or user.service:
+            await limiter.whitelist(ipaddr)
+
+    return whitelist
+
+
 def create_app(settings: Settings | None = None, *, horde: Horde | None = None) -> FastAPI:
     """The horde's ASGI app; with `horde` given (tests), it serves that one and owns no lifespan."""
     settings = settings or Settings()
@@ -134,8 +143,7 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         horde = await build_horde(settings)
-        app.state.horde = horde
-        horde.redis_health = redis_health
+        _serve(app, horde, redis_health)
         async with AsyncExitStack() as stack:
             stack.push_async_callback(close_horde, horde)
             await stack.enter_async_context(registered(horde.db, horde.clock, storage=horde.storage_identity))
@@ -174,9 +182,6 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
         telemetry=None if settings.telemetry else {"tracing": False, "metrics": False, "logs": False},
     )
     redis_health = RedisHealth()
-    if horde is not None:
-        app.state.horde = horde
-        horde.redis_health = redis_health
     install_error_handlers(app)
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v2")
@@ -187,14 +192,28 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
         return JSONResponse(app.openapi())
 
     install_guards(app)
+    _install_middleware(app, settings, horde, redis_health)
+    if horde is not None:
+        _serve(app, horde, redis_health)
+    return app
 
+
+def _install_middleware(app: FastAPI, settings: Settings, horde: Horde | None, health: RedisHealth) -> None:
     app.add_middleware(FieldMaskMiddleware)  # innermost: masks the final body, after any cache
     app.add_middleware(BodyGuardMiddleware)
     if not settings.test_ratelimit_disabled:
         now = horde.clock.now if horde is not None else time.time
-        app.add_middleware(RateLimitMiddleware, counters=_counters(settings, redis_health, now))
+        app.state.rate_limiter = RateLimiter(_counters(settings, health, now), now=now)
+        app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
     if settings.trusted_proxies:  # without any, the client is the socket peer (`client_ip`)
         app.add_middleware(ClientIPMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
     app.add_middleware(CORSMiddleware)
     app.add_middleware(ObserveMiddleware, metrics=settings.metrics)  # outermost: sees every answer
-    return app
+
+
+def _serve(app: FastAPI, horde: Horde, health: RedisHealth) -> None:
+    """Attach the running horde to the app (and the app's rate limiter to the horde)."""
+    app.state.horde = horde
+    horde.redis_health = health
+    if limiter := getattr(app.state, "rate_limiter", None):
+        horde.accepted_hooks.append(_whitelisting(limiter))

@@ -18,6 +18,7 @@ from horde.server.operations.reputation import IpReputation
 from horde.server.redis import RedisHealth
 from horde.server.resources import Resources
 from horde.server.users.cache import UserCache
+from horde.server.users.principal import Principal
 from horde.server.webhooks.service import WebhookSender
 from horde.server.workers.cache import WorkerCache
 
@@ -38,6 +39,11 @@ class Horde(Resources):
     # called with the client's address after a refused (corrupt) prompt: the IP countermeasures of
     # SEMANTICS.md 5 (issue 13 item 3) attach their timeout here
     corrupt_prompt_hooks: list[Callable[[str], Awaitable[None]]] = field(init=False, default_factory=list)
+    # called with the requester and the client's address after a request is queued: the rate limits'
+    # dynamic whitelist of trusted users' IPs attaches here (ratelimit.py)
+    accepted_hooks: list[Callable[[Principal, str], Awaitable[None]]] = field(
+        init=False, default_factory=list
+    )
     guard: Guard = field(init=False)  # IP timeouts and modes, at most a second old
     reputation: IpReputation = field(init=False)
     # when this process started serving: a lease that ran out before it ran out while the horde was

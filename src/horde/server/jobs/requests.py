@@ -86,6 +86,8 @@ async def submit_request(
         )
     horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
     horde.notifier.work_added(kind)
+    for hook in horde.accepted_hooks:
+        await hook(user, ipaddr)
     return behaviour.accepted_body(new.id, new, possible=horde.snapshots.could_be_served(kind, new))
 
 
