@@ -216,6 +216,17 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     "GET /objects/{key}": expect(OK),
     "GET /register": expect(OK),
     "POST /register": expect(CREATED),
+    # the OpenAI-compatible API: any key (as Authorization: Bearer), errors in OpenAI's shape; called
+    # with a body refused after the key (n: 0), so no call waits for a worker
+    "GET /v1/models": expect(OK),
+    **{
+        f"POST /v1/{path}": {
+            **keyed((400, "BadRequest")),
+            "none": (401, "invalid_api_key"),
+            "invalid": (401, "InvalidAPIKey"),
+        }
+        for path in ("completions", "chat/completions", "images/generations")
+    },
     "GET /api/swagger.json": expect(OK),
     "GET /api/openapi.json": expect(OK),
     "HEAD /api/openapi.json": expect(OK),
@@ -264,6 +275,8 @@ class World:
     def call(self, caller: str, method: str, path: str, body: Any = None, **kwargs: Any) -> httpx.Response:
         key = self.keys[caller]
         headers = {"apikey": key} if key is not None else {}
+        if key is not None and path.startswith("/v1/"):  # as OpenAI's clients send it
+            headers = {"Authorization": f"Bearer {key}"}
         url = path if path.startswith("http") else f"{self.server.base_url}{path}"
         return self.http.request(method, url, json=body, headers=headers, **kwargs)
 
@@ -500,6 +513,12 @@ CALLS: dict[str, Call] = {
     "GET /.well-known/serviceinfo": _simple("GET", "/.well-known/serviceinfo"),
     "GET /metrics": _simple("GET", "/metrics"),
     "GET /register": _simple("GET", "/register"),
+    "GET /v1/models": _simple("GET", "/v1/models"),
+    "POST /v1/completions": _simple("POST", "/v1/completions", {"model": "m", "prompt": "p", "n": 0}),
+    "POST /v1/chat/completions": _simple(
+        "POST", "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 0}
+    ),
+    "POST /v1/images/generations": _simple("POST", "/v1/images/generations", {"prompt": "p", "n": 0}),
     "POST /register": lambda w, c: w.call(c, "POST", "/register", data={"username": w.fresh("matrix_reg")}),
     # the cancels last: they end the requests the status rows read
     "DELETE /generate/status/{id}": _simple("DELETE", f"{V2}/generate/status/{{image_request}}"),
@@ -544,13 +563,17 @@ def _answer(response: httpx.Response) -> Answer:
     if response.content and response.headers.get("content-type", "").startswith("application/json"):
         body = response.json()
         rc = body.get("rc") if isinstance(body, dict) else None
+        if isinstance(body, dict) and isinstance(body.get("error"), dict):  # OpenAI's shape (/v1)
+            rc = body["error"].get("code")
     return response.status_code, rc
 
 
 def _table_route(row: str) -> str:
     """The access-table key a matrix row exercises ("PUT /users/{user_id} (x)" -> "PUT /api/v2/...")."""
     method, path = row.split(" (")[0].split(" ", 1)
-    if path.startswith(("/api/", "/.well-known", "/objects", "/register", "/redoc", "/docs", "/metrics")):
+    if path.startswith(
+        ("/api/", "/.well-known", "/objects", "/register", "/redoc", "/docs", "/metrics", "/v1/")
+    ):
         return f"{method} {path}"
     return f"{method} {V2}{path}"
 

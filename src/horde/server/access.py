@@ -327,6 +327,11 @@ ACCESS: dict[str, Rule] = {
     f"DELETE {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
     f"GET {V2}/problem_jobs": Rule(MODERATOR_ONLY.key, MODERATOR_ONLY.door, note="this horde's extension"),
     f"GET {V2}/status/heartbeat": PUBLIC,
+    # the OpenAI-compatible API (an extension): the key as `Authorization: Bearer`, or `apikey`
+    "GET /v1/models": PUBLIC,
+    "POST /v1/completions": ANY_KEY_RULE,
+    "POST /v1/chat/completions": ANY_KEY_RULE,
+    "POST /v1/images/generations": ANY_KEY_RULE,
     f"GET {V2}/status/models": PUBLIC,
     f"GET {V2}/status/models/{{model_name:path}}": PUBLIC,
     f"GET {V2}/status/performance": PUBLIC,

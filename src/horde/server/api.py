@@ -20,6 +20,7 @@
          objects/{key} (signed GET/PUT of the local storage)         images/routes.py
          metrics (Prometheus text format, HORDE_METRICS=1)           observe/routes.py
          register (GET form, POST: a pseudonymous user and its key)  users/routes.py
+/v1      models completions chat/completions images/generations      openai/routes.py (OpenAI's API)
 /api     swagger.json (generated OpenAPI), /api/ (docs)              app.py
 """
 
@@ -34,6 +35,7 @@ from horde.server.jobs import routes as jobs
 from horde.server.kit.routing import HordeRoute
 from horde.server.kudos import routes as kudos
 from horde.server.observe import routes as observe
+from horde.server.openai import routes as openai
 from horde.server.operations import routes as operations
 from horde.server.status import routes as status
 from horde.server.teams import routes as teams
@@ -52,3 +54,4 @@ root_router.include_router(status.root_router)
 root_router.include_router(images.router)
 root_router.include_router(observe.router)
 root_router.include_router(users.root_router)
+root_router.include_router(openai.router)

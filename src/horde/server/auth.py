@@ -32,7 +32,11 @@ HordeDep = Annotated[Horde, Depends(get_horde)]
 
 
 def _api_key(request: Request) -> str | None:
+    """The `apikey` header, else the token of `Authorization: Bearer` (how OpenAI's clients send it)."""
     key = request.headers.get("apikey")
+    if key is None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = token if scheme.lower() == "bearer" else None
     return key.strip() if key is not None else None
 
 

@@ -39,6 +39,11 @@ class ModelCatalog:
         entry = self.image.get(name)
         return str(entry.get("baseline")) if entry else None
 
+    def text_baseline(self, name: str) -> str | None:
+        """The base model a text model's reference names, when it names one."""
+        entry = self.text.get(name) or self.text.get(strip_backend(name)) or {}
+        return str(entry["baseline"]) if entry.get("baseline") else None
+
     def max_steps(self, name: str) -> int | None:
         """The most steps an image model's reference allows, when it says."""
         entry = self.image.get(name) or {}

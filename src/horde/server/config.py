@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     filter_probe_timeout: float = 0.1  # one probe search when a regex is written
     filter_text_prompts: bool = False  # the reference filters image prompts only
     max_wait: float = 30.0  # longest server-side wait a client may ask for on pop and status
+    # the OpenAI-compatible API (/v1): how long a call waits for its request, and chat templates by
+    # model name as [regex, family] pairs tried first (families: chatml, gemma, llama3, mistral, alpaca)
+    openai_timeout: float = 300.0
+    chat_templates: list[tuple[str, str]] = []
 
     @cached_property
     def admin_ids(self) -> frozenset[int]:

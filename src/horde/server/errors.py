@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import asyncpg.exceptions as pg
@@ -51,24 +52,61 @@ def validation_errors(exc: RequestValidationError) -> dict[str, str]:
     return errors
 
 
-async def _horde_error(_request: Request, exc: Exception) -> JSONResponse:
+_OPENAI_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def _openai(request: Request) -> bool:
+    """Whether the request is one of the OpenAI-compatible API's, whose errors have OpenAI's shape."""
+    return request.url.path.startswith("/v1/")
+
+
+def _openai_error(
+    status: int,
+    message: str,
+    code: str,
+    *,
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _horde_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HordeError)
+    if _openai(request):
+        return _openai_error(exc.status_code, exc.message, exc.rc, param=getattr(exc, "param", None))
     return JSONResponse(error_body(exc.message, exc.rc), status_code=exc.status_code)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    body = {"message": VALIDATION_MESSAGE, "errors": validation_errors(exc)}
-    return JSONResponse(body, status_code=400)
+    errors = validation_errors(exc)
+    if _openai(request):
+        if "apikey" in errors:  # OpenAI's clients send the key as Authorization: Bearer
+            return _openai_error(
+                401, "No API key sent: use Authorization: Bearer <horde API key>", "invalid_api_key"
+            )
+        field, reason = next(iter(errors.items()))
+        return _openai_error(400, f"{field}: {reason}", "BadRequest", param=field)
+    return JSONResponse({"message": VALIDATION_MESSAGE, "errors": errors}, status_code=400)
 
 
 _HTTP_RC = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge", 415: "UnsupportedMediaType"}
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     message = "Not Found" if exc.status_code == 404 else str(exc.detail)
     rc = _HTTP_RC.get(exc.status_code, "BadRequest")
+    if _openai(request):
+        return _openai_error(exc.status_code, message, rc, headers=exc.headers)
     return JSONResponse(error_body(message, rc), status_code=exc.status_code, headers=exc.headers)
 
 
