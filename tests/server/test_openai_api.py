@@ -7,6 +7,8 @@ native API and answers with what it was sent, so each test sees what the horde m
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -14,9 +16,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from PIL import Image
 
 from horde.server.state import Horde
-from tests.helpers import V2
+from tests.helpers import V2, webp_b64
 
 GEMMA = "koboldcpp/gemma-3-270m-it"
 OTHER = "koboldcpp/Qwen2.5-0.5B-Instruct"
@@ -218,3 +221,66 @@ async def test_a_call_that_outlives_its_timeout_is_cancelled(
     assert answer.json()["error"]["type"] == "server_error"
     popped = await worker.pop_once()  # the request was cancelled: there is nothing left to pop
     assert popped.get("id") is None, json.dumps(popped)
+
+
+REGEN = "AI Horde Worker reGen:9.0.2:https://github.com/Haidra-Org/horde-worker-reGen"
+
+
+async def _serve_images(client: httpx.AsyncClient, key: str, seen: list[dict[str, Any]]) -> None:
+    """Pop image jobs and answer each with a 64x64 WebP (uploaded when the job has an upload URL)."""
+    body = {"name": "openai image worker", "models": ["stable_diffusion"], "bridge_agent": REGEN, "amount": 4}
+    while True:
+        popped = (await client.post(f"{V2}/generate/pop", json=body, headers={"apikey": key})).json()
+        if not popped.get("ids"):
+            await asyncio.sleep(0.02)
+            continue
+        seen.append(popped)
+        uploads = popped.get("r2_uploads") or [None] * len(popped["ids"])
+        for job_id, upload in zip(popped["ids"], uploads, strict=True):
+            generation = "R2"
+            if upload is None:
+                generation = webp_b64(64, 64)
+            else:
+                image = base64.b64decode(webp_b64())
+                put = await client.put(upload.removeprefix("http://testserver"), content=image)
+                assert put.status_code == 200
+            answer = {"id": job_id, "generation": generation, "state": "ok", "seed": 1}
+            submitted = await client.post(f"{V2}/generate/submit", json=answer, headers={"apikey": key})
+            assert submitted.status_code == 200, submitted.text
+
+
+@pytest.mark.parametrize("response_format", ["b64_json", "url"])
+async def test_images(
+    client: httpx.AsyncClient, api_key: str, oai: openai.AsyncOpenAI, response_format: str
+) -> None:
+    seen: list[dict[str, Any]] = []
+    worker = asyncio.create_task(_serve_images(client, api_key, seen))
+    try:
+        answer = await oai.images.generate(
+            prompt="a red square",
+            n=2,
+            size="64x64",
+            response_format=response_format,  # type: ignore[arg-type]
+        )
+    finally:
+        worker.cancel()
+    assert answer.data is not None and len(answer.data) == 2
+    payload = seen[0]["payload"]
+    assert (payload["prompt"], payload["width"], payload["height"]) == ("a red square", 64, 64)
+    for image in answer.data:
+        if response_format == "b64_json":
+            assert image.url is None and image.b64_json is not None
+            raw = base64.b64decode(image.b64_json)
+        else:
+            assert image.b64_json is None and image.url is not None
+            fetched = await client.get(image.url.removeprefix("http://testserver"))
+            assert fetched.status_code == 200
+            raw = fetched.content
+        assert Image.open(io.BytesIO(raw)).size == (64, 64)
+
+
+@pytest.mark.parametrize("size", ["100x100", "512", "axb", "4096x64"])
+async def test_image_sizes_outside_the_horde_are_refused(oai: openai.AsyncOpenAI, size: str) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        await oai.images.generate(prompt="x", size=size)  # type: ignore[arg-type]
+    assert isinstance(raised.value.body, dict) and raised.value.body["param"] == "size"
