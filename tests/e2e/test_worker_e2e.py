@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -71,15 +72,15 @@ class Horde:
     log_path: Path
 
 
-@pytest.fixture(scope="module")
-def horde(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Horde]:
-    data_dir = tmp_path_factory.mktemp("worker-e2e-horde")
+@contextmanager
+def run_horde(data_dir: Path, **extra_env: str) -> Iterator[Horde]:
+    """`horde serve` on SQLite in `data_dir`, with a test user's key, stopped on exit."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = _clean_env(
         HORDE_DATA_DIR=str(data_dir), HORDE_PUBLIC_URL=url, HORDE_TEST_APIKEYS="1",
-        HORDE_ALLOW_PRIVATE_SOURCE_URLS="1", HORDE_API_KEY_PEPPER="e2e", HORDE_TEXT_JOB_TTL=str(TEXT_TTL),
-        HORDE_SWEEP_INTERVAL="1",
+        HORDE_ALLOW_PRIVATE_SOURCE_URLS="1", HORDE_API_KEY_PEPPER="e2e", HORDE_SWEEP_INTERVAL="1",
+        **extra_env,
     )  # fmt: skip
     log_path = data_dir / "serve.log"
     with log_path.open("wb") as log:
@@ -106,6 +107,12 @@ def horde(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Horde]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+@pytest.fixture(scope="module")
+def horde(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Horde]:
+    with run_horde(tmp_path_factory.mktemp("worker-e2e-horde"), HORDE_TEXT_JOB_TTL=str(TEXT_TTL)) as served:
+        yield served
 
 
 @pytest.fixture
