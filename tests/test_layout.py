@@ -59,7 +59,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
         "kudos.pricing", "kudos.records", "resources", "access", "filters.regexes", "filters.prompt",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
-        "messages", "documents", "filters", "openai",  # packages
+        "messages", "documents", "filters", "openai", "events",  # packages
         "operations", "operations.networks", "openai.templates",
     )),
     ("each domain's own writes and caches", (
@@ -79,7 +79,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "workers.service", "workers.details", "users.details", "status.service", "documents.service",
         "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
-        "operations.service", "openai.service",
+        "operations.service", "openai.service", "events.service",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve")),
 ]  # fmt: skip

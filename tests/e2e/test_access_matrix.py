@@ -219,6 +219,10 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     # the OpenAI-compatible API: any key (as Authorization: Bearer), errors in OpenAI's shape; called
     # with a body refused after the key (n: 0), so no call waits for a worker
     "GET /v1/models": expect(OK),
+    # pushed status: public as the polls are; an unknown request is a 404 before any event
+    "GET /generate/status/{id}/events": expect((404, "RequestNotFound")),
+    "GET /generate/text/status/{id}/events": expect((404, "RequestNotFound")),
+    "GET /interrogate/status/{id}/events": expect((404, "RequestNotFound")),
     **{
         f"POST /v1/{path}": {
             **keyed((400, "BadRequest")),
@@ -514,6 +518,10 @@ CALLS: dict[str, Call] = {
     "GET /metrics": _simple("GET", "/metrics"),
     "GET /register": _simple("GET", "/register"),
     "GET /v1/models": _simple("GET", "/v1/models"),
+    **{
+        f"GET /{path}/{{id}}/events": _simple("GET", f"{V2}/{path}/{uuid.UUID(int=7)}/events")
+        for path in ("generate/status", "generate/text/status", "interrogate/status")
+    },
     "POST /v1/completions": _simple("POST", "/v1/completions", {"model": "m", "prompt": "p", "n": 0}),
     "POST /v1/chat/completions": _simple(
         "POST", "/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 0}

@@ -327,6 +327,10 @@ ACCESS: dict[str, Rule] = {
     f"DELETE {V2}/filters/{{filter_id}}": MODERATOR_ONLY,
     f"GET {V2}/problem_jobs": Rule(MODERATOR_ONLY.key, MODERATOR_ONLY.door, note="this horde's extension"),
     f"GET {V2}/status/heartbeat": PUBLIC,
+    # pushed status (an extension): as the status polls, no key
+    f"GET {V2}/generate/status/{{id}}/events": PUBLIC,
+    f"GET {V2}/generate/text/status/{{id}}/events": PUBLIC,
+    f"GET {V2}/interrogate/status/{{id}}/events": PUBLIC,
     # the OpenAI-compatible API (an extension): the key as `Authorization: Bearer`, or `apikey`
     "GET /v1/models": PUBLIC,
     "POST /v1/completions": ANY_KEY_RULE,

@@ -8,6 +8,8 @@
          find_user users users/{id} (GET PUT)                        users/routes.py
          kudos/transfer kudos/award                                  kudos/routes.py
          teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
+         generate/status/{id}/events text/status/{id}/events interrogate/status/{id}/events (SSE)
+                                                                     events/routes.py
          problem_jobs (this horde's: jobs reported as CSAM, mods)      jobs/routes.py
          filters (GET PUT POST) filters/regex filters/{id} (GET PATCH DELETE)  filters/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
@@ -29,6 +31,7 @@ from fastapi import APIRouter
 import horde.server.messages.routes as messages
 from horde.server.dev import routes as dev
 from horde.server.documents import routes as documents
+from horde.server.events import routes as events
 from horde.server.filters import routes as filters
 from horde.server.images import routes as images
 from horde.server.jobs import routes as jobs
@@ -46,7 +49,20 @@ from horde.server.workers import routes as workers
 # messages before workers: /workers/messages must not be taken for /workers/{worker_id}
 API_ROUTERS = tuple(
     module.router
-    for module in (jobs, messages, workers, users, kudos, teams, filters, status, operations, documents, dev)
+    for module in (
+        jobs,
+        events,
+        messages,
+        workers,
+        users,
+        kudos,
+        teams,
+        filters,
+        status,
+        operations,
+        documents,
+        dev,
+    )
 )
 
 root_router = APIRouter(route_class=HordeRoute)
