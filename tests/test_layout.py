@@ -81,7 +81,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
         "operations.service", "openai.service", "events.service",
     )),
-    ("routes and the application", ("*.routes", "api", "app", "serve")),
+    ("routes and the application", ("*.routes", "api", "app", "serve", "lean")),
 ]  # fmt: skip
 SERVER = SRC / "server"
 

@@ -28,12 +28,14 @@ from horde.server.errors import install_error_handlers
 from horde.server.filters.cache import FilterCache
 from horde.server.images.backends import open_storage
 from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.routes import LEAN
 from horde.server.jobs.snapshot import Snapshots
 from horde.server.jobs.statements import statements_for
 from horde.server.jobs.store import RequestCache
 from horde.server.kit.answers import Answers
 from horde.server.kit.clock import Clock
 from horde.server.kit.notify import Notifier
+from horde.server.lean import LeanMiddleware, lean_routes
 from horde.server.messages.board import MessageBoard
 from horde.server.middleware import BodyGuardMiddleware, CORSMiddleware, FieldMaskMiddleware
 from horde.server.migrate import upgrade_to_head
@@ -199,7 +201,10 @@ def create_app(settings: Settings | None = None, *, horde: Horde | None = None) 
 
 
 def _install_middleware(app: FastAPI, settings: Settings, horde: Horde | None, health: RedisHealth) -> None:
-    app.add_middleware(FieldMaskMiddleware)  # innermost: masks the final body, after any cache
+    """The layers every request passes, outermost last (each `add_middleware` wraps the ones before)."""
+    if settings.lean_hot_paths:  # innermost: every layer below applies to the lean routes too (ADR 0020)
+        app.add_middleware(LeanMiddleware, fastapi=app, routes=lean_routes(LEAN))
+    app.add_middleware(FieldMaskMiddleware)  # masks the final body, after any cache
     app.add_middleware(BodyGuardMiddleware)
     if not settings.test_ratelimit_disabled:
         now = horde.clock.now if horde is not None else time.time

@@ -53,7 +53,11 @@ async def _principal(horde: Horde, key: str) -> Principal:
 
 async def current_user(request: Request, horde: HordeDep) -> Principal:
     """The user of the `apikey` header (the anonymous key included); the header is required."""
-    key = _api_key(request)
+    return await required_user(horde, _api_key(request))
+
+
+async def required_user(horde: Horde, key: str | None) -> Principal:
+    """The user of a required key (stripped): a missing or empty one is the missing header's 400."""
     if not key:
         raise RequestValidationError(
             [

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # FastAPI's OpenTelemetry instrumentation: off unless asked for, since even unconfigured it checks
     # the providers on every request (a few per cent of an empty pop)
     telemetry: bool = False
+    # The hot routes (pops, submits, asyncs, status polls) answered by lean handlers in front of FastAPI
+    # (ADR 0020); off: FastAPI serves them, as it serves every other route (the same answers)
+    lean_hot_paths: bool = True
     # Bench only, off by default: a file the pop probe appends per-step timings to (observe/probe.py)
     pop_probe: str = ""
 

@@ -3,6 +3,10 @@
 Thin: parse into a contract model, take dependencies, call one service function, answer with a contract
 model (the route's `response_model` serialises it). Pops and status polls, the hottest paths, answer
 their pre-built bodies as JSON (their shapes are the response models'; ADR 0011 says why).
+
+The hot routes (pops, submits, the three asyncs, status polls) are also served by the lean handlers at
+the end of this module (`LEAN`, ADR 0020), which call the same service functions as the FastAPI routes
+above; those stay registered, for the OpenAPI and as the path taken with `HORDE_LEAN_HOT_PATHS=0`.
 """
 
 from __future__ import annotations
@@ -36,11 +40,21 @@ from horde.contract import (
 )
 from horde.contract import ProblemJob as ProblemJobOut
 from horde.contract.common import HordeModel
-from horde.server.auth import ClientAgent, ClientIP, CurrentUser, HordeDep, ReadConn, WorkerCall
+from horde.server.access import Key
+from horde.server.auth import (
+    DEFAULT_CLIENT_AGENT,
+    ClientAgent,
+    ClientIP,
+    CurrentUser,
+    HordeDep,
+    ReadConn,
+    WorkerCall,
+)
 from horde.server.jobs import problems, ratings, service
 from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.waiting import SUPPORTED_HEADER, WAIT_HEADER, pop_waiting, status_waiting, wait_seconds
 from horde.server.kit.routing import HordeRoute
+from horde.server.lean import Answer, Handler, LeanCall, json_answer
 from horde.server.observe.metrics import observe_pop
 from horde.server.state import Horde
 
@@ -77,16 +91,29 @@ async def _submit(call: WorkerCall, kind: str, body: Any) -> GenerationSubmitted
     return await service.submit_job(call.horde, kind=kind, body=body, user=call.user)
 
 
+async def _accepted(
+    horde: Horde, kind: str, body: Any, user: Any, agent: str, ip: str, key: str | None
+) -> tuple[int | None, Accepted]:
+    """A request queued (or priced, for a dry run: answered 200 instead of 202)."""
+    dry_run = bool(getattr(body, "dry_run", False))
+    if key is not None and not dry_run:
+        accepted = await service.submit_once(
+            horde, key=key, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
+        )
+        return None, accepted
+    accepted = await service.submit_request(
+        horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
+    )
+    return (200 if dry_run else None), accepted
+
+
 async def _accept(
     horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str, response: Response, key: str | None
 ) -> Accepted:
-    if getattr(body, "dry_run", False):
-        response.status_code = 200  # a dry run only prices the request
-    elif key is not None:
-        return await service.submit_once(
-            horde, key=key, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
-        )
-    return await service.submit_request(horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip)
+    status, accepted = await _accepted(horde, kind, body, user, agent, ip, key)
+    if status is not None:
+        response.status_code = status
+    return accepted
 
 
 # image
@@ -211,3 +238,72 @@ async def post_interrogate_submit(body: InterrogationSubmitInput, call: WorkerCa
 @router.get("/problem_jobs", response_model=list[ProblemJobOut])
 async def get_problem_jobs(user: CurrentUser, conn: ReadConn, page: int = 1) -> list[ProblemJobOut]:
     return await problems.list_problem_jobs(conn, page=page)
+
+
+# --- the lean handlers (ADR 0020): the same work as the routes above, without FastAPI's machinery ----
+
+_WAITED = ((SUPPORTED_HEADER.lower().encode(), b"1"),)  # what `_waited` adds
+
+
+def _lean_status(kind: str, *, full: bool = True) -> Handler:
+    async def status(call: LeanCall) -> Answer:
+        seconds = wait_seconds(call.horde, call.header(WAIT_HEADER))
+        body = await status_waiting(
+            call.horde, kind=kind, raw_id=call.param, full=full, wait=seconds,
+            disconnected=call.is_disconnected,
+        )  # fmt: skip
+        return json_answer(body, headers=_WAITED)
+
+    return status
+
+
+def _lean_pop(kind: str) -> Handler:
+    async def pop(call: LeanCall) -> Answer:
+        user, body = await call.worker()
+        seconds = wait_seconds(call.horde, call.header(WAIT_HEADER))
+        result = await pop_waiting(
+            call.horde, kind=kind, body=body, user=user, ipaddr=call.ip, wait=seconds,
+            disconnected=call.is_disconnected,
+        )  # fmt: skip
+        observe_pop(kind, result)
+        return json_answer(result, headers=_WAITED)
+
+    return pop
+
+
+def _lean_submit(kind: str) -> Handler:
+    async def submit(call: LeanCall) -> Answer:
+        user, body = await call.worker()
+        return call.model_answer(await service.submit_job(call.horde, kind=kind, body=body, user=user))
+
+    return submit
+
+
+def _lean_accept(kind: str) -> Handler:
+    async def accept(call: LeanCall) -> Answer:
+        user, body = await call.worker()
+        agent = call.header("client-agent") or call.header("client_agent") or DEFAULT_CLIENT_AGENT
+        key = call.header("idempotency-key")
+        status, accepted = await _accepted(call.horde, kind, body, user, agent, call.ip, key)
+        return call.model_answer(accepted, status=status)
+
+    return accept
+
+
+_V2 = "/api/v2"
+# (method, full path template): (handler, how it reads the key; checked against its access row)
+LEAN: dict[tuple[str, str], tuple[Handler, Key]] = {
+    ("POST", f"{_V2}/generate/pop"): (_lean_pop("image"), Key.REQUIRED),
+    ("POST", f"{_V2}/generate/text/pop"): (_lean_pop("text"), Key.REQUIRED),
+    ("POST", f"{_V2}/interrogate/pop"): (_lean_pop("alchemy"), Key.REQUIRED),
+    ("POST", f"{_V2}/generate/submit"): (_lean_submit("image"), Key.REQUIRED),
+    ("POST", f"{_V2}/generate/text/submit"): (_lean_submit("text"), Key.REQUIRED),
+    ("POST", f"{_V2}/interrogate/submit"): (_lean_submit("alchemy"), Key.REQUIRED),
+    ("POST", f"{_V2}/generate/async"): (_lean_accept("image"), Key.REQUIRED),
+    ("POST", f"{_V2}/generate/text/async"): (_lean_accept("text"), Key.REQUIRED),
+    ("POST", f"{_V2}/interrogate/async"): (_lean_accept("alchemy"), Key.REQUIRED),
+    ("GET", f"{_V2}/generate/check/{{id}}"): (_lean_status("image", full=False), Key.NONE),
+    ("GET", f"{_V2}/generate/status/{{id}}"): (_lean_status("image"), Key.NONE),
+    ("GET", f"{_V2}/generate/text/status/{{id}}"): (_lean_status("text"), Key.NONE),
+    ("GET", f"{_V2}/interrogate/status/{{id}}"): (_lean_status("alchemy"), Key.NONE),
+}
