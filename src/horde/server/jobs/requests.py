@@ -85,6 +85,7 @@ async def submit_request(
             "previous requests have completed",
         )
     horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
+    horde.snapshots.note_queued(kind, len(new.jobs))
     horde.notifier.work_added(kind)
     for hook in horde.accepted_hooks:
         await hook(user, ipaddr)

@@ -160,10 +160,12 @@ class Snapshots:
         self._snaps: dict[str, KindSnapshot] = {}
         self._taking: dict[str, asyncio.Future[KindSnapshot]] = {}
         self._known: defaultdict[str, dict[uuid.UUID, QueuedRequest]] = defaultdict(dict)
+        self._counts: dict[str, tuple[float, int, int]] = {}  # kind: (counted at, threads, queued)
         self.refreshes_awaited = 0  # requests that waited for a refresh (the regression guard counts)
 
     def invalidate(self) -> None:
         self._snaps.clear()
+        self._counts.clear()
 
     async def close(self) -> None:
         """Stop refreshes in flight (the database is about to close)."""
@@ -215,11 +217,17 @@ class Snapshots:
 
     async def live_counts(self, kind: str) -> tuple[int, int]:
         """(threads of online workers, queued jobs) of a kind, for the upfront-kudos free size: from a
-        recent snapshot, else counted (without taking a snapshot: creations do not need the rest)."""
+        recent snapshot, else counted (without taking a snapshot: creations do not need the rest) at
+        most once per `max_age`, as fresh as a snapshot (counting on every creation cost two thirds of
+        queuing one while no worker popped, and the count of queued jobs grows with the queue)."""
         snap = self._recent(kind)
         if snap is not None:
             return sum(w.threads for w in snap.online), sum(q.queued for q in snap.queue)
-        online = utc(self.clock.now() - self.online_window)
+        now = self.clock.now()
+        counted = self._counts.get(kind)
+        if counted is not None and now - counted[0] < self.max_age:
+            return counted[1], counted[2]
+        online = utc(now - self.online_window)
         async with self.db.autocommit() as conn:
             threads = await conn.scalar(
                 select(func.coalesce(func.sum(workers_t.c.threads), 0)).where(
@@ -233,7 +241,14 @@ class Snapshots:
                 .select_from(jobs)
                 .where(jobs.c.kind == kind, jobs.c.state == JobState.QUEUED)
             )
+        self._counts[kind] = (now, int(threads or 0), int(queued or 0))
         return int(threads or 0), int(queued or 0)
+
+    def note_queued(self, kind: str, jobs: int) -> None:
+        """This node queued `jobs` jobs: the counted queue grows by them until it is counted again."""
+        counted = self._counts.get(kind)
+        if counted is not None:
+            self._counts[kind] = (counted[0], counted[1], counted[2] + jobs)
 
     def has_queued(self, kind: str, user_id: int) -> bool:
         """Whether a recent snapshot saw queued work of this user (True when there is none to ask)."""

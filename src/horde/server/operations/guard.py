@@ -107,8 +107,10 @@ class Guard:
 
     def seconds_left(self, ip: str, kinds: Collection[TimeoutKind] = GENERATE_KINDS) -> int:
         """How long `ip` stays timed out (0: it is not), among the timeouts of `kinds`."""
+        if not (self._view.exact or self._view.ranges):  # the common case: nothing timed out
+            return 0
         network = client_network(ip)
-        if network is None or not (self._view.exact or self._view.ranges):
+        if network is None:
             return 0
         now = self._clock.now()
         left = [t.expires_at - now for t in self._view.matching(network) if t.kind in kinds]
