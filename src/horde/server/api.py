@@ -24,6 +24,10 @@
          register (GET form, POST: a pseudonymous user and its key)  users/routes.py
 /v1      models completions chat/completions images/generations      openai/routes.py (OpenAI's API)
 /api     swagger.json (generated OpenAPI), /api/ (docs)              app.py
+
+The pops, submits, asyncs and status polls are answered by lean handlers in front of FastAPI
+(`jobs/routes.py` `LEAN`, `lean.py`, ADR 0020); their FastAPI routes here document them and are the
+fallback with `HORDE_LEAN_HOT_PATHS=0`.
 """
 
 from fastapi import APIRouter
