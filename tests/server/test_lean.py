@@ -206,6 +206,8 @@ async def test_the_lean_handlers_serve_and_fastapi_does_not(
             f"{V2}/generate/text/submit", json={"id": queued.json()["id"]}, headers=auth
         )
         assert submit.status_code == 404, submit.text
+        metrics = (await client.get("/metrics")).text  # latency labelled with the lean route's template
+        assert 'method="GET",route="/api/v2/generate/text/status/{id}",status="200"' in metrics
         # FastAPI still serves the rest
         assert (await client.get(f"{V2}/status/heartbeat")).status_code == 200
     assert any(m.cls is LeanMiddleware for m in app.user_middleware)
