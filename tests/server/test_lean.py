@@ -24,7 +24,7 @@ from tests.helpers import V2, png_b64
 # the headers a client reads (the request id differs per request: only its presence is compared)
 HEADERS = (
     "content-type", "horde-wait-supported", "access-control-allow-origin", "access-control-expose-headers",
-    "retry-after",
+    "retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
 )  # fmt: skip
 ANON = "0000000000"
 BANNED_AGENT = "My-Project:v0.0.1:My-Contact"
@@ -110,6 +110,8 @@ async def test_the_lean_path_answers_what_fastapi_answers(
     assert (await _same(both, "POST", pop, json=[1], headers=auth))["status"] == 400
     assert (await _same(both, "POST", pop, json=k["worker"]))["status"] == 400  # no key
     assert (await _same(both, "POST", pop, json=k["worker"], headers={"apikey": "  "}))["status"] == 400
+    bearer = await _same(both, "POST", pop, json=k["worker"], headers={"Authorization": f"Bearer {api_key}"})
+    assert bearer["status"] == 200, bearer
     bad = await _same(both, "POST", pop, json=k["worker"], headers={"apikey": "not a key"})
     assert bad["status"] == 401 and bad["body"]["rc"] == "InvalidAPIKey", bad
     anon = await _same(both, "POST", pop, json=k["worker"], headers={"apikey": ANON})
@@ -224,13 +226,26 @@ async def test_the_served_openapi_does_not_change(both: tuple[httpx.AsyncClient,
 
 
 async def test_rate_limits_apply_to_the_lean_routes(horde: Horde, api_key: str) -> None:
+    """Each app counts its own requests: the same sequence to both meets the same limits and headers."""
     limited = horde.settings.model_copy(update={"test_ratelimit_disabled": False})
-    app = create_app(limited, horde=horde)
+    lean = create_app(limited, horde=horde)
+    plain = create_app(limited.model_copy(update={"lean_hot_paths": False}), horde=horde)
     assert app_module.LeanMiddleware is LeanMiddleware
-    async with httpx.AsyncClient(transport=_transport(app), base_url="http://testserver") as client:
-        body = {"prompt": "p", "dry_run": True}
+    async with (
+        httpx.AsyncClient(transport=_transport(lean), base_url="http://testserver") as a,
+        httpx.AsyncClient(transport=_transport(plain), base_url="http://testserver") as b,
+    ):
+        body, auth = {"prompt": "p", "dry_run": True}, {"apikey": api_key}
         answers = [
-            await client.post(f"{V2}/generate/text/async", json=body, headers={"apikey": api_key})
+            await _same((a, b), "POST", f"{V2}/generate/text/async", json=body, headers=auth)
             for _ in range(3)
         ]
-    assert [a.status_code for a in answers] == [200, 200, 429], [a.text for a in answers]
+        pops = [
+            await _same(
+                (a, b), "POST", f"{V2}/generate/text/pop", json={"name": "limited worker"}, headers=auth
+            )
+            for _ in range(2)
+        ]
+    assert [x["status"] for x in answers] == [200, 200, 429], answers
+    assert answers[0]["headers"]["x-ratelimit-limit"] is not None, answers[0]
+    assert [x["status"] for x in pops] == [200, 200], pops

@@ -12,6 +12,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import Headers
 
 from horde.contract.rc import RC
 from horde.server import access
@@ -32,10 +33,14 @@ HordeDep = Annotated[Horde, Depends(get_horde)]
 
 
 def _api_key(request: Request) -> str | None:
+    return key_of(request.headers)
+
+
+def key_of(headers: Headers) -> str | None:
     """The `apikey` header, else the token of `Authorization: Bearer` (how OpenAI's clients send it)."""
-    key = request.headers.get("apikey")
+    key = headers.get("apikey")
     if key is None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        scheme, _, token = headers.get("authorization", "").partition(" ")
         key = token if scheme.lower() == "bearer" else None
     return key.strip() if key is not None else None
 

@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from horde.server import access
-from horde.server.auth import required_user
+from horde.server.auth import key_of, required_user
 from horde.server.clientip import client_ip
 from horde.server.kit.routing import loads_finite
 from horde.server.state import Horde
@@ -118,8 +118,9 @@ class LeanCall:
         that takes a body model and the `caller` dependency, with its errors in its order (a body
         that is no JSON first, then the key, then the body's validation)."""
         raw = await self._json()
-        key = self.header("apikey")
-        user = await required_user(self.horde, key.strip() if key is not None else None)
+        if self._headers is None:
+            self._headers = Headers(scope=self.scope)
+        user = await required_user(self.horde, key_of(self._headers))
         access.admit_door(self._bound.rule, user)
         return user, self._validate(raw)
 
