@@ -79,6 +79,21 @@ async def test_limit_max_steps_uses_the_models_own_step_range(
     assert popped["id"] is not None and popped["payload"]["ddim_steps"] == 4
 
 
+async def test_sdxl_qr_codes_need_allow_sdxl_controlnet(client: httpx.AsyncClient, api_key: str) -> None:
+    qr = {
+        "steps": 10,
+        "workflow": "qr_code",
+        "extra_texts": [{"text": "https://example.org", "reference": "qr_code"}],
+    }
+    _accepted(await _image(client, api_key, models=["SDXL 1.0"], params=qr))
+    refused = await _pop(client, api_key, models=["SDXL 1.0"])
+    assert refused["id"] is None and refused["skipped"]["controlnet"] == 1
+    took = await _pop(client, api_key, models=["SDXL 1.0"], allow_sdxl_controlnet=True)
+    assert took["id"] is not None and took["payload"]["workflow"] == "qr_code"
+    _accepted(await _image(client, api_key, params=qr))  # an SD 1.5 QR code needs no SDXL ControlNet
+    assert (await _pop(client, api_key, name="sd15 worker"))["id"] is not None
+
+
 async def test_softprompts(client: httpx.AsyncClient, api_key: str) -> None:
     body = {"prompt": "once upon a time", "softprompt": "Fantasy_v2"}
     request_id = _accepted(

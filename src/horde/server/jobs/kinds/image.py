@@ -108,6 +108,10 @@ async def _store_sources(
     return stored
 
 
+def _sdxl(horde: Resources, body: GenerationInputStable) -> bool:
+    return any(horde.catalog.baseline(model) == "stable_diffusion_xl" for model in body.models)
+
+
 def _over_average_steps(horde: Resources, body: GenerationInputStable) -> bool:
     """Whether `limit_max_steps` workers refuse this request: its accurate steps exceed the mean of a
     requested model's min and max steps (SEMANTICS.md 3.3, skipped as `step_count`)."""
@@ -174,7 +178,7 @@ class ImageKind(Kind):
             nsfw=body.nsfw, trusted_workers=body.trusted_workers, slow_workers=body.slow_workers,
             extra_slow_workers=body.extra_slow_workers, worker_blacklist=body.worker_blacklist,
             worker_ids=target_workers(body), models=requested_models(body.models),
-            required_caps=required_caps(body), webhook=webhook,
+            required_caps=required_caps(body, sdxl=_sdxl(horde, body)), webhook=webhook,
             dry_run_kudos=_dry_run(horde, body, price), over_average_steps=_over_average_steps(horde, body),
         )  # fmt: skip
 

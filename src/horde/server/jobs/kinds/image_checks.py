@@ -103,8 +103,8 @@ def check_image_request(body: GenerationInputStable, user: Principal) -> None:
         raise HordeError("MoreThanMinExtraSourceImage.", "Only trusted users may send several extra images")
 
 
-def required_caps(body: GenerationInputStable) -> int:
-    """The worker capabilities an image request needs (ADR 0003)."""
+def required_caps(body: GenerationInputStable, *, sdxl: bool = False) -> int:
+    """The worker capabilities an image request needs (ADR 0003); `sdxl`: a requested model is SDXL."""
     p = body.params
     wanted = [
         (body.r2, Cap.R2),
@@ -121,6 +121,7 @@ def required_caps(body: GenerationInputStable) -> int:
         (p.tiling, Cap.TILING),
         ((p.clip_skip or 1) > 1, Cap.CLIP_SKIP),
         (p.workflow == "qr_code", Cap.QR_CODE),
+        (p.workflow == "qr_code" and sdxl, Cap.SDXL_CONTROLNET),  # allow_sdxl_controlnet
         (p.transparent, Cap.LAYER_DIFFUSE),
         (bool(body.extra_source_images), Cap.EXTRA_SOURCE_IMAGES),
     ]
@@ -132,8 +133,11 @@ def required_caps(body: GenerationInputStable) -> int:
 
 
 def allowed_caps(bridge_caps: int, config: dict[str, object]) -> int:
-    """A worker's bridge capabilities narrowed by its `allow_*` pop flags."""
+    """A worker's bridge capabilities narrowed by its `allow_*` pop flags (SDXL ControlNet is the
+    worker's word alone: no bridge version grants it)."""
     caps = Cap(bridge_caps)
+    if config.get("allow_sdxl_controlnet", False):
+        caps |= Cap.SDXL_CONTROLNET
     flags = [
         ("allow_img2img", Cap.IMG2IMG),
         ("allow_painting", Cap.INPAINTING),
