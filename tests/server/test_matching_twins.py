@@ -55,6 +55,15 @@ IMAGE_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "average steps", "models": ["model-a"], "params": {"steps": 30}, "r2": False},
     {"prompt": "many steps, any model", "params": {"steps": 50}, "r2": False},
     {"prompt": UNSAFE, "r2": False},
+    {
+        "prompt": "an SDXL QR code",
+        "models": ["SDXL 1.0"],
+        "r2": False,
+        "params": {
+            "workflow": "qr_code",
+            "extra_texts": [{"text": "https://example.org", "reference": "qr_code"}],
+        },
+    },
 ]
 ALCHEMY_REQUESTS: list[dict[str, Any]] = [
     {"forms": [{"name": "caption"}], "source_image": png_b64()},
@@ -100,6 +109,7 @@ def _profiles(kind: str, w1: uuid.UUID) -> list[WorkerProfile]:
             {"limit_max_steps": True},
             {"limit_max_steps": True, "models": frozenset({"model-a"})},
             {"allow_unsafe_ip": False},
+            {"caps": int(ALL_CAPS & ~Cap.SDXL_CONTROLNET), "models": frozenset({"SDXL 1.0"})},
             {"models": frozenset({"horde_special::ada#1", "model-a"}), "serves_special": True},
             {"models": frozenset({"horde_special::ada#1"}), "serves_special": True},
         ]
