@@ -29,6 +29,9 @@ WORKERS: dict[str, dict[str, Any]] = {
     "image": {"models": frozenset({"sd"}), "max_pixels": 1024 * 1024, "nsfw": True},
     "image-sfw-blacklist-fewcaps": {"models": frozenset({"sd"}), "nsfw": False, "blacklist": ("cat", "dog"),
                                     "caps": int(Cap.R2)},
+    "image-limits-special": {"models": frozenset({"horde_special::ada#1"}), "serves_special": True,
+                             "limit_max_steps": True, "allow_unsafe_ip": False},
+    "text-softprompts": {"softprompts": ("fantasy", "sci_fi")},
     "alchemy": {"forms": frozenset({"caption", "nsfw"}), "max_tiles": 80},
     "alchemy-no-forms-extra-slow": {"extra_slow": True},
 }  # fmt: skip
@@ -70,6 +73,7 @@ def test_workers_with_one_key_share_one_statement_text() -> None:
             "max_pixels": 64, "max_tiles": 3, "models": frozenset({"x"}) if w.models else frozenset(),
             "forms": frozenset({"x"}) if w.forms else frozenset(),
             "blacklist": tuple(f"w{i}" for i in range(len(w.blacklist))),
+            "softprompts": tuple(f"s{i}" for i in range(len(w.softprompts))),
         })  # fmt: skip
         key = matching.claim_key(w, limit=1, by_users=False)
         assert matching.claim_key(other, limit=1, by_users=False) == key

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from horde.server.jobs import matching
 from horde.server.jobs.matching.conditions import jobs, requests
@@ -25,6 +25,7 @@ from horde.server.state import Horde
 from horde.server.workers.capabilities import ALL_CAPS, Cap
 from tests.helpers import V2, png_b64
 
+UNSAFE = "from an unsafe IP"  # marked so after queueing: the client's IP is the same for all requests
 TEXT_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "plain"},
     {"prompt": "named", "models": ["model-a"]},
@@ -36,6 +37,8 @@ TEXT_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "a dragon story"},
     {"prompt": "for worker one", "workers": ["{w1}"]},
     {"prompt": "not worker one", "workers": ["{w1}"], "worker_blacklist": True},
+    {"prompt": "with a softprompt", "softprompt": "Fantasy_v2"},
+    {"prompt": "with another softprompt", "softprompt": "scifi"},
 ]
 IMAGE_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "plain", "r2": False},
@@ -48,6 +51,19 @@ IMAGE_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "a dragon", "r2": False},
     {"prompt": "for worker one", "workers": ["{w1}"], "r2": False},
     {"prompt": "trusted only", "trusted_workers": True, "r2": False},
+    {"prompt": "many steps", "models": ["model-a"], "params": {"steps": 50}, "r2": False},
+    {"prompt": "average steps", "models": ["model-a"], "params": {"steps": 30}, "r2": False},
+    {"prompt": "many steps, any model", "params": {"steps": 50}, "r2": False},
+    {"prompt": UNSAFE, "r2": False},
+    {
+        "prompt": "an SDXL QR code",
+        "models": ["SDXL 1.0"],
+        "r2": False,
+        "params": {
+            "workflow": "qr_code",
+            "extra_texts": [{"text": "https://example.org", "reference": "qr_code"}],
+        },
+    },
 ]
 ALCHEMY_REQUESTS: list[dict[str, Any]] = [
     {"forms": [{"name": "caption"}], "source_image": png_b64()},
@@ -79,6 +95,10 @@ def _profiles(kind: str, w1: uuid.UUID) -> list[WorkerProfile]:
             {"models": frozenset({"model-z"})},
             {"max_length": 80, "max_context_length": 1024},
             {"max_length": 512, "max_context_length": 4096},
+            {"softprompts": ("fantasy",)},
+            {"softprompts": ("fantasy_v2", "scifi")},
+            {"softprompts": ("",)},
+            {"softprompts": ("fantasy%",)},  # LIKE's wildcards are the worker's literal text
         ]
     elif kind == "image":
         variants += [
@@ -86,6 +106,12 @@ def _profiles(kind: str, w1: uuid.UUID) -> list[WorkerProfile]:
             {"models": frozenset({"model-z"})},
             {"max_pixels": 1024 * 1024},
             {"nsfw": False},
+            {"limit_max_steps": True},
+            {"limit_max_steps": True, "models": frozenset({"model-a"})},
+            {"allow_unsafe_ip": False},
+            {"caps": int(ALL_CAPS & ~Cap.SDXL_CONTROLNET), "models": frozenset({"SDXL 1.0"})},
+            {"models": frozenset({"horde_special::ada#1", "model-a"}), "serves_special": True},
+            {"models": frozenset({"horde_special::ada#1"}), "serves_special": True},
         ]
     else:
         variants += [
@@ -137,6 +163,8 @@ async def test_sql_and_python_agree(
     for body in bodies:
         accepted = await client.post(f"{V2}/{path}", json=_fill(body, w1), headers={"apikey": api_key})
         assert accepted.status_code == 202, (body, accepted.text)
+    async with horde.db.autocommit() as conn:
+        await conn.execute(update(requests).where(requests.c.prompt == UNSAFE).values(unsafe_ip=True))
     queue = await _queued(horde, kind)
     assert len(queue) == len(bodies)
     disagreements = []

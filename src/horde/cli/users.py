@@ -24,7 +24,7 @@ async def _create(username: str, *, moderator: bool, trusted: bool) -> tuple[str
     from horde.server.users.details import check_username
 
     settings = Settings()
-    name = check_username(username)
+    name = check_username(username, settings=settings)
     db = open_database(settings.effective_database_url, pool_size=1)
     try:
         await upgrade_to_head(db)

@@ -17,6 +17,15 @@ import httpx
 
 log = logging.getLogger(__name__)
 
+SPECIAL_PREFIX = "horde_special"  # `horde_special::alias#id`: hidden, special users only (SEMANTICS.md 5, 8)
+DEFAULT_MIN_STEPS = 20  # a model reference without step requirements: the reference's defaults
+DEFAULT_MAX_STEPS = 40
+
+
+def is_special_model(name: str) -> bool:
+    return name.startswith(SPECIAL_PREFIX)
+
+
 _QUANT = re.compile(r"(-|_)?(GPTQ|AWQ|GGUF|GGML|EXL2|[Qq]\d.*)$")
 _PARAMS = re.compile(r"(\d+(?:\.\d+)?)\s*[bB]\b")
 
@@ -49,6 +58,13 @@ class ModelCatalog:
         entry = self.image.get(name) or {}
         steps = (entry.get("requirements") or {}).get("max_steps")
         return int(steps) if steps else None
+
+    def average_steps(self, name: str) -> float:
+        """The mean of an image model's min and max steps (`limit_max_steps` workers take no more)."""
+        requirements = (self.image.get(name) or {}).get("requirements") or {}
+        low = requirements.get("min_steps") or DEFAULT_MIN_STEPS
+        high = requirements.get("max_steps") or DEFAULT_MAX_STEPS
+        return (int(low) + int(high)) / 2
 
     def is_nsfw(self, name: str) -> bool:
         """Whether the image model reference flags a model NSFW."""

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     ip_reputation: str = ""
     # Client-Agent values refused on generate (403 BannedClientAgent); the default is the reference's
     banned_client_agents: list[str] = Field(default_factory=lambda: ["My-Project:v0.0.1:My-Contact"])
+    # words and phrases that make names and texts profane (Profane* rcs), one a line, added to the
+    # packaged list (kit/profanity_words.txt)
+    profanity_words_file: str = ""
     db_pool_size: int = 20
     db_statement_cache: bool = True  # off behind PgBouncer in transaction mode
     run_scheduler: bool = True  # run the periodic sweeps inside the API process

@@ -5,7 +5,7 @@ WHERE jobs.state = 'queued' AND jobs.kind = $6::VARCHAR AND requests.max_length 
 FROM request_workers 
 WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $3::UUID)) OR requests.worker_blacklist = true AND NOT (EXISTS (SELECT * 
 FROM request_workers 
-WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $3::UUID))) AND requests.slow_workers = true AND requests.trusted_workers = false ORDER BY jobs.priority_key DESC, jobs.id DESC 
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $3::UUID))) AND requests.slow_workers = true AND requests.trusted_workers = false AND requests.softprompt = '' ORDER BY jobs.priority_key DESC, jobs.id DESC 
  LIMIT $9::INTEGER FOR UPDATE OF jobs SKIP LOCKED)
  UPDATE jobs SET state=$1::VARCHAR, model=$2::VARCHAR, worker_id=$3::UUID, started_at=$4::FLOAT, lease_expires_at=($4::FLOAT + (SELECT requests.ttl 
 FROM requests 

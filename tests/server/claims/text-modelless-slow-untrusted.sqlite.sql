@@ -5,7 +5,7 @@ WHERE jobs.state = 'queued' AND jobs.kind = ? AND requests.max_length <= ? AND r
 FROM request_workers 
 WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?)) OR requests.worker_blacklist = 1 AND NOT (EXISTS (SELECT * 
 FROM request_workers 
-WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?))) AND requests.slow_workers = 1 AND requests.trusted_workers = 0 ORDER BY jobs.priority_key DESC, jobs.id DESC
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?))) AND requests.slow_workers = 1 AND requests.trusted_workers = 0 AND requests.softprompt = '' ORDER BY jobs.priority_key DESC, jobs.id DESC
  LIMIT ? OFFSET ?)
  UPDATE jobs SET state=?, model=?, worker_id=?, started_at=?, lease_expires_at=(? + (SELECT requests.ttl 
 FROM requests 

@@ -7,7 +7,7 @@ WHERE request_models.request_id = requests.id AND request_models.model = ANY ($2
 FROM request_workers 
 WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $5::UUID)) OR requests.worker_blacklist = true AND NOT (EXISTS (SELECT * 
 FROM request_workers 
-WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $5::UUID))) ORDER BY jobs.priority_key DESC, jobs.id DESC 
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = $5::UUID))) AND requests.softprompt = '' ORDER BY jobs.priority_key DESC, jobs.id DESC 
  LIMIT $11::INTEGER FOR UPDATE OF jobs SKIP LOCKED)
  UPDATE jobs SET state=$1::VARCHAR, model=coalesce((SELECT request_models.model 
 FROM request_models 

@@ -7,7 +7,7 @@ WHERE request_models.request_id = requests.id AND request_models.model IN (__[PO
 FROM request_workers 
 WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?)) OR requests.worker_blacklist = 1 AND NOT (EXISTS (SELECT * 
 FROM request_workers 
-WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?))) ORDER BY jobs.priority_key DESC, jobs.id DESC
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?))) AND requests.softprompt = '' ORDER BY jobs.priority_key DESC, jobs.id DESC
  LIMIT ? OFFSET ?)
  UPDATE jobs SET state=?, model=coalesce((SELECT request_models.model 
 FROM request_models 

@@ -58,6 +58,9 @@ class Request(Base):
     has_worker_list: Mapped[bool] = mapped_column(Boolean, default=False)
     any_model: Mapped[bool] = mapped_column(Boolean, default=False)
     required_caps: Mapped[int] = mapped_column(BigInteger, default=0)
+    over_average_steps: Mapped[bool] = mapped_column(Boolean, default=False)
+    softprompt: Mapped[str] = mapped_column(String(255), default="")
+    unsafe_ip: Mapped[bool] = mapped_column(Boolean, default=False)
     # the rest
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     webhook: Mapped[str | None] = mapped_column(String(1024), nullable=True)

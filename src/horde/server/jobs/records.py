@@ -30,6 +30,9 @@ class WorkerProfile:
     threads: int = 1
     speed: float = 1.0
     allow_unsafe_ip: bool = True
+    limit_max_steps: bool = False
+    softprompts: tuple[str, ...] = ()  # lowercased; "" serves any softprompt (by leaving it out)
+    serves_special: bool = False  # declares a `horde_special::` model: no any-model requests
 
 
 @dataclass(slots=True)
@@ -63,6 +66,9 @@ class NewRequest:
     webhook: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
     dry_run_kudos: float = 0.0
+    over_average_steps: bool = False  # more steps than the mean of a requested model's min and max
+    softprompt: str = ""
+    unsafe_ip: bool = False  # sent from an IP the reputation lookup calls unsafe
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,9 @@ class QueuedRequest:
     required_caps: int
     prompt: str
     things: float  # per job: megapixelsteps, tokens or forms
+    over_average_steps: bool = False
+    softprompt: str = ""
+    unsafe_ip: bool = False
 
     def signature(self) -> tuple[Any, ...]:
         """What matching depends on, except identity, order and the prompt (blacklists are checked per
@@ -97,6 +106,7 @@ class QueuedRequest:
             self.pixels, self.max_length, self.max_context_length, self.tiles, self.nsfw,
             self.trusted_workers, self.slow_workers, self.extra_slow_workers, self.worker_blacklist,
             self.worker_ids, self.any_model, self.models, self.forms, self.required_caps,
+            self.over_average_steps, self.softprompt, self.unsafe_ip,
         )  # fmt: skip
 
 

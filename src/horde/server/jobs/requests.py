@@ -59,6 +59,7 @@ async def submit_request(
     new = await behaviour.prepare(horde, body, user=user)
     if getattr(body, "dry_run", False):
         return RequestAsync(kudos=new.dry_run_kudos)
+    await _mark_unsafe_ip(horde, new, user=user, ipaddr=ipaddr)
     hold = await _upfront_hold(horde, kind, new, user)
     if hold:
         new.payload["held"] = hold  # settlement releases the hold when the last job ends
@@ -90,6 +91,16 @@ async def submit_request(
     for hook in horde.accepted_hooks:
         await hook(user, ipaddr)
     return behaviour.accepted_body(new.id, new, possible=horde.snapshots.could_be_served(kind, new))
+
+
+async def _mark_unsafe_ip(horde: Horde, new: NewRequest, *, user: Principal, ipaddr: str) -> None:
+    """A request from an unsafe IP skips workers with `allow_unsafe_ipaddr=false` (`unsafe_ip`); an
+    untrusted requester's also skips untrusted workers (`untrusted`, SEMANTICS.md 3.3)."""
+    if not await horde.reputation.is_unsafe(ipaddr):
+        return
+    new.unsafe_ip = True
+    if not user.is_trusted:
+        new.trusted_workers = True
 
 
 async def _upfront_hold(horde: Horde, kind: str, new: NewRequest, user: Principal) -> int:

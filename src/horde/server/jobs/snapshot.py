@@ -306,7 +306,8 @@ def queued_from_new(new: NewRequest) -> QueuedRequest:
         extra_slow_workers=new.extra_slow_workers, worker_blacklist=new.worker_blacklist,
         worker_ids=frozenset(new.worker_ids), any_model=not new.models, models=frozenset(new.models),
         forms=frozenset(j.form for j in new.jobs if j.form), required_caps=new.required_caps,
-        prompt=new.prompt, things=0.0,
+        prompt=new.prompt, things=0.0, over_average_steps=new.over_average_steps,
+        softprompt=new.softprompt, unsafe_ip=new.unsafe_ip,
     )  # fmt: skip
 
 
@@ -381,7 +382,8 @@ async def _details(
             extra_slow_workers=r.extra_slow_workers, worker_blacklist=r.worker_blacklist,
             worker_ids=frozenset(targets[r.id]), any_model=r.any_model, models=frozenset(models[r.id]),
             forms=frozenset(), required_caps=r.required_caps, prompt=r.prompt,
-            things=things(kind, r.payload),
+            things=things(kind, r.payload), over_average_steps=r.over_average_steps,
+            softprompt=r.softprompt, unsafe_ip=r.unsafe_ip,
         )
         for r in rows
     ]  # fmt: skip

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from horde import __version__
 from horde.contract import ActiveModel, HeartbeatResponse, HordePerformance, Newspiece
 from horde.contract.rc import RC
+from horde.server.catalog import is_special_model
 from horde.server.documents import DEFAULT_NEWS
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
@@ -45,7 +46,6 @@ NO_WORKER_ETA = 10000  # the reference's eta for a model nobody serves
 PAST_MINUTE = 60.0
 MODEL_TYPES = ("image", "text")
 MODEL_STATES = ("known", "custom", "all")
-SPECIAL_PREFIX = "horde_special"
 
 
 def node_answers(horde: Horde) -> Answers:
@@ -77,7 +77,7 @@ async def _model_table(horde: Horde, model_type: str) -> list[ActiveModel]:
             stats[name].jobs += q.queued
     table = []
     for name, stat in sorted(stats.items()):
-        if name.startswith(SPECIAL_PREFIX):
+        if is_special_model(name):
             continue
         if not stat.queued:
             eta = 0

@@ -31,6 +31,7 @@ from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.kit.orm import table, utc
+from horde.server.kit.profanity import refuse_profane
 from horde.server.state import Horde
 from horde.server.status.service import node_answers
 from horde.server.teams.models import Team
@@ -124,6 +125,11 @@ async def _check_name_free(conn: AsyncConnection, name: str, *, team_id: uuid.UU
         raise _name_taken()
 
 
+def _check_texts(horde: Horde, *, name: str | None, info: str | None) -> None:
+    refuse_profane(horde.settings, name, rc=RC.ProfaneTeamName, what="team name")
+    refuse_profane(horde.settings, info, rc=RC.ProfaneTeamInfo, what="team info")
+
+
 def _forget(conn: AsyncConnection, horde: Horde) -> None:
     answers = node_answers(horde)
     after_commit(conn, lambda: answers.forget("teams"))
@@ -134,6 +140,7 @@ async def create_team(
     conn: AsyncConnection, *, horde: Horde, actor: Principal, body: CreateTeamInput
 ) -> ModifyTeam:
     """A new team of the (trusted) caller's; the name must be free in any case."""
+    _check_texts(horde, name=body.name, info=body.info)
     await _check_name_free(conn, body.name)
     team_id = uuid.uuid4()
     try:
@@ -155,6 +162,7 @@ async def modify_team(
     """Rename a team or change its info (its creator or a moderator); answers the team as it now is."""
     team = await _team(conn, raw_id)
     access.admit(access.CHANGE_TEAM, actor, owner_id=team["user_id"], name=team["name"])
+    _check_texts(horde, name=body.name, info=body.info)
     values: dict[str, Any] = {}
     if body.name is not None:
         await _check_name_free(conn, body.name, team_id=team["id"])

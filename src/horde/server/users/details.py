@@ -8,7 +8,7 @@ never ignored; after any change every node-local key cache entry of this node is
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import exists, select, update
@@ -17,11 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from horde.contract import ModifyUser, ModifyUserInput, UserDetails, limits
 from horde.contract.rc import RC
 from horde.server import access
+from horde.server.config import Settings
 from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.models import Job, JobState, Request, RequestState
 from horde.server.kit.orm import table
+from horde.server.kit.profanity import refuse_profane
 from horde.server.kudos import monthly, transfers
 from horde.server.kudos import service as kudos
 from horde.server.operations.guard import read_modes
@@ -198,6 +200,19 @@ def _check_rights(actor: Principal, target: User, body: ModifyUserInput) -> dict
     return values
 
 
+# the user's free texts and the rc each refuses with when profane (SEMANTICS.md 2)
+PROFANE_USER_TEXTS = {
+    "username": RC.ProfaneUserName, "contact": RC.ProfaneUserContact, "admin_comment": RC.ProfaneAdminComment
+}  # fmt: skip
+
+
+def check_user_texts(settings: Settings, values: Mapping[str, Any]) -> None:
+    """Refuse (400 Profane*) a username, contact or admin comment with profanity."""
+    for field, rc in PROFANE_USER_TEXTS.items():
+        text = values.get(field)
+        refuse_profane(settings, text if isinstance(text, str) else None, rc=rc, what=field)
+
+
 def _forget_users(horde: Horde) -> None:
     horde.users.forget_all()
     node_answers(horde).forget("users")
@@ -213,6 +228,7 @@ async def modify_user(
     if target is None:
         raise HordeError(RC.UserNotFound, f"User with ID '{raw_id}' not found")
     values = _check_rights(actor, target, body)
+    check_user_texts(horde.settings, values)
     movements = _present(body, KUDOS_FIELDS)
     if not values and not movements:
         raise HordeError(RC.NoUserModSelected, "No modification selected")
@@ -244,8 +260,8 @@ async def _move_kudos(
     return reply
 
 
-def check_username(username: str) -> str:
-    """A username as a new user may choose it: stripped, 1 to 30 characters."""
+def check_username(username: str, *, settings: Settings) -> str:
+    """A username as a new user may choose it: stripped, 1 to 30 characters, not profane."""
     username = username.strip()
     if not username:
         raise HordeError(RC.BadRequest, "A username is required")
@@ -255,6 +271,7 @@ def check_username(username: str) -> str:
         raise HordeError(
             RC.TooLongUserName, f"Usernames are limited to {limits.MAX_USERNAME_CHARS} characters"
         )
+    refuse_profane(settings, username, rc=RC.ProfaneUserName, what="username")
     return username
 
 
@@ -262,7 +279,7 @@ async def register_pseudonymous(conn: AsyncConnection, *, horde: Horde, username
     """A new pseudonymous user (oauth_id `pseudo:<uuid>`) with a fresh key, shown once; none in raid mode."""
     if (await read_modes(conn)).raid:
         raise HordeError(RC.Forbidden, "Pseudonymous registration is closed for now. Please try again later.")
-    name = check_username(username)
+    name = check_username(username, settings=horde.settings)
     new = await service.create_user(
         conn, username=name, oauth_id=f"pseudo:{uuid.uuid4()}", pepper=horde.pepper,
         now=horde.clock.now(), concurrency=horde.settings.default_concurrency,

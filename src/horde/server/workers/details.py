@@ -18,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from horde.contract import DeletedWorker, ModifyWorker, ModifyWorkerInput, WorkerDetails, limits
 from horde.contract.rc import RC
 from horde.server import access
+from horde.server.config import Settings
 from horde.server.db import after_commit
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import API_TYPES, KINDS
 from horde.server.jobs.models import Job, JobState
 from horde.server.kit.orm import table, utc
+from horde.server.kit.profanity import refuse_profane
 from horde.server.state import Horde
 from horde.server.status.service import node_answers
 from horde.server.teams import service as teams_service
@@ -178,6 +180,11 @@ def _maintenance_values(body: ModifyWorkerInput) -> dict[str, Any]:
 _FIELDS = ("maintenance", "paused", "info", "name", "team")
 
 
+def _check_texts(settings: Settings, body: ModifyWorkerInput) -> None:
+    refuse_profane(settings, body.name, rc=RC.ProfaneWorkerName, what="worker name")
+    refuse_profane(settings, body.info, rc=RC.ProfaneWorkerInfo, what="worker info")
+
+
 def _plan_changes(actor: Principal, worker: Mapping[str, Any], body: ModifyWorkerInput) -> dict[str, Any]:
     """The column values to write, once the access table let the actor set every field sent."""
     sent = [name for name in _FIELDS if getattr(body, name) is not None]
@@ -225,6 +232,7 @@ async def modify_worker(
     """Apply a PUT /workers/{id}; answers only the keys it changed (nothing is written on any error)."""
     worker = await _row(conn, raw_id)
     values = _plan_changes(actor, worker, body)
+    _check_texts(horde.settings, body)
     team_name = None
     if body.team:  # joins the team (TeamNotFound when there is none); "" leaves it
         values["team_id"], team_name = await teams_service.team_name(conn, body.team)

@@ -22,6 +22,7 @@ from horde.server import access
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds import KINDS
 from horde.server.kit.orm import table, utc
+from horde.server.kit.profanity import refuse_profane
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 from horde.server.workers.cache import CachedWorker
@@ -136,6 +137,9 @@ async def check_in(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
 async def _write(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
     now = horde.clock.now()
     kind, name, owner = c.kind, c.name, c.owner
+    # a changed declaration is written here, on the pop's path, so a profane agent never gets stored
+    agent = c.declaration["bridge_agent"]
+    refuse_profane(horde.settings, agent, rc=RC.ProfaneBridgeAgent, what="bridge agent")
     # The write returns the whole row, so what other nodes changed (maintenance, paused, name by a
     # PUT, speed) reaches this node's cache at every due check-in.
     row = (
@@ -154,6 +158,7 @@ async def _write(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
         existing = await _load(conn, name)
         if existing is not None:
             _verify(existing, kind=kind, owner=owner)  # raises: another owner's or another kind's name
+        refuse_profane(horde.settings, name, rc=RC.ProfaneWorkerName, what="worker name")
         try:
             invite_only = horde.guard.modes.invite_only  # refreshed by the pop's IP check
             worker = await _create(

@@ -15,6 +15,7 @@ from horde.contract import (
     limits,
 )
 from horde.contract.rc import RC
+from horde.server.catalog import is_special_model
 from horde.server.errors import HordeError
 from horde.server.filters.prompt import PromptScreen
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
@@ -107,6 +108,17 @@ async def _store_sources(
     return stored
 
 
+def _sdxl(horde: Resources, body: GenerationInputStable) -> bool:
+    return any(horde.catalog.baseline(model) == "stable_diffusion_xl" for model in body.models)
+
+
+def _over_average_steps(horde: Resources, body: GenerationInputStable) -> bool:
+    """Whether `limit_max_steps` workers refuse this request: its accurate steps exceed the mean of a
+    requested model's min and max steps (SEMANTICS.md 3.3, skipped as `step_count`)."""
+    steps = pricing.accurate_steps(body.params.steps, body.params.sampler_name)
+    return any(steps > horde.catalog.average_steps(model) for model in body.models)
+
+
 def _base_price(body: GenerationInputStable) -> float:
     p = body.params
     return pricing.image_base_price(
@@ -166,8 +178,8 @@ class ImageKind(Kind):
             nsfw=body.nsfw, trusted_workers=body.trusted_workers, slow_workers=body.slow_workers,
             extra_slow_workers=body.extra_slow_workers, worker_blacklist=body.worker_blacklist,
             worker_ids=target_workers(body), models=requested_models(body.models),
-            required_caps=required_caps(body), webhook=webhook,
-            dry_run_kudos=_dry_run(horde, body, price),
+            required_caps=required_caps(body, sdxl=_sdxl(horde, body)), webhook=webhook,
+            dry_run_kudos=_dry_run(horde, body, price), over_average_steps=_over_average_steps(horde, body),
         )  # fmt: skip
 
     def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
@@ -201,10 +213,13 @@ class ImageKind(Kind):
     ) -> WorkerProfile:
         fields = base_profile(worker, kind=self.name, owner_trusted=owner_trusted, amount=amount)
         config = worker.get("config") or {}
+        models = frozenset(worker.get("models") or ())
         fields.update(
-            models=frozenset(worker.get("models") or ()),
+            models=models,
             max_pixels=int(config.get("max_pixels", 512 * 512)),
             slow=fields["speed"] < 0.5,
+            limit_max_steps=bool(config.get("limit_max_steps", False)),
+            serves_special=any(is_special_model(m) for m in models),
         )
         bridge = int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or "")))
         return with_caps(fields, allowed_caps(bridge, config))
@@ -212,6 +227,10 @@ class ImageKind(Kind):
     def worker_models(self, horde: Resources, models: list[str], *, owner: Principal) -> list[str]:
         if not models:
             return ["stable_diffusion"]
+        if not owner.special:  # special models are served by special users only (SEMANTICS.md 5)
+            models = [m for m in models if not is_special_model(m)]
+            if not models:
+                raise HordeError(RC.BadRequest, "Only special users may serve special models")
         if owner.customizer or owner.special or not horde.catalog.image:
             return models
         known = [m for m in models if horde.catalog.is_known("image", m)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from horde.contract import GenerationInputStable, limits
 from horde.contract.rc import RC
+from horde.server.catalog import is_special_model
 from horde.server.errors import HordeError
 from horde.server.jobs.kinds.common import check_batching, refuse_unbuilt
 from horde.server.kudos.pricing import UPSCALERS
@@ -42,8 +43,6 @@ def _check_params(body: GenerationInputStable) -> None:
         raise HordeError(RC.BadLoraVersion, "A LoRA version must be given by its numeric id")
     if len(p.tis or []) > MAX_TIS:
         raise HordeError(RC.TooManyTIs, f"At most {MAX_TIS} textual inversions are allowed")
-    if p.special:
-        raise HordeError(RC.BadRequest, "special payloads are not available on this horde")
     if p.workflow == "qr_code" and not any(t.reference == "qr_code" for t in p.extra_texts or []):
         raise HordeError(
             "MissingExtraTexts.", "The qr_code workflow needs an extra_text with reference qr_code"
@@ -69,10 +68,34 @@ def _check_sources(body: GenerationInputStable) -> None:
         raise HordeError("InvalidExtraSourceImages.", "extra_source_images are only used with remix")
 
 
+def _check_special(body: GenerationInputStable, user: Principal) -> None:
+    """`horde_special::alias#id` models and the `special` payload: special users only, each asking for
+    their own (SEMANTICS.md 5, 8). The reference passes three of these rcs in its message slot, so they
+    come back as plain Forbidden or BadRequest (SEMANTICS.md 2, quirks); we answer the same."""
+    if body.params.special and not user.special:
+        raise HordeError(RC.BadRequest, "Only special users can send a special field.")
+    for model in body.models:
+        if not is_special_model(model):
+            continue
+        if not user.special:
+            raise HordeError(RC.Forbidden, "Only special users can request a special model.")
+        alias = model.split("::", 1)[1] if "::" in model else ""
+        if not alias:
+            raise HordeError(
+                RC.SpecialMissingUsername,
+                "Special models must always include the username, in the form of 'horde_special::user#id'",
+            )
+        if alias.rpartition("#")[2] != str(user.id):  # by id: a username can change
+            raise HordeError(RC.Forbidden, f"This model can only be requested by {alias}")
+        if not body.params.special:
+            raise HordeError(RC.SpecialMissingPayload, "Special models have to include a special payload")
+
+
 def check_image_request(body: GenerationInputStable, user: Principal) -> None:
     """Raise the reference's rc for the first semantic problem of an image request."""
     refuse_unbuilt(body)
     _check_prompt(body.prompt)
+    _check_special(body, user)
     _check_params(body)
     _check_sources(body)
     check_batching(body, user)
@@ -80,8 +103,8 @@ def check_image_request(body: GenerationInputStable, user: Principal) -> None:
         raise HordeError("MoreThanMinExtraSourceImage.", "Only trusted users may send several extra images")
 
 
-def required_caps(body: GenerationInputStable) -> int:
-    """The worker capabilities an image request needs (ADR 0003)."""
+def required_caps(body: GenerationInputStable, *, sdxl: bool = False) -> int:
+    """The worker capabilities an image request needs (ADR 0003); `sdxl`: a requested model is SDXL."""
     p = body.params
     wanted = [
         (body.r2, Cap.R2),
@@ -98,6 +121,7 @@ def required_caps(body: GenerationInputStable) -> int:
         (p.tiling, Cap.TILING),
         ((p.clip_skip or 1) > 1, Cap.CLIP_SKIP),
         (p.workflow == "qr_code", Cap.QR_CODE),
+        (p.workflow == "qr_code" and sdxl, Cap.SDXL_CONTROLNET),  # allow_sdxl_controlnet
         (p.transparent, Cap.LAYER_DIFFUSE),
         (bool(body.extra_source_images), Cap.EXTRA_SOURCE_IMAGES),
     ]
@@ -109,8 +133,11 @@ def required_caps(body: GenerationInputStable) -> int:
 
 
 def allowed_caps(bridge_caps: int, config: dict[str, object]) -> int:
-    """A worker's bridge capabilities narrowed by its `allow_*` pop flags."""
+    """A worker's bridge capabilities narrowed by its `allow_*` pop flags (SDXL ControlNet is the
+    worker's word alone: no bridge version grants it)."""
     caps = Cap(bridge_caps)
+    if config.get("allow_sdxl_controlnet", False):
+        caps |= Cap.SDXL_CONTROLNET
     flags = [
         ("allow_img2img", Cap.IMG2IMG),
         ("allow_painting", Cap.INPAINTING),

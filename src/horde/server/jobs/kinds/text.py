@@ -44,6 +44,7 @@ from horde.server.workers.models import Worker
 MIN_SAMPLER_ORDER = 7
 MAX_STOP_SEQUENCES = 128
 MAX_STOP_CHARS = 2000
+MAX_SOFTPROMPT_CHARS = 255
 
 
 def _check_params(body: GenerationInputKobold) -> None:
@@ -68,8 +69,8 @@ def _check_request(body: GenerationInputKobold, user: Principal) -> None:
         raise HordeError(RC.InvalidPromptSize, f"Prompts are limited to {limits.MAX_TEXT_PROMPT_BYTES} bytes")
     if body.extra_source_images:
         raise HordeError(RC.BadRequest, "extra_source_images are only for image generation")
-    if body.softprompt:
-        raise HordeError(RC.BadRequest, "softprompts are not available on this horde")
+    if body.softprompt and len(body.softprompt) > MAX_SOFTPROMPT_CHARS:
+        raise HordeError(RC.BadRequest, f"A softprompt name is limited to {MAX_SOFTPROMPT_CHARS} characters")
     check_batching(body, user)
     _check_params(body)
 
@@ -95,6 +96,8 @@ class TextKind(Kind):
             params_billions=billions,
         )
         payload = {"params": params.model_dump(mode="json", exclude={"n"}), "prompt": body.prompt}
+        if body.softprompt:
+            payload["softprompt"] = body.softprompt
         return NewRequest(
             kind=self.name,
             payload=payload,
@@ -112,6 +115,7 @@ class TextKind(Kind):
             required_caps=int(Cap.VALIDATED_BACKEND) if body.validated_backends else 0,
             webhook=await check_webhook(horde, body.webhook),
             dry_run_kudos=round((estimate + 1) * params.n + 1, 2),
+            softprompt=(body.softprompt or "").lower(),  # matched lowercased (jobs/matching SOFTPROMPT)
         )
 
     def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
@@ -133,6 +137,7 @@ class TextKind(Kind):
             max_length=int(config.get("max_length", 512)),
             max_context_length=int(config.get("max_context_length", 2048)),
             slow=fields["speed"] < 2.0,
+            softprompts=tuple(sorted({str(sp).lower() for sp in config.get("softprompts") or ()})),
         )
         agent = str(worker.get("bridge_agent") or "")
         caps = horde.capabilities.caps_of(agent)
@@ -168,7 +173,7 @@ class TextKind(Kind):
     ) -> dict[str, Any]:
         first = jobs[0]
         payload = {**request.payload["params"], "prompt": request.payload["prompt"], "n": 1}
-        return {
+        body: dict[str, Any] = {
             "payload": payload,
             "id": str(first.id),
             "ids": [str(job.id) for job in jobs],
@@ -177,6 +182,9 @@ class TextKind(Kind):
             "messages": [],
             "skipped": {},
         }
+        if softprompt := request.payload.get("softprompt"):
+            body["softprompt"] = softprompt
+        return body
 
     async def accept(
         self, horde: Resources, body: Any, *, request: RequestRow, job: dict[str, Any], worker: Worker

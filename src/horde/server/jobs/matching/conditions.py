@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, func, literal_column, not_, or_, true
 
 from horde.server.jobs.models import Job, Request, RequestModel, RequestWorker
 from horde.server.jobs.records import QueuedRequest, WorkerProfile
@@ -142,20 +142,29 @@ BLACKLIST = Condition(
 
 
 def _models_sql(w: WorkerProfile) -> ColumnElement[bool]:
-    if not w.models:
-        return requests.c.any_model == true()
     served = exists().where(
         request_models.c.request_id == requests.c.id, one_of(request_models.c.model, "models")
     )
+    if w.serves_special:
+        return served
+    if not w.models:
+        return requests.c.any_model == true()
     return or_(requests.c.any_model == true(), served)
+
+
+def _models_refuse(q: QueuedRequest, w: WorkerProfile) -> bool:
+    # a request for any model goes to workers that serve no special model (SEMANTICS.md 3.3)
+    if q.any_model and not w.serves_special:
+        return False
+    return not (q.models & w.models)
 
 
 MODELS = Condition(
     "models",
-    refuses=lambda q, w: not q.any_model and not (q.models & w.models),
+    refuses=_models_refuse,
     sql=_models_sql,
     binds=lambda w: {"models": sorted(w.models)},
-    shape=lambda w: bool(w.models),
+    shape=lambda w: (bool(w.models), w.serves_special),
 )
 MAX_PIXELS = Condition(
     "max_pixels",
@@ -181,6 +190,47 @@ MAX_CONTEXT_LENGTH = Condition(
     sql=lambda w: requests.c.max_context_length <= bindparam("max_context_length"),
     binds=lambda w: {"max_context_length": w.max_context_length},
 )
+# `allow_unsafe_ipaddr=false`: no requests sent from an unsafe IP (the reputation lookup's word)
+UNSAFE_IP = Condition(
+    "unsafe_ip",
+    refuses=lambda q, w: q.unsafe_ip and not w.allow_unsafe_ip,
+    sql=lambda w: None if w.allow_unsafe_ip else requests.c.unsafe_ip == false(),
+    shape=lambda w: w.allow_unsafe_ip,
+)
+# `limit_max_steps`: no requests with more (accurate) steps than the mean of a requested model's min
+# and max steps (computed when the request is stored, `requests.over_average_steps`)
+STEP_COUNT = Condition(
+    "step_count",
+    refuses=lambda q, w: w.limit_max_steps and q.over_average_steps,
+    sql=lambda w: requests.c.over_average_steps == false() if w.limit_max_steps else None,
+    shape=lambda w: w.limit_max_steps,
+)
+
+
+def _softprompt_refuses(q: QueuedRequest, w: WorkerProfile) -> bool:
+    if not q.softprompt or "" in w.softprompts:
+        return False
+    return not any(sp in q.softprompt for sp in w.softprompts)
+
+
+def _softprompt_sql(w: WorkerProfile) -> ColumnElement[bool] | None:
+    if "" in w.softprompts:
+        return None
+    held = [requests.c.softprompt.like(bindparam(f"sp_{i}"), escape="/") for i in range(len(w.softprompts))]
+    return or_(requests.c.softprompt == literal_column("''"), *held)
+
+
+# A text request's `softprompt` needs a worker listing it (a part of it, as the reference compares; both
+# lowercased); a worker listing "" takes any (it can leave the softprompt out).
+SOFTPROMPT = Condition(
+    "matching_softprompt",
+    refuses=_softprompt_refuses,
+    sql=_softprompt_sql,
+    binds=lambda w: (
+        {} if "" in w.softprompts else {f"sp_{i}": _like(sp) for i, sp in enumerate(w.softprompts)}
+    ),
+    shape=lambda w: -1 if "" in w.softprompts else len(w.softprompts),
+)
 # "forms" is no reported key: an alchemy worker never asked for forms it does not serve.
 FORMS = Condition(
     "forms",
@@ -198,8 +248,8 @@ MAX_TILES = Condition(
 
 _SHARED = (WORKER_LIST, SLOW, EXTRA_SLOW, TRUSTED, CAPABILITIES)
 CONDITIONS: dict[str, tuple[Condition, ...]] = {
-    "image": (MAX_PIXELS, MODELS, *_SHARED, NSFW, BLACKLIST),
-    "text": (MAX_LENGTH, MAX_CONTEXT_LENGTH, MODELS, *_SHARED, BLACKLIST),
+    "image": (MAX_PIXELS, MODELS, *_SHARED, UNSAFE_IP, NSFW, STEP_COUNT, BLACKLIST),
+    "text": (MAX_LENGTH, MAX_CONTEXT_LENGTH, MODELS, *_SHARED, BLACKLIST, SOFTPROMPT),
     "alchemy": (FORMS, MAX_TILES, *_SHARED, BLACKLIST),
 }
 NOT_REPORTED = frozenset({"forms"})  # keys a refusal does not count under in `skipped`

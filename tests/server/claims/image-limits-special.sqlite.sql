@@ -1,0 +1,17 @@
+WITH chosen AS 
+(SELECT jobs.id AS id 
+FROM jobs JOIN requests ON requests.id = jobs.request_id 
+WHERE jobs.state = 'queued' AND jobs.kind = ? AND requests.pixels <= ? AND (EXISTS (SELECT * 
+FROM request_models 
+WHERE request_models.request_id = requests.id AND request_models.model IN (__[POSTCOMPILE_models]))) AND (requests.has_worker_list = 0 OR requests.worker_blacklist = 0 AND (EXISTS (SELECT * 
+FROM request_workers 
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?)) OR requests.worker_blacklist = 1 AND NOT (EXISTS (SELECT * 
+FROM request_workers 
+WHERE request_workers.request_id = requests.id AND request_workers.worker_id = ?))) AND requests.unsafe_ip = 0 AND requests.over_average_steps = 0 ORDER BY jobs.priority_key DESC, jobs.id DESC
+ LIMIT ? OFFSET ?)
+ UPDATE jobs SET state=?, model=coalesce((SELECT request_models.model 
+FROM request_models 
+WHERE request_models.request_id = jobs.request_id AND request_models.model IN (__[POSTCOMPILE_models]) ORDER BY random()
+ LIMIT ? OFFSET ?), ?), worker_id=?, started_at=?, lease_expires_at=(? + (SELECT requests.ttl 
+FROM requests 
+WHERE requests.id = jobs.request_id) * ?) FROM chosen WHERE jobs.id = chosen.id AND jobs.state = 'queued' RETURNING id, request_id, seed, form, model, position
