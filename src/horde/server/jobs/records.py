@@ -30,6 +30,7 @@ class WorkerProfile:
     threads: int = 1
     speed: float = 1.0
     allow_unsafe_ip: bool = True
+    require_upfront_kudos: bool = False  # only requests their requester could pay upfront (ADR 0023)
 
 
 @dataclass(slots=True)
@@ -63,6 +64,9 @@ class NewRequest:
     webhook: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)
     dry_run_kudos: float = 0.0
+    upfront_covered: bool = True  # set when queued: the requester could pay upfront (ADR 0023)
+    extra_source_images: int = 0  # each adds to the activation tax (SEMANTICS.md 4.4)
+    style_owner_id: int | None = None  # the owner of the style used: the styles domain sets it
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ class QueuedRequest:
     required_caps: int
     prompt: str
     things: float  # per job: megapixelsteps, tokens or forms
+    upfront_covered: bool = True
 
     def signature(self) -> tuple[Any, ...]:
         """What matching depends on, except identity, order and the prompt (blacklists are checked per
@@ -97,6 +102,7 @@ class QueuedRequest:
             self.pixels, self.max_length, self.max_context_length, self.tiles, self.nsfw,
             self.trusted_workers, self.slow_workers, self.extra_slow_workers, self.worker_blacklist,
             self.worker_ids, self.any_model, self.models, self.forms, self.required_caps,
+            self.upfront_covered,
         )  # fmt: skip
 
 

@@ -291,7 +291,7 @@ def queued_from_new(new: NewRequest) -> QueuedRequest:
         extra_slow_workers=new.extra_slow_workers, worker_blacklist=new.worker_blacklist,
         worker_ids=frozenset(new.worker_ids), any_model=not new.models, models=frozenset(new.models),
         forms=frozenset(j.form for j in new.jobs if j.form), required_caps=new.required_caps,
-        prompt=new.prompt, things=0.0,
+        prompt=new.prompt, things=0.0, upfront_covered=new.upfront_covered,
     )  # fmt: skip
 
 
@@ -366,7 +366,7 @@ async def _details(
             extra_slow_workers=r.extra_slow_workers, worker_blacklist=r.worker_blacklist,
             worker_ids=frozenset(targets[r.id]), any_model=r.any_model, models=frozenset(models[r.id]),
             forms=frozenset(), required_caps=r.required_caps, prompt=r.prompt,
-            things=things(kind, r.payload),
+            things=things(kind, r.payload), upfront_covered=r.upfront_covered,
         )
         for r in rows
     ]  # fmt: skip

@@ -125,7 +125,7 @@ def request_values(row: NewRow, *, priority: float) -> dict[str, Any]:
         extra_slow_workers=new.extra_slow_workers, worker_blacklist=new.worker_blacklist,
         has_worker_list=bool(new.worker_ids), any_model=not new.models, required_caps=new.required_caps,
         payload=new.payload, webhook=new.webhook, kudos=new.kudos, client_agent=row.client_agent[:1000],
-        ipaddr=row.ipaddr,
+        ipaddr=row.ipaddr, upfront_covered=new.upfront_covered,
     )  # fmt: skip
 
 
