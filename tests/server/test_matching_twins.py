@@ -25,6 +25,7 @@ from horde.server.state import Horde
 from horde.server.workers.capabilities import ALL_CAPS, Cap
 from tests.helpers import V2, png_b64
 
+ANONYMOUS = "_anonymous"  # queue this one as the anonymous user (never covered upfront, ADR 0023)
 TEXT_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "plain"},
     {"prompt": "named", "models": ["model-a"]},
@@ -36,6 +37,7 @@ TEXT_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "a dragon story"},
     {"prompt": "for worker one", "workers": ["{w1}"]},
     {"prompt": "not worker one", "workers": ["{w1}"], "worker_blacklist": True},
+    {"prompt": "anonymous, so not paid upfront", ANONYMOUS: True},
 ]
 IMAGE_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "plain", "r2": False},
@@ -48,6 +50,7 @@ IMAGE_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "a dragon", "r2": False},
     {"prompt": "for worker one", "workers": ["{w1}"], "r2": False},
     {"prompt": "trusted only", "trusted_workers": True, "r2": False},
+    {"prompt": "anonymous, so not paid upfront", "r2": False, ANONYMOUS: True},
 ]
 ALCHEMY_REQUESTS: list[dict[str, Any]] = [
     {"forms": [{"name": "caption"}], "source_image": png_b64()},
@@ -71,6 +74,7 @@ def _profiles(kind: str, w1: uuid.UUID) -> list[WorkerProfile]:
         {"caps": int(Cap.R2 | Cap.IMG2IMG)},
         {"blacklist": ("dragon",)},
         {"blacklist": ("dragon",), "worker_id": w1, "owner_trusted": False},
+        {"require_upfront_kudos": kind != "alchemy"},
     ]
     if kind == "text":
         variants += [
@@ -135,7 +139,9 @@ async def test_sql_and_python_agree(
     assert first.status_code == 200, first.text
     w1 = uuid.UUID((await client.get(f"{V2}/workers/name/worker one")).json()["id"])
     for body in bodies:
-        accepted = await client.post(f"{V2}/{path}", json=_fill(body, w1), headers={"apikey": api_key})
+        key = "0000000000" if body.get(ANONYMOUS) else api_key
+        sent = {k: v for k, v in _fill(body, w1).items() if k != ANONYMOUS}
+        accepted = await client.post(f"{V2}/{path}", json=sent, headers={"apikey": key})
         assert accepted.status_code == 202, (body, accepted.text)
     queue = await _queued(horde, kind)
     assert len(queue) == len(bodies)
