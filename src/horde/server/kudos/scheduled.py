@@ -24,10 +24,13 @@ async def promote_trusted(horde: Horde) -> int:
     """Promote the untrusted owners whose escrow passed the threshold; release trusted owners' escrow."""
     s = horde.settings
     async with horde.db.transaction() as conn:
-        return await trust.promote_and_release(
+        moved = await trust.promote_and_release(
             conn, threshold=s.kudos_trust_threshold, min_age_days=s.trust_min_account_days,
             now=horde.clock.now(),
         )  # fmt: skip
+    if moved:
+        horde.users.forget_all()  # this node's principals learn the new role now, others at their expiry
+    return moved
 
 
 async def pay_monthly(horde: Horde) -> int:
