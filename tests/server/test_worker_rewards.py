@@ -264,3 +264,26 @@ async def test_a_dry_run_says_it_is_an_estimate_and_counts_the_activation_tax(
         headers={"apikey": api_key},
     )  # fmt: skip
     assert remix.json()["kudos"] == round(source.json()["kudos"] + 10, 2)  # +5 per extra source image
+
+
+async def test_escrow_is_not_spendable(client: httpx.AsyncClient, horde: Horde) -> None:
+    """Holds, priority and transfers read the spendable account only (on PostgreSQL inside
+    `horde_queue_request`), folded or not."""
+    user = await _user(client, "escrow only", 0)
+    async with horde.db.transaction() as conn:
+        legs = [
+            kudos.Leg(amount=500_000, user_id=int(user["user_id"]), escrow=True),
+            kudos.Leg(-500_000, system="x"),
+        ]
+        await kudos.post(conn, legs=legs, reason="generation", now=horde.clock.now())
+    big = {"prompt": "a harbour", "params": {"width": 1536, "height": 1536, "steps": 30}}
+    for fold in (False, True):
+        if fold:
+            await fold_postings(horde)
+        refused = await client.post(f"{V2}/generate/async", json=big, headers={"apikey": user["api_key"]})
+        assert (refused.status_code, refused.json()["rc"]) == (403, "KudosUpfront")
+        other = await _user(client, f"recipient {fold}", 0)
+        transfer = {"username": other["alias"], "amount": 10}
+        moved = await client.post(f"{V2}/kudos/transfer", json=transfer, headers={"apikey": user["api_key"]})
+        assert (moved.status_code, moved.json()["rc"]) == (400, "KudosTransferNotEnough")
+    assert await _money(horde, user["user_id"]) == (0, 500_000)
