@@ -66,6 +66,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
         "workers.cache", "cluster.nodes", "cluster.secrets", "teams.writes", "messages.board",
         "filters.service", "filters.cache", "operations.guard", "operations.reputation",
+        "kudos.taxes", "kudos.rewards", "kudos.trust", "workers.uptime",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -79,7 +80,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "workers.service", "workers.details", "users.details", "status.service", "documents.service",
         "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
-        "operations.service", "openai.service", "events.service",
+        "operations.service", "openai.service", "events.service", "workers.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve", "lean")),
 ]  # fmt: skip

@@ -26,6 +26,7 @@ from horde.server.workers.capabilities import ALL_CAPS, Cap
 from tests.helpers import V2, png_b64
 
 UNSAFE = "from an unsafe IP"  # marked so after queueing: the client's IP is the same for all requests
+ANONYMOUS = "_anonymous"  # queue this one as the anonymous user (never covered upfront, ADR 0023)
 TEXT_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "plain"},
     {"prompt": "named", "models": ["model-a"]},
@@ -39,6 +40,7 @@ TEXT_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "not worker one", "workers": ["{w1}"], "worker_blacklist": True},
     {"prompt": "with a softprompt", "softprompt": "Fantasy_v2"},
     {"prompt": "with another softprompt", "softprompt": "scifi"},
+    {"prompt": "anonymous, so not paid upfront", ANONYMOUS: True},
 ]
 IMAGE_REQUESTS: list[dict[str, Any]] = [
     {"prompt": "plain", "r2": False},
@@ -64,6 +66,7 @@ IMAGE_REQUESTS: list[dict[str, Any]] = [
             "extra_texts": [{"text": "https://example.org", "reference": "qr_code"}],
         },
     },
+    {"prompt": "anonymous, so not paid upfront", "r2": False, ANONYMOUS: True},
 ]
 ALCHEMY_REQUESTS: list[dict[str, Any]] = [
     {"forms": [{"name": "caption"}], "source_image": png_b64()},
@@ -87,6 +90,7 @@ def _profiles(kind: str, w1: uuid.UUID) -> list[WorkerProfile]:
         {"caps": int(Cap.R2 | Cap.IMG2IMG)},
         {"blacklist": ("dragon",)},
         {"blacklist": ("dragon",), "worker_id": w1, "owner_trusted": False},
+        {"require_upfront_kudos": kind != "alchemy"},
     ]
     if kind == "text":
         variants += [
@@ -161,7 +165,9 @@ async def test_sql_and_python_agree(
     assert first.status_code == 200, first.text
     w1 = uuid.UUID((await client.get(f"{V2}/workers/name/worker one")).json()["id"])
     for body in bodies:
-        accepted = await client.post(f"{V2}/{path}", json=_fill(body, w1), headers={"apikey": api_key})
+        key = "0000000000" if body.get(ANONYMOUS) else api_key
+        sent = {k: v for k, v in _fill(body, w1).items() if k != ANONYMOUS}
+        accepted = await client.post(f"{V2}/{path}", json=sent, headers={"apikey": key})
         assert accepted.status_code == 202, (body, accepted.text)
     async with horde.db.autocommit() as conn:
         await conn.execute(update(requests).where(requests.c.prompt == UNSAFE).values(unsafe_ip=True))

@@ -70,7 +70,8 @@ async def test_an_image_reported_as_csam(
     (generation,) = status["generations"]
     assert generation["state"] == "csam" and generation["censored"] is True and generation["img"] == ""
     assert await horde.storage.get(f"{popped['id']}.webp") is None  # nothing kept of the upload
-    assert await _balance(horde, asker["user_id"]) == before  # the requester pays nothing
+    # the requester pays nothing for the job: only the activation tax of queueing it (ADR 0023)
+    assert await _balance(horde, asker["user_id"]) == before - 100
     problems = await client.get(f"{V2}/problem_jobs", headers={"apikey": api_key})
     assert problems.status_code == 200, problems.text
     (problem,) = problems.json()
@@ -101,7 +102,7 @@ async def test_a_text_reported_as_csam(
     status = (await client.get(f"{V2}/generate/text/status/{response.json()['id']}")).json()
     (generation,) = status["generations"]
     assert generation["state"] == "csam" and generation["text"] == ""
-    assert await _balance(horde, asker["user_id"]) == before
+    assert await _balance(horde, asker["user_id"]) == before - 100  # the activation tax only
     (problem,) = (await client.get(f"{V2}/problem_jobs", headers={"apikey": api_key})).json()
     assert problem["kind"] == "text" and problem["id"] == popped["id"]
 

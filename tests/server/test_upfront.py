@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from horde.server.kudos import pricing
+from horde.server.kudos import pricing, taxes
 from horde.server.kudos import service as kudos
 from horde.server.kudos.scheduled import fold_postings
 from horde.server.state import Horde
@@ -207,7 +207,7 @@ async def test_transfers_cannot_spend_what_a_request_holds(client: httpx.AsyncCl
     bob = await _user(client, "bob", 0)
     keyed = {"apikey": alice["api_key"]}
     assert (await client.post(f"{V2}/generate/async", json=BIG, headers=keyed)).status_code == 202
-    available = int(1000 - kudos.OAUTH_FLOOR / 100 - price)
+    available = int(1000 - kudos.OAUTH_FLOOR / 100 - price - taxes.ACTIVATION_TAX)  # the tax is charged too
     transfer = {"username": bob["alias"], "amount": available + 1}
     refused = await client.post(f"{V2}/kudos/transfer", json=transfer, headers=keyed)
     assert (refused.status_code, refused.json()["rc"]) == (400, "KudosTransferNotEnough")

@@ -92,6 +92,11 @@ class Settings(BaseSettings):
     alchemy_fault_limit: int = 3
     snapshot_max_age: float = 1.0
     kudos_fold_interval: float = 2.0  # balances lag their postings by at most about this
+    # worker rewards (SEMANTICS.md 4.5, ADR 0023): escrow above this promotes an untrusted owner (unset:
+    # never, as the reference's KUDOS_TRUST_THRESHOLD), if the account is old enough and not suspicious
+    kudos_trust_threshold: float | None = None
+    trust_min_account_days: float = 7.0
+    uptime_interval: float = 30.0  # how often check-ins are folded into uptime and its rewards
     result_retention: float = 7200.0  # stored images and sources (SEMANTICS.md 7: 120 min)
     signed_url_ttl: float = 1800.0
     webhook_tries: int = 3

@@ -21,6 +21,7 @@ from horde.server.observe.metrics import TASK_FAILURES, TASK_SECONDS
 from horde.server.state import Horde
 from horde.server.teams import scheduled as teams_scheduled
 from horde.server.webhooks import scheduled as webhooks_scheduled
+from horde.server.workers import scheduled as workers_scheduled
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ class Task:
 TASKS = (
     Task("fold_kudos", lambda h: h.settings.kudos_fold_interval, kudos_scheduled.fold_postings),
     Task("monthly_kudos", lambda h: MONTHLY_CHECK_SECONDS, kudos_scheduled.pay_monthly),
+    Task(
+        "promote_trusted",
+        lambda h: max(h.settings.kudos_fold_interval, 60.0),
+        kudos_scheduled.promote_trusted,
+    ),
+    Task("fold_uptime", lambda h: h.settings.uptime_interval, workers_scheduled.fold_uptime),
     Task("fold_team_events", lambda h: h.settings.kudos_fold_interval, teams_scheduled.fold_team_events),
     Task("expire_leases", lambda h: min(h.settings.sweep_interval, 60.0), jobs_scheduled.expire_leases),
     Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, Uuid, text
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from horde.server.kit.orm import Base, JSONDoc
@@ -61,6 +62,9 @@ class Request(Base):
     over_average_steps: Mapped[bool] = mapped_column(Boolean, default=False)
     softprompt: Mapped[str] = mapped_column(String(255), default="")
     unsafe_ip: Mapped[bool] = mapped_column(Boolean, default=False)
+    # whether the requester could pay it upfront when it was queued (held, trusted, or balance - floor
+    # >= its per-job price): what a worker's `require_upfront_kudos` matches on (ADR 0023)
+    upfront_covered: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     # the rest
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     webhook: Mapped[str | None] = mapped_column(String(1024), nullable=True)

@@ -33,6 +33,7 @@ class WorkerProfile:
     limit_max_steps: bool = False
     softprompts: tuple[str, ...] = ()  # lowercased; "" serves any softprompt (by leaving it out)
     serves_special: bool = False  # declares a `horde_special::` model: no any-model requests
+    require_upfront_kudos: bool = False  # only requests their requester could pay upfront (ADR 0023)
 
 
 @dataclass(slots=True)
@@ -69,6 +70,9 @@ class NewRequest:
     over_average_steps: bool = False  # more steps than the mean of a requested model's min and max
     softprompt: str = ""
     unsafe_ip: bool = False  # sent from an IP the reputation lookup calls unsafe
+    upfront_covered: bool = True  # set when queued: the requester could pay upfront (ADR 0023)
+    extra_source_images: int = 0  # each adds to the activation tax (SEMANTICS.md 4.4)
+    style_owner_id: int | None = None  # the owner of the style used: the styles domain sets it
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class QueuedRequest:
     over_average_steps: bool = False
     softprompt: str = ""
     unsafe_ip: bool = False
+    upfront_covered: bool = True
 
     def signature(self) -> tuple[Any, ...]:
         """What matching depends on, except identity, order and the prompt (blacklists are checked per
@@ -106,7 +111,7 @@ class QueuedRequest:
             self.pixels, self.max_length, self.max_context_length, self.tiles, self.nsfw,
             self.trusted_workers, self.slow_workers, self.extra_slow_workers, self.worker_blacklist,
             self.worker_ids, self.any_model, self.models, self.forms, self.required_caps,
-            self.over_average_steps, self.softprompt, self.unsafe_ip,
+            self.over_average_steps, self.softprompt, self.unsafe_ip, self.upfront_covered,
         )  # fmt: skip
 
 

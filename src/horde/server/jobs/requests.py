@@ -4,7 +4,8 @@ Invariants: a request is stored with all its jobs `queued` in one transaction, a
 any source-image work (which never runs inside a transaction); the concurrency cap counts jobs not yet
 handed out; a request above what the horde gives away (SEMANTICS.md 4.4) is stored only with a hold
 of its price on its owner's available kudos, taken in that same transaction (anonymous use cannot
-hold: it is refused); cancelling never touches jobs a worker holds, and releases the hold.
+hold: it is refused, or shrunk with `allow_downgrade`); a stored request pays its activation tax, never
+refunded (ADR 0023); cancelling never touches jobs a worker holds, and releases the hold.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.jobs.records import NewRequest, RequestRow
 from horde.server.jobs.statements import NewRow
-from horde.server.kudos import pricing
+from horde.server.kudos import pricing, taxes
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
@@ -56,13 +57,16 @@ async def submit_request(
     screen = behaviour.screening(horde, body, user=user)
     if screen is not None and screen.prompt:
         body = behaviour.with_prompt(body, await screen_prompt(horde, screen, user=user, ipaddr=ipaddr))
+    if getattr(body, "allow_downgrade", False) and not getattr(body, "dry_run", False):
+        body = await _downgraded(horde, kind, body, user)
     new = await behaviour.prepare(horde, body, user=user)
     if getattr(body, "dry_run", False):
-        return RequestAsync(kudos=new.dry_run_kudos)
+        return RequestAsync(kudos=_quote(new, user), message=DRY_RUN_NOTE)
     await _mark_unsafe_ip(horde, new, user=user, ipaddr=ipaddr)
     hold = await _upfront_hold(horde, kind, new, user)
     if hold:
         new.payload["held"] = hold  # settlement releases the hold when the last job ends
+    new.upfront_covered = await _covered(horde, new, user, held=bool(hold))
     now = horde.clock.now()
     ttl = behaviour.ttl(horde, new)
     limit = user.concurrency * behaviour.concurrency_factor
@@ -85,6 +89,7 @@ async def submit_request(
             f"Parallel requests ({queued.queued}) exceeded user limit ({limit}). Please try again when your "
             "previous requests have completed",
         )
+    await _charge_activation(horde, new, user, now)
     horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
     horde.snapshots.note_queued(kind, len(new.jobs))
     horde.notifier.work_added(kind)
@@ -101,6 +106,58 @@ async def _mark_unsafe_ip(horde: Horde, new: NewRequest, *, user: Principal, ipa
     new.unsafe_ip = True
     if not user.is_trusted:
         new.trusted_workers = True
+DRY_RUN_NOTE = (
+    "An estimate, not a price: each job is charged for the model that serves it and what its worker "
+    "returns, and the activation tax is included (ADR 0023)"
+)
+
+
+def _quote(new: NewRequest, user: Principal) -> float:
+    """A dry run's answer: the kind's estimate (which counts the base activation tax of 1) with the rest
+    of the activation tax."""
+    legs = taxes.activation_legs(
+        payer_id=user.id, extra_source_images=new.extra_source_images, style_owner_id=new.style_owner_id
+    )
+    tax = -sum(leg.amount for leg in legs if leg.user_id == user.id)
+    return round(new.dry_run_kudos + pricing.kudos_of(tax) - taxes.ACTIVATION_TAX, 2)
+
+
+async def _charge_activation(horde: Horde, new: NewRequest, user: Principal, now: float) -> None:
+    """The activation tax of a stored request (SEMANTICS.md 4.4), never refunded."""
+    legs = taxes.activation_legs(
+        payer_id=user.id, extra_source_images=new.extra_source_images, style_owner_id=new.style_owner_id
+    )
+    async with horde.db.autocommit() as conn:
+        await kudos.post(conn, legs=legs, reason="activation", ref=f"activation:{new.id}", now=now)
+
+
+async def _covered(horde: Horde, new: NewRequest, user: Principal, *, held: bool) -> bool:
+    """Whether the requester could pay `new` upfront now: what a worker's `require_upfront_kudos`
+    matches (SEMANTICS.md 4.4; fixed at queueing, ADR 0023). Read only for untrusted registered users."""
+    if held or user.is_trusted:
+        return True
+    if user.is_anon:
+        return False
+    async with horde.db.autocommit() as conn:
+        available = await kudos.available_of(conn, user.id, floor=kudos.user_floor(user.id, user.oauth_id))
+    return available >= new.kudos
+
+
+async def _downgraded(horde: Horde, kind: str, body: Any, user: Principal) -> Any:
+    """With `allow_downgrade`, a request that needs upfront kudos its requester cannot reserve is
+    shrunk to what the horde gives away (SEMANTICS.md 4.4), judged as `_upfront_hold` judges it."""
+    behaviour = KINDS[kind]
+    probe = await behaviour.prepare(horde, body.model_copy(update={"dry_run": True}), user=user)
+    threads, queued = await horde.snapshots.live_counts(kind)
+    amount = behaviour.upfront(horde, probe, threads=threads, queued=queued)
+    if amount is None:
+        return body
+    if not user.is_anon:
+        async with horde.db.autocommit() as conn:
+            floor = kudos.user_floor(user.id, user.oauth_id)
+            if await kudos.available_of(conn, user.id, floor=floor) >= pricing.hundredths(amount):
+                return body
+    return behaviour.downgrade(horde, body, threads=threads, queued=queued)
 
 
 async def _upfront_hold(horde: Horde, kind: str, new: NewRequest, user: Principal) -> int:

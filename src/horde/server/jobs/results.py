@@ -3,8 +3,9 @@
 Invariants: a result is accepted only by the compare-and-set `state = 'processing' AND worker_id = ..`
 (so a double, late, unknown or foreign submit changes nothing); the result, the payment (the kudos
 ledger's postings), the worker's figures and the webhook's outbox row are written together or not at
-all (`JobStatements.complete`); a job never pays its worker more than it charges its requester (a
-censored one charges almost nothing, so it pays almost nothing: ADR 0014); a charge consumes the
+all (`JobStatements.complete`); a job pays its worker's owner its reward times the bridge's
+multiplier, half of it in escrow for an untrusted owner (ADR 0023), and never more than it charges its
+requester (a censored one charges almost nothing, so it pays almost nothing: ADR 0014); a charge consumes the
 request's upfront hold, and the last job to end releases what is left of it; a faulted job is kept
 and replaced by a fresh queued row until the request reaches its fault limit (ADR 0001).
 """
@@ -25,7 +26,7 @@ from horde.server.jobs.models import JobState
 from horde.server.jobs.problems import record_problem_job
 from horde.server.jobs.records import RequestRow, SubmitOutcome
 from horde.server.jobs.statements import Completion, Hook
-from horde.server.kudos import pricing
+from horde.server.kudos import pricing, rewards
 from horde.server.kudos import service as kudos
 from horde.server.kudos.service import Leg
 from horde.server.state import Horde
@@ -79,7 +80,7 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
         if request.webhook
         else None
     )
-    completion = _completion(horde, job, worker, request, outcome, hook)
+    completion = _completion(horde, job, worker, request, outcome, hook, owner_trusted=user.is_trusted)
     if not await horde.statements.complete(completion):
         async with horde.db.autocommit() as conn:
             current, _ = await horde.statements.load_job(conn, job_id)
@@ -92,7 +93,9 @@ async def submit_job(horde: Horde, *, kind: str, body: Any, user: Principal) -> 
     horde.notifier.request_changed(request.id)
     if request.webhook:
         horde.webhooks.kick()
-    return GenerationSubmitted(reward=pricing.kudos_of(completion.reward))
+    # the answer is the generation kudos before the bridge multiplier (SEMANTICS.md 3.4), as charged
+    gross = min(pricing.hundredths(outcome.reward), completion.burn)
+    return GenerationSubmitted(reward=pricing.kudos_of(gross))
 
 
 async def _release_if_ended(horde: Horde, request_id: uuid.UUID, ref: str) -> None:
@@ -127,12 +130,17 @@ def _completion(
     request: RequestRow,
     outcome: SubmitOutcome,
     hook: Hook | None,
+    *,
+    owner_trusted: bool,
 ) -> Completion:
     now = horde.clock.now()
     burn = pricing.hundredths(outcome.burn)
-    reward = min(pricing.hundredths(outcome.reward), burn)  # never more than the job charges
+    multiplier = horde.capabilities.reward_multiplier(str(worker["bridge_agent"] or ""))
+    # never more than the job charges (ADR 0014), after the bridge's multiplier (SEMANTICS.md 4.5)
+    reward = min(round(pricing.hundredths(outcome.reward) * multiplier), burn)
+    owner_legs = rewards.job_reward_legs(owner_id=worker["user_id"], paid=reward, owner_trusted=owner_trusted)
     legs = [
-        Leg(amount=reward, user_id=worker["user_id"]),
+        *owner_legs,
         Leg(amount=-burn, user_id=request.user_id),
         Leg(amount=burn - reward, system="horde"),
     ]

@@ -307,7 +307,7 @@ def queued_from_new(new: NewRequest) -> QueuedRequest:
         worker_ids=frozenset(new.worker_ids), any_model=not new.models, models=frozenset(new.models),
         forms=frozenset(j.form for j in new.jobs if j.form), required_caps=new.required_caps,
         prompt=new.prompt, things=0.0, over_average_steps=new.over_average_steps,
-        softprompt=new.softprompt, unsafe_ip=new.unsafe_ip,
+        softprompt=new.softprompt, unsafe_ip=new.unsafe_ip, upfront_covered=new.upfront_covered,
     )  # fmt: skip
 
 
@@ -383,7 +383,7 @@ async def _details(
             worker_ids=frozenset(targets[r.id]), any_model=r.any_model, models=frozenset(models[r.id]),
             forms=frozenset(), required_caps=r.required_caps, prompt=r.prompt,
             things=things(kind, r.payload), over_average_steps=r.over_average_steps,
-            softprompt=r.softprompt, unsafe_ip=r.unsafe_ip,
+            softprompt=r.softprompt, unsafe_ip=r.unsafe_ip, upfront_covered=r.upfront_covered,
         )
         for r in rows
     ]  # fmt: skip

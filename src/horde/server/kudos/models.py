@@ -43,6 +43,8 @@ class KudosBalance(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    # evaluating kudos (escrowed rewards of an untrusted owner, SEMANTICS.md 4.5; ADR 0023)
+    escrow: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class KudosHold(Base):

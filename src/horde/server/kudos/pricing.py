@@ -150,8 +150,60 @@ def free_text_length(*, threads: int, queued: int) -> int:
     return min(max(512 + 5 * threads - round(0.9 * queued), 256), 512)
 
 
+def downgraded_size(width: int, height: int, *, side: int) -> tuple[int, int]:
+    """`allow_downgrade`: the size scaled, keeping its shape, to fit the free area `side`**2, each side
+    snapped down to a multiple of 64, the area kept at least 512x512."""
+    if width * height <= side * side:
+        return width, height
+    scale = math.sqrt(side * side / (width * height))
+    w, h = max(64, int(width * scale) // 64 * 64), max(64, int(height * scale) // 64 * 64)
+    while w * h < 512 * 512:  # a very elongated shape: grow the short side back
+        if w <= h:
+            w += 64
+        else:
+            h += 64
+    return w, h
+
+
+def downgraded_steps(steps: int, *, sampler: str | None, max_steps: int, controlnet: bool) -> int:
+    """`allow_downgrade`: steps cut to the limit that makes them free (the models' limit, 20 with a
+    ControlNet, 10 for LCM), counted as the work they are (`accurate_steps`)."""
+    limit = max_steps
+    if controlnet:
+        limit = min(limit, CONTROLNET_MAX_STEPS)
+    if sampler == "lcm":
+        limit = min(limit, LCM_MAX_STEPS)
+    if accurate_steps(steps, sampler) <= limit:
+        return steps
+    return max(1, limit // 2 if sampler in SLOW_SAMPLERS else limit)
+
+
 def text_upfront(*, max_length: int, n: int, params_billions: float | None) -> float:
     """What a text request reserves when it needs upfront kudos (4.4)."""
     if params_billions is None:
         return 20.0 * n
     return round(max_length * params_billions / 21, 2) * n
+
+
+# Uptime rewards (SEMANTICS.md 4.5): paid for each UPTIME_SECONDS a worker stays online; a worker back
+# from more than UPTIME_STALE seconds offline starts a fresh period.
+UPTIME_SECONDS = 600
+UPTIME_STALE = 300
+
+
+def image_uptime_reward(*, models: int, allow_lora: bool) -> float:
+    """An image worker's reward per uptime period: 50 + 2 per model (+30 when it serves LoRAs)."""
+    return float(50 + 2 * models + (30 if allow_lora else 0))
+
+
+def text_uptime_reward(*, max_context_length: int, params_billions: float | None, validated: bool) -> float:
+    """A text worker's reward per uptime period, from its context and its (first) model's size."""
+    base = 25 + 15 * min(max_context_length, 262144) / 1024
+    if not validated:
+        base *= 0.3
+    if params_billions is None:
+        return round(base * 0.5, 2)
+    return round(base * max(params_billions / 7, 0.25), 2)
+
+
+ALCHEMY_UPTIME_REWARD = 40.0

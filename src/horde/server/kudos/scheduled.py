@@ -3,7 +3,7 @@ the monthly kudos."""
 
 from __future__ import annotations
 
-from horde.server.kudos import monthly
+from horde.server.kudos import monthly, trust
 from horde.server.kudos.service import fold
 from horde.server.state import Horde
 
@@ -18,6 +18,19 @@ async def fold_postings(horde: Horde) -> int:
         if not folded:
             break
     return total
+
+
+async def promote_trusted(horde: Horde) -> int:
+    """Promote the untrusted owners whose escrow passed the threshold; release trusted owners' escrow."""
+    s = horde.settings
+    async with horde.db.transaction() as conn:
+        moved = await trust.promote_and_release(
+            conn, threshold=s.kudos_trust_threshold, min_age_days=s.trust_min_account_days,
+            now=horde.clock.now(),
+        )  # fmt: skip
+    if moved:
+        horde.users.forget_all()  # this node's principals learn the new role now, others at their expiry
+    return moved
 
 
 async def pay_monthly(horde: Horde) -> int:

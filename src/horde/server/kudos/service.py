@@ -6,6 +6,9 @@ only ever INSERT postings, so no request locks a row that many requests share (S
 folder (`fold`, scheduled every few seconds under a lock) adds them into the balances. Debits never
 take a balance below the user's floor: the folder posts the forgiven part from `system:floor` (the
 reference's FLOOR_ADJUSTMENT). The anonymous user is never charged (its floor is its balance).
+Escrow (`evaluating_kudos`, SEMANTICS.md 4.5): postings on a user's `escrow` account instead of `user`;
+the folder adds them to `kudos_balances.escrow`, never to the spendable balance, until a promotion
+(kudos/trust.py) moves them across in one event (ADR 0023).
 Holds (upfront kudos, SEMANTICS.md 4.4) reserve part of a balance: a user's available kudos are
 balance - floor - holds; a hold is taken only under the payer's lock (the queueing statement), shrinks by
 each charge it covers and is released when its request ends.
@@ -17,6 +20,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,14 +37,26 @@ users = table(User)
 
 _INSERT = insert(postings)
 # one statement, so a fold that commits meanwhile is seen entirely or not at all
-_BALANCE = select(
-    func.coalesce(
-        select(balances.c.balance).where(balances.c.user_id == bindparam("uid")).scalar_subquery(), 0
+USER = "user"
+ESCROW = "escrow"
+
+
+def _account_total(column: str, account: str) -> Any:
+    folded = select(balances.c[column]).where(balances.c.user_id == bindparam("uid")).scalar_subquery()
+    unfolded = (
+        select(func.coalesce(func.sum(postings.c.amount), 0))
+        .where(
+            postings.c.user_id == bindparam("uid"),
+            postings.c.folded.is_(False),
+            postings.c.account == account,
+        )
+        .scalar_subquery()
     )
-    + select(func.coalesce(func.sum(postings.c.amount), 0))
-    .where(postings.c.user_id == bindparam("uid"), postings.c.folded.is_(False))
-    .scalar_subquery()
-)
+    return select(func.coalesce(folded, 0) + unfolded)
+
+
+_BALANCE = _account_total("balance", USER)
+_ESCROW = _account_total("escrow", ESCROW)
 
 ANON_FLOOR = -5000
 PSEUDONYMOUS_FLOOR = 1400
@@ -54,6 +70,7 @@ class Leg:
     amount: int  # hundredths, signed
     user_id: int | None = None
     system: str | None = None
+    escrow: bool = False  # the user's evaluating kudos, not the spendable balance (SEMANTICS.md 4.5)
 
 
 def user_floor(user_id: int, oauth_id: str) -> int:
@@ -74,7 +91,7 @@ def event_rows(
     for leg in legs:
         if leg.user_id == ANON_USER_ID and leg.amount < 0:
             leg = Leg(amount=leg.amount, system="floor")  # anonymous use is never charged: the floor pays
-        account = "user" if leg.user_id is not None else f"system:{leg.system}"
+        account = (ESCROW if leg.escrow else USER) if leg.user_id is not None else f"system:{leg.system}"
         rows.append({
             "event_id": event_id, "account": account, "user_id": leg.user_id, "amount": leg.amount,
             "reason": reason, "ref": ref, "created_at": utc(now), "folded": False,
@@ -172,11 +189,18 @@ async def balance_of(conn: AsyncConnection, user_id: int) -> int:
     return int(total or 0)
 
 
+async def escrow_of(conn: AsyncConnection, user_id: int) -> int:
+    """A user's evaluating kudos in hundredths (escrowed rewards, SEMANTICS.md 4.5)."""
+    total = await conn.scalar(_ESCROW, {"uid": user_id})
+    return int(total or 0)
+
+
 async def fold(conn: AsyncConnection, *, now: float, limit: int = 5000) -> int:
-    """Add unfolded postings into the balances, forgiving debits below each user's floor."""
+    """Add unfolded postings into the balances (escrow postings into the escrow), forgiving debits
+    below each user's floor."""
     rows = (
         await conn.execute(
-            select(postings.c.id, postings.c.user_id, postings.c.amount)
+            select(postings.c.id, postings.c.user_id, postings.c.amount, postings.c.account)
             .where(postings.c.folded.is_(False), postings.c.user_id.is_not(None))
             .order_by(postings.c.id)
             .limit(limit)
@@ -187,17 +211,23 @@ async def fold(conn: AsyncConnection, *, now: float, limit: int = 5000) -> int:
         return 0
     debits: defaultdict[int, int] = defaultdict(int)
     credits: defaultdict[int, int] = defaultdict(int)
-    for _, user_id, amount in rows:
-        (debits if amount < 0 else credits)[user_id] += amount
-    for user_id in set(debits) | set(credits):
-        await _fold_user(conn, user_id, credits[user_id], debits[user_id], now)
+    escrow: defaultdict[int, int] = defaultdict(int)
+    for _, user_id, amount, account in rows:
+        if account == ESCROW:
+            escrow[user_id] += amount
+        else:
+            (debits if amount < 0 else credits)[user_id] += amount
+    for user_id in set(debits) | set(credits) | set(escrow):
+        await _fold_user(conn, user_id, credits[user_id], debits[user_id], now, escrow=escrow[user_id])
     ids = [row.id for row in rows]
     for chunk in (ids[i : i + 1000] for i in range(0, len(ids), 1000)):
         await conn.execute(update(postings).where(postings.c.id.in_(chunk)).values(folded=True))
     return len(rows)
 
 
-async def _fold_user(conn: AsyncConnection, user_id: int, credit: int, debit: int, now: float) -> None:
+async def _fold_user(
+    conn: AsyncConnection, user_id: int, credit: int, debit: int, now: float, *, escrow: int
+) -> None:
     current = await conn.execute(
         select(balances.c.balance, users.c.oauth_id)
         .select_from(users.outerjoin(balances, balances.c.user_id == users.c.id))
@@ -221,17 +251,19 @@ async def _fold_user(conn: AsyncConnection, user_id: int, credit: int, debit: in
             ],
         )
     result = await conn.execute(
-        update(balances).where(balances.c.user_id == user_id).values(balance=new + forgiven)
+        update(balances)
+        .where(balances.c.user_id == user_id)
+        .values(balance=new + forgiven, escrow=balances.c.escrow + escrow)
     )
     if result.rowcount == 0:
-        await conn.execute(insert(balances).values(user_id=user_id, balance=new + forgiven))
+        await conn.execute(insert(balances).values(user_id=user_id, balance=new + forgiven, escrow=escrow))
 
 
 async def totals_by_reason(conn: AsyncConnection, user_id: int) -> dict[str, int]:
     """Sum of a user's postings per reason (for kudos_details)."""
     rows = await conn.execute(
         select(postings.c.reason, func.sum(postings.c.amount))
-        .where(postings.c.user_id == user_id)
+        .where(postings.c.user_id == user_id, postings.c.account == USER)
         .group_by(postings.c.reason)
     )
     return {str(reason): int(total) for reason, total in rows}
@@ -246,17 +278,30 @@ async def verify(conn: AsyncConnection) -> list[str]:
         .having(func.sum(postings.c.amount) != 0)
     )
     problems += [f"event {event} sums to {total}" for event, total in unbalanced]
+    for account, column in ((USER, "balance"), (ESCROW, "escrow")):
+        problems += await _verify_account(conn, account, column)
+    return problems
+
+
+async def _verify_account(conn: AsyncConnection, account: str, column: str) -> list[str]:
     folded_sums = dict(
         (
             await conn.execute(
                 select(postings.c.user_id, func.sum(postings.c.amount))
-                .where(postings.c.user_id.is_not(None), postings.c.folded.is_(True))
+                .where(
+                    postings.c.user_id.is_not(None),
+                    postings.c.folded.is_(True),
+                    postings.c.account == account,
+                )
                 .group_by(postings.c.user_id)
             )
         ).all()
     )
-    for user_id, balance in (await conn.execute(select(balances.c.user_id, balances.c.balance))).all():
-        if int(folded_sums.pop(user_id, 0)) != int(balance):
-            problems.append(f"user {user_id}: balance {balance} but folded postings sum to a different total")
-    problems += [f"user {u}: folded postings {t} but no balance row" for u, t in folded_sums.items() if t]
+    problems: list[str] = []
+    for user_id, total in (await conn.execute(select(balances.c.user_id, balances.c[column]))).all():
+        if int(folded_sums.pop(user_id, 0)) != int(total):
+            problems.append(f"user {user_id}: {column} {total} but folded postings sum to a different total")
+    problems += [
+        f"user {u}: folded {account} postings {t} but no balance row" for u, t in folded_sums.items() if t
+    ]
     return problems

@@ -48,7 +48,7 @@ PAGE_TTL = 60.0  # seconds a node keeps a users page (the reference: 300 s)
 KUDOS_DETAIL_OF_REASON = {
     "generation": "accumulated", "uptime": "accumulated", "admin": "admin", "gifted": "gifted",
     "received": "received", "donated": "donated", "recurring": "recurring", "awarded": "awarded",
-    "styled": "styled",
+    "styled": "styled", "promotion": "accumulated",
 }  # fmt: skip
 CONTRIBUTION_FIELD = {"image": "megapixelsteps", "text": "tokens"}  # what a kind's `things` are
 
@@ -126,7 +126,10 @@ async def user_details(conn: AsyncConnection, horde: Horde, user: User, *, level
     if level >= MODERATOR:
         amount, last = await monthly.monthly_kudos_of(conn, user.id)
         grant: dict[str, Any] = {"amount": amount} | ({"last_received": last} if last else {})
-        body.update(evaluating_kudos=0, monthly_kudos=grant, suspicious=0, admin_comment=user.admin_comment)
+        escrow = await kudos.escrow_of(conn, user.id) / 100
+        body.update(
+            evaluating_kudos=escrow, monthly_kudos=grant, suspicious=0, admin_comment=user.admin_comment
+        )
     return UserDetails.model_validate(body)
 
 

@@ -137,6 +137,11 @@ async def report_suspicion(conn: AsyncConnection, *, user: Principal, reason: Su
         pass  # counted already (a once-only reason, or a concurrent first report)
 
 
+async def make_trusted(conn: AsyncConnection, *, user_id: int) -> None:
+    """Give a user the trusted role (a promotion by escrowed rewards, SEMANTICS.md 4.5)."""
+    await conn.execute(update(users).where(users.c.id == user_id).values(trusted=True))
+
+
 async def suspicion_of(conn: AsyncConnection, user_id: int) -> int:
     """How suspicious a user is: the sum of its reasons' counts (5 or more: suspicious)."""
     total = await conn.execute(select(func.coalesce(func.sum(suspicions.c.count), 0)).where(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntFlag
 from pathlib import Path
 
@@ -103,6 +103,25 @@ VALIDATED_TEXT_BACKENDS = frozenset(
 )
 
 
+# Worker rewards by bridge (SEMANTICS.md 4.5): an official bridge at its latest version is paid in full,
+# an older version of one 0.9, any other bridge 0.75. name -> latest major version. Ours counts as
+# official at its latest version whatever it reports (ADR 0023); the others' figures are their latest
+# releases when this table was written, so an operator's capability file may raise them.
+OFFICIAL_BRIDGES: dict[str, int] = {
+    "AI Horde Worker reGen": 10,
+    "AI Horde Worker": 24,
+    "KoboldAI Horde Bridge": 1,
+    "KoboldCppEmbedWorker": 1,
+    "AI Horde Worker~aphrodite~oai": 1,
+    "AI Horde Worker~aphrodite~kai": 1,
+    "TabbyAPI": 1,
+    "horde-alchemist": 1,
+}
+LATEST_MULTIPLIER = 1.0
+OLDER_MULTIPLIER = 0.9
+OTHER_MULTIPLIER = 0.75
+
+
 def parse_bridge_agent(agent: str) -> tuple[str, int]:
     """`name:version:url` -> (name, major version); an unparsable version counts as 0."""
     name, _, rest = agent.partition(":")
@@ -115,6 +134,17 @@ def parse_bridge_agent(agent: str) -> tuple[str, int]:
 @dataclass(frozen=True)
 class CapabilityTable:
     table: Mapping[str, list[tuple[int, Cap]]]
+    latest: Mapping[str, int] = field(default_factory=lambda: dict(OFFICIAL_BRIDGES))
+
+    def reward_multiplier(self, bridge_agent: str) -> float:
+        """What a job's generation kudos are multiplied by for the worker (SEMANTICS.md 4.5)."""
+        name, major = parse_bridge_agent(bridge_agent)
+        if name == OUR_BRIDGE:
+            return LATEST_MULTIPLIER
+        latest = self.latest.get(name)
+        if latest is None:
+            return OTHER_MULTIPLIER
+        return LATEST_MULTIPLIER if major >= latest else OLDER_MULTIPLIER
 
     def caps_of(self, bridge_agent: str) -> Cap:
         """The capabilities a bridge_agent string grants (none for unknown names)."""
@@ -137,11 +167,14 @@ def _caps(names: Iterable[str]) -> Cap:
 
 
 def load_table(extension_path: str = "") -> CapabilityTable:
-    """The built-in table, extended by an operator's JSON file `{name: {version: [caps]}}`."""
+    """The built-in table, extended by an operator's JSON file `{name: {version: [caps]}}`; a bridge named
+    there counts as official, at the highest version the file lists (its reward multiplier)."""
     table = {name: list(entries) for name, entries in BUILTIN_TABLE.items()}
+    latest = dict(OFFICIAL_BRIDGES)
     if extension_path:
         extra = json.loads(Path(extension_path).read_text())
         for name, versions in extra.items():
             entries = [(int(str(v).split(".")[0]), _caps(c)) for v, c in versions.items()]
             table[name] = sorted(entries)
-    return CapabilityTable(table)
+            latest[name] = max([latest.get(name, 0), *(major for major, _ in entries)])
+    return CapabilityTable(table, latest)

@@ -44,3 +44,30 @@ class Worker(Base):
     team_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("teams.id", ondelete="SET NULL"), nullable=True, index=True
     )
+
+
+class WorkerCheckIn(Base):
+    """One written check-in of a worker: inserted beside the check-in, folded into uptime and its
+    rewards by the scheduler, then deleted (ADR 0023). No foreign key: a deleted worker's check-ins
+    fold into nothing."""
+
+    __tablename__ = "worker_checkins"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    worker_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    at: Mapped[float] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean)  # not paused, not in maintenance: uptime accrues
+    reward: Mapped[int] = mapped_column(BigInteger)  # hundredths per uptime period at this check-in
+
+
+class WorkerUptime(Base):
+    """The uptime folder's cursor per worker: when it was last seen and the seconds accrued toward its
+    next uptime reward. Written only by the folder."""
+
+    __tablename__ = "worker_uptime"
+
+    worker_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workers.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seen: Mapped[float] = mapped_column(Float)
+    accrued: Mapped[float] = mapped_column(Float, default=0.0)

@@ -3,7 +3,8 @@
 Invariants: one name belongs to one worker of one kind and one owner; a changed declaration (or a worker
 this node has no record of) is written on the pop's path, at once; an unchanged one is written every
 `checkin_debounce` to 1.5 x `checkin_debounce` seconds (spread, so workers that started together do not
-all come due in the same second), beside the pop, never on its path (ADR 0013).
+all come due in the same second), beside the pop, never on its path (ADR 0013). Each write inserts a
+check-in event, which the uptime folder turns into uptime and its rewards (ADR 0023).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from horde.server.state import Horde
 from horde.server.users.principal import Principal
 from horde.server.workers.cache import CachedWorker
 from horde.server.workers.models import Worker
+from horde.server.workers.uptime import record_checkin
 
 workers = table(Worker)
 
@@ -171,10 +173,20 @@ async def _write(horde: Horde, conn: AsyncConnection, c: CheckIn) -> Worker:
                 raise
             _verify(existing, kind=kind, owner=owner)
             worker = existing
+    await _record_uptime(horde, conn, worker, now)
     debounce = horde.settings.checkin_debounce
     due_at = now + debounce * random.uniform(1.0, 1.5)  # spread, not a secret
     horde.workers.put(CachedWorker(worker=worker, written_at=now, signature=c.signature, due_at=due_at))
     return worker
+
+
+async def _record_uptime(horde: Horde, conn: AsyncConnection, worker: Worker, now: float) -> None:
+    # the uptime folder accrues the gaps between these events (workers/uptime.py, ADR 0023)
+    record = {"models": worker.models, "config": worker.config, "bridge_agent": worker.bridge_agent}
+    await record_checkin(
+        conn, worker_id=worker.id, now=now, active=not (worker.paused or worker.maintenance),
+        reward=KINDS[worker.kind].uptime_reward(horde, record),
+    )  # fmt: skip
 
 
 async def _create(

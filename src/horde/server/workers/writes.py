@@ -38,6 +38,13 @@ def completed_sql(p: Params, *, after: str) -> str:
     RETURNING 1"""  # noqa: S608 (names and placeholders only: values are bound)
 
 
+def unpause_owned(user_id: int) -> Update:
+    """Unpause an owner's workers (the owner was promoted to trusted, SEMANTICS.md 4.5)."""
+    return (
+        update(workers).where(workers.c.user_id == user_id, workers.c.paused.is_(True)).values(paused=False)
+    )
+
+
 def faulted(worker_id: object, *, expired: bool) -> Update:
     """A job the worker held was faulted (it reported the fault, or its lease ran out)."""
     return (

@@ -103,6 +103,9 @@ class AlchemyKind(Kind):
         fields.update(forms=frozenset(config.get("forms", ())), max_tiles=int(config.get("max_tiles", 80)))
         return with_caps(fields, int(horde.capabilities.caps_of(str(worker.get("bridge_agent") or ""))))
 
+    def uptime_reward(self, horde: Resources, worker: dict[str, Any]) -> float:
+        return pricing.ALCHEMY_UPTIME_REWARD
+
     def performance(self, speed: float) -> str:
         return f"{round(1 / speed, 1) if speed > 0 else 0} seconds per form"
 

@@ -71,6 +71,10 @@ class Kind(ABC):
         when it fits what the horde gives away; `threads` online and `queued` jobs of this kind."""
         return None
 
+    def downgrade(self, horde: Resources, body: Any, *, threads: int, queued: int) -> Any:
+        """`body` shrunk to what the horde gives away without upfront kudos (`allow_downgrade`)."""
+        return body
+
     @abstractmethod
     def ttl(self, horde: Resources, new: NewRequest) -> float:
         """Seconds a worker has for one job of this request."""
@@ -137,6 +141,10 @@ class Kind(ABC):
     def worker_models(self, horde: Resources, models: list[str], *, owner: Principal) -> list[str]:
         """The models a popping worker declared, as the horde records them (SEMANTICS.md 3.3.3)."""
         return models
+
+    @abstractmethod
+    def uptime_reward(self, horde: Resources, worker: dict[str, Any]) -> float:
+        """Kudos a worker of this kind earns per uptime period (SEMANTICS.md 4.5), from its record."""
 
     @abstractmethod
     def performance(self, speed: float) -> str:

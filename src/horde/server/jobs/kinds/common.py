@@ -84,6 +84,7 @@ def common_config(body: Any) -> dict[str, Any]:
         "blacklist": list(blacklist_words(list(getattr(body, "blacklist", []) or []))),
         "extra_slow": bool(getattr(body, "extra_slow_worker", False)),
         "allow_unsafe_ipaddr": bool(getattr(body, "allow_unsafe_ipaddr", True)),
+        "require_upfront_kudos": bool(getattr(body, "require_upfront_kudos", False)),
     }
 
 
@@ -102,6 +103,7 @@ def base_profile(worker: dict[str, Any], *, kind: str, owner_trusted: bool, amou
         "extra_slow": bool(config.get("extra_slow", False)),
         "blacklist": tuple(config.get("blacklist", ())),
         "allow_unsafe_ip": bool(config.get("allow_unsafe_ipaddr", True)),
+        "require_upfront_kudos": bool(config.get("require_upfront_kudos", False)) and kind != "alchemy",
     }
 
 

@@ -180,6 +180,7 @@ class ImageKind(Kind):
             worker_ids=target_workers(body), models=requested_models(body.models),
             required_caps=required_caps(body, sdxl=_sdxl(horde, body)), webhook=webhook,
             dry_run_kudos=_dry_run(horde, body, price), over_average_steps=_over_average_steps(horde, body),
+            extra_source_images=len(body.extra_source_images or []),
         )  # fmt: skip
 
     def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
@@ -200,6 +201,23 @@ class ImageKind(Kind):
             or (bool(params.get("control_type")) and steps > pricing.CONTROLNET_MAX_STEPS)
         )
         return new.dry_run_kudos if needs else None
+
+    def downgrade(self, horde: Resources, body: Any, *, threads: int, queued: int) -> Any:
+        assert isinstance(body, GenerationInputStable)
+        p = body.params
+        side = pricing.free_image_side(
+            threads=threads, queued=queued, baselines=[horde.catalog.baseline(m) for m in body.models]
+        )
+        width, height = pricing.downgraded_size(p.width, p.height, side=side)
+        max_steps = min(
+            (horde.catalog.max_steps(m) or pricing.DEFAULT_MAX_STEPS for m in body.models),
+            default=pricing.DEFAULT_MAX_STEPS,
+        )
+        steps = pricing.downgraded_steps(
+            p.steps, sampler=p.sampler_name, max_steps=max_steps, controlnet=bool(p.control_type)
+        )
+        params = p.model_copy(update={"width": width, "height": height, "steps": steps})
+        return body.model_copy(update={"params": params})
 
     def ttl(self, horde: Resources, new: NewRequest) -> float:
         s = horde.settings
@@ -237,6 +255,12 @@ class ImageKind(Kind):
         if not known:
             raise HordeError(RC.BadRequest, "None of the declared models is known to this horde")
         return known
+
+    def uptime_reward(self, horde: Resources, worker: dict[str, Any]) -> float:
+        config = worker.get("config") or {}
+        return pricing.image_uptime_reward(
+            models=len(worker.get("models") or ()), allow_lora=bool(config.get("allow_lora", False))
+        )
 
     def performance(self, speed: float) -> str:
         return f"{round(speed, 1)} megapixelsteps per second"

@@ -124,6 +124,13 @@ class TextKind(Kind):
         billions = max((p for m in new.models if (p := horde.catalog.text_params_billions(m))), default=None)
         return pricing.text_upfront(max_length=new.max_length, n=len(new.jobs), params_billions=billions)
 
+    def downgrade(self, horde: Resources, body: Any, *, threads: int, queued: int) -> Any:
+        assert isinstance(body, GenerationInputKobold)
+        free = pricing.free_text_length(threads=threads, queued=queued)
+        if body.params.max_length <= free:
+            return body
+        return body.model_copy(update={"params": body.params.model_copy(update={"max_length": free})})
+
     def ttl(self, horde: Resources, new: NewRequest) -> float:
         return horde.settings.text_job_ttl
 
@@ -144,6 +151,15 @@ class TextKind(Kind):
         if horde.capabilities.is_validated_text_backend(agent):
             caps |= Cap.VALIDATED_BACKEND
         return with_caps(fields, int(caps))
+
+    def uptime_reward(self, horde: Resources, worker: dict[str, Any]) -> float:
+        config = worker.get("config") or {}
+        models = list(worker.get("models") or ())
+        return pricing.text_uptime_reward(
+            max_context_length=int(config.get("max_context_length", 2048)),
+            params_billions=horde.catalog.text_params_billions(models[0]) if models else None,
+            validated=horde.capabilities.is_validated_text_backend(str(worker.get("bridge_agent") or "")),
+        )
 
     def performance(self, speed: float) -> str:
         return f"{round(speed, 1)} tokens per second"

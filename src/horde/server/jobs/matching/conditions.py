@@ -246,10 +246,20 @@ MAX_TILES = Condition(
     binds=lambda w: {"max_tiles": w.max_tiles},
 )
 
+# A worker's `require_upfront_kudos` (SEMANTICS.md 4.4): only requests whose requester could pay them
+# upfront. The fact is the request's own column, fixed when it was queued, so the claim and the queue
+# snapshot read the same immutable value (ADR 0023 says why not the live balance).
+UPFRONT_KUDOS = Condition(
+    "kudos",
+    refuses=lambda q, w: w.require_upfront_kudos and not q.upfront_covered,
+    sql=lambda w: requests.c.upfront_covered == true() if w.require_upfront_kudos else None,
+    shape=lambda w: w.require_upfront_kudos,
+)
+
 _SHARED = (WORKER_LIST, SLOW, EXTRA_SLOW, TRUSTED, CAPABILITIES)
 CONDITIONS: dict[str, tuple[Condition, ...]] = {
-    "image": (MAX_PIXELS, MODELS, *_SHARED, UNSAFE_IP, NSFW, STEP_COUNT, BLACKLIST),
-    "text": (MAX_LENGTH, MAX_CONTEXT_LENGTH, MODELS, *_SHARED, BLACKLIST, SOFTPROMPT),
+    "image": (MAX_PIXELS, MODELS, *_SHARED, UNSAFE_IP, NSFW, STEP_COUNT, BLACKLIST, UPFRONT_KUDOS),
+    "text": (MAX_LENGTH, MAX_CONTEXT_LENGTH, MODELS, *_SHARED, BLACKLIST, SOFTPROMPT, UPFRONT_KUDOS),
     "alchemy": (FORMS, MAX_TILES, *_SHARED, BLACKLIST),
 }
 NOT_REPORTED = frozenset({"forms"})  # keys a refusal does not count under in `skipped`

@@ -126,7 +126,7 @@ def request_values(row: NewRow, *, priority: float) -> dict[str, Any]:
         has_worker_list=bool(new.worker_ids), any_model=not new.models, required_caps=new.required_caps,
         payload=new.payload, webhook=new.webhook, kudos=new.kudos, client_agent=row.client_agent[:1000],
         ipaddr=row.ipaddr, over_average_steps=new.over_average_steps, softprompt=new.softprompt,
-        unsafe_ip=new.unsafe_ip,
+        unsafe_ip=new.unsafe_ip, upfront_covered=new.upfront_covered,
     )  # fmt: skip
 
 
