@@ -106,6 +106,8 @@ async def _mark_unsafe_ip(horde: Horde, new: NewRequest, *, user: Principal, ipa
     new.unsafe_ip = True
     if not user.is_trusted:
         new.trusted_workers = True
+
+
 DRY_RUN_NOTE = (
     "An estimate, not a price: each job is charged for the model that serves it and what its worker "
     "returns, and the activation tax is included (ADR 0023)"
