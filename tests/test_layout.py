@@ -53,7 +53,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "", "kit", "kit.*", "config", "errors", "db", "migrate", "middleware", "ratelimit", "redis",
         "catalog", "clientip",
         "images", "images.codec", "images.storage", "images.sources", "images.s3", "images.backends",
-        "observe.logs", "observe.metrics", "observe.middleware", "processes",
+        "observe.logs", "observe.metrics", "observe.middleware", "processes", "answer_cache",
     )),
     ("tables and records", (
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",

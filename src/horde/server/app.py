@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from horde import __version__
+from horde.server.answer_cache import AnswerCache, AnswerCacheMiddleware
 from horde.server.api import API_ROUTERS, root_router
 from horde.server.auth import install_guards
 from horde.server.catalog import ModelCatalog, load_catalog
@@ -99,6 +100,8 @@ async def build_horde(
     horde.filters = FilterCache(clock, interval=settings.filter_refresh_interval)
     horde.notifier.on_filters_changed = horde.filters.invalidate
     horde.answers = Answers(clock)
+    horde.cache = _answer_cache(settings, clock)
+    wire_cache(horde.cache, horde.answers, horde.notifier)
     horde.messages = MessageBoard(db, clock)
     horde.guard = Guard(db, clock)
     horde.reputation = load_reputation(settings, clock)
@@ -115,7 +118,33 @@ async def build_horde(
     return horde
 
 
+def _answer_cache(settings: Settings, clock: Clock) -> AnswerCache:
+    client = None
+    if settings.redis_url:
+        client = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+    return AnswerCache(
+        local_ttl=settings.cache_local_ttl, client=client, prefix=settings.redis_prefix,
+        enabled=settings.answer_cache, clock=clock.now, wall=clock.now,
+    )  # fmt: skip
+
+
+def wire_cache(cache: AnswerCache, answers: Answers, notifier: Notifier) -> None:
+    """A forget of the node's computed answers invalidates the cached answers of its tag on every node
+    (through the relay), and what other nodes invalidate is dropped here (ADR 0026)."""
+    answers.on_forget = cache.invalidate
+
+    def drop_answers(tags: list[str]) -> None:
+        for tag in tags:
+            answers.drop(tag)
+
+    cache.on_dropped.append(drop_answers)
+    cache.on_invalidated = notifier.cache_invalidated
+    notifier.on_cache_invalidated = cache.drop_local
+    notifier.on_request_changed = lambda request_id: cache.request_changed(str(request_id))
+
+
 async def close_horde(horde: Horde) -> None:
+    await horde.cache.close()
     await horde.snapshots.close()
     await horde.workers.close()
     await horde.http.aclose()
@@ -204,7 +233,8 @@ def _install_middleware(app: FastAPI, settings: Settings, horde: Horde | None, h
     """The layers every request passes, outermost last (each `add_middleware` wraps the ones before)."""
     if settings.lean_hot_paths:  # innermost: every layer below applies to the lean routes too (ADR 0020)
         app.add_middleware(LeanMiddleware, fastapi=app, routes=lean_routes(LEAN))
-    app.add_middleware(FieldMaskMiddleware)  # masks the final body, after any cache
+    app.add_middleware(AnswerCacheMiddleware)  # keeps unmasked bodies, lean or not (ADR 0026)
+    app.add_middleware(FieldMaskMiddleware)  # masks the final body, after the cache
     app.add_middleware(BodyGuardMiddleware)
     if not settings.test_ratelimit_disabled:
         now = horde.clock.now if horde is not None else time.time
@@ -220,5 +250,6 @@ def _serve(app: FastAPI, horde: Horde, health: RedisHealth) -> None:
     """Attach the running horde to the app (and the app's rate limiter to the horde)."""
     app.state.horde = horde
     horde.redis_health = health
+    horde.cache.watch(health)
     if limiter := getattr(app.state, "rate_limiter", None):
         horde.accepted_hooks.append(_whitelisting(limiter))

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: a SQLite file in data_dir
     redis_url: str = ""  # empty: no Redis, node-local caches only
     redis_prefix: str = "horde:"
+    # the answer cache of the hot GET routes (ADR 0026): its node-local tier keeps an answer this many
+    # seconds (0: the local tier is off, every lookup asks Redis); `answer_cache` off: no caching at all
+    answer_cache: bool = True
+    cache_local_ttl: float = Field(default=1.0, ge=0.0, le=1.0)
     public_url: str = ""  # empty: the address the server listens on
     host: str = "127.0.0.1"
     port: int = 7001

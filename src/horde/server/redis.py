@@ -16,6 +16,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
@@ -35,12 +36,16 @@ class RedisHealth:
         self.healthy = True
         self.retry_at = 0.0
         self.delay = first_delay
+        self.listeners: list[Callable[[bool], None]] = []  # told when Redis goes away or comes back
 
     def failed(self, exc: BaseException, *, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         if self.healthy:
             log.warning("Redis is unreachable (%s): counting and waking in this process", exc)
             self.delay = self.first_delay
+            self.healthy = False
+            for listener in self.listeners:
+                listener(False)
         else:
             self.delay = min(self.delay * 2, self.max_delay)
         self.healthy = False
@@ -49,6 +54,9 @@ class RedisHealth:
     def succeeded(self) -> None:
         if not self.healthy:
             log.warning("Redis answers again")
+            self.healthy = True
+            for listener in self.listeners:
+                listener(True)
         self.healthy = True
         self.delay = self.first_delay
 
@@ -123,6 +131,8 @@ class RedisRelay(RelayHook):
             return
         if event.get("channel") == "work":
             self.notifier.work_added(event.get("value") or None, relay=False)
+        elif event.get("channel") == "cache":
+            self.notifier.cache_invalidated(str(event.get("value") or "").split(","), relay=False)
         elif event.get("channel") == "filters":
             self.notifier.filters_changed(relay=False)
         elif event.get("channel") == "request":

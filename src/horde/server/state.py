@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from horde.server.answer_cache import AnswerCache
 from horde.server.filters.cache import FilterCache
 from horde.server.jobs.snapshot import Snapshots
 from horde.server.jobs.statements import JobStatements
@@ -34,6 +35,7 @@ class Horde(Resources):
     notifier: Notifier = field(init=False)
     webhooks: WebhookSender = field(init=False)
     answers: Answers = field(init=False)
+    cache: AnswerCache = field(init=False)  # the two-tier cache of the hot GET answers (ADR 0026)
     messages: MessageBoard = field(init=False)
     filters: FilterCache = field(init=False)
     # called with the client's address after a refused (corrupt) prompt: the IP countermeasures of

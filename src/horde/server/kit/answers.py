@@ -18,6 +18,8 @@ class Answers:
         self._clock = clock
         self._maxsize = maxsize
         self._data: OrderedDict[tuple[Hashable, ...], tuple[float, object]] = OrderedDict()
+        # set by the answer cache (ADR 0026): a forget is then also a cluster-wide invalidation
+        self.on_forget: Callable[[str], None] | None = None
 
     async def get(self, key: tuple[Hashable, ...], ttl: float, compute: Callable[[], Awaitable[T]]) -> T:
         """The answer under `key`, computed again when older than `ttl` seconds."""
@@ -32,6 +34,14 @@ class Answers:
         return value
 
     def forget(self, prefix: str) -> None:
-        """Drop every answer whose key starts with `prefix` (after a change made on this node)."""
+        """Drop every answer whose key starts with `prefix` (after a change made on this node), here and,
+        through the answer cache's invalidation, on every node."""
+        if self.on_forget is not None:
+            self.on_forget(prefix)  # comes back here as `drop`
+        else:
+            self.drop(prefix)
+
+    def drop(self, prefix: str) -> None:
+        """Drop this node's answers whose key starts with `prefix`."""
         for key in [k for k in self._data if k and k[0] == prefix]:
             del self._data[key]

@@ -28,6 +28,9 @@ class Notifier:
         self._versions: dict[str, int] = {}
         self._every_kind = 0
         self.on_filters_changed: Callable[[], None] | None = None  # the node's filter cache
+        # the node's answer cache (ADR 0026): another node invalidated these tags; a request changed
+        self.on_cache_invalidated: Callable[[list[str]], None] | None = None
+        self.on_request_changed: Callable[[uuid.UUID], None] | None = None
 
     @property
     def closing(self) -> bool:
@@ -68,11 +71,22 @@ class Notifier:
             self.relay.publish("work", kind or "")
 
     def request_changed(self, request_id: uuid.UUID, *, relay: bool = True) -> None:
+        if self.on_request_changed is not None:
+            self.on_request_changed(request_id)
         event = self._requests.pop(request_id, None)
         if event is not None:
             event.set()
         if relay and self.relay is not None:
             self.relay.publish("request", str(request_id))
+
+    def cache_invalidated(self, tags: list[str], *, relay: bool = True) -> None:
+        """Cached answers of `tags` changed: a write here tells the other nodes (relay=True; this node
+        already dropped them), an event from another node drops them here (relay=False)."""
+        if relay:
+            if self.relay is not None:
+                self.relay.publish("cache", ",".join(tags))
+        elif self.on_cache_invalidated is not None:
+            self.on_cache_invalidated(tags)
 
     def filters_changed(self, *, relay: bool = True) -> None:
         """The prompt filters changed (after the write committed): reload them here and on every node."""

@@ -65,6 +65,17 @@ TASK_SECONDS = Histogram(
 TASK_FAILURES = Counter(
     "horde_scheduled_task_failures_total", "Runs of a periodic task that raised.", ["task"], registry=REGISTRY
 )
+CACHE_HITS = Counter(
+    "horde_cache_hits_total",
+    "GET answers served from the answer cache (ADR 0026), by tier: local (this node) or shared (Redis).",
+    ["tier"],
+    registry=REGISTRY,
+)
+CACHE_MISSES = Counter(
+    "horde_cache_misses_total",
+    "Lookups of the answer cache that neither tier answered (the route computed the answer).",
+    registry=REGISTRY,
+)
 
 
 def observe_pop(kind: str, answer: dict[str, Any]) -> None:

@@ -15,4 +15,6 @@ async def fold_team_events(horde: Horde) -> int:
         total += folded
         if not folded:
             break
+    if total:
+        horde.answers.forget("teams")  # their totals moved: on every node (ADR 0026)
     return total
