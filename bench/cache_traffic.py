@@ -107,8 +107,13 @@ async def _reader(urls: list[str], key: str, team_id: str, deadline: float) -> i
     return done
 
 
-async def _staleness_probe(a: str, b: str, key: str, team_id: str, deadline: float) -> list[float]:
+async def _staleness_probe(
+    a: str, b: str, key: str, team_id: str, deadline: float, interval: float
+) -> tuple[list[float], list[float]]:
+    """(delays, poll latencies): a delay is from the rename's answer on A to the start of the first
+    poll of B that showed the new name; a poll's latency says how fine-grained that figure is."""
     delays: list[float] = []
+    polls: list[float] = []
     async with httpx.AsyncClient(timeout=30, headers={"apikey": key}) as http:
         n = 0
         while time.monotonic() < deadline:
@@ -119,12 +124,15 @@ async def _staleness_probe(a: str, b: str, key: str, team_id: str, deadline: flo
             if renamed.status_code != 200:
                 raise RuntimeError(f"rename answered {renamed.status_code}: {renamed.text}")
             for _ in range(2000):  # at most about 10 s
-                if (await http.get(f"{b}/api/v2/teams/{team_id}")).json().get("name") == name:
+                started = time.monotonic()
+                seen = (await http.get(f"{b}/api/v2/teams/{team_id}")).json().get("name")
+                polls.append(time.monotonic() - started)
+                if seen == name:
                     break
                 await asyncio.sleep(0.005)
-            delays.append(time.monotonic() - written)
-            await asyncio.sleep(0.5)
-    return delays
+            delays.append(started - written)
+            await asyncio.sleep(interval)
+    return delays, polls
 
 
 async def _second_node(
@@ -177,9 +185,9 @@ async def one_mode(args: argparse.Namespace, local_ttl: float) -> dict[str, Any]
         traffic = run_traffic(target, args, dict.fromkeys(KINDS, args.workers_per_kind),
                               dict.fromkeys(KINDS, args.clients_per_kind))  # fmt: skip
         readers = [_reader([a.url, b_url], owner.api_key, team_id, deadline) for _ in range(args.readers)]
-        probe = _staleness_probe(a.url, b_url, owner.api_key, team_id, deadline)
+        probe = _staleness_probe(a.url, b_url, owner.api_key, team_id, deadline, args.probe_interval)
         results = await asyncio.gather(traffic, probe, *readers)
-        delays: list[float] = results[1]
+        delays, polls = results[1]
         after_redis = await _redis_counts(redis_url)
         after_api = await _api_requests([a.url, b_url])
     finally:
@@ -200,6 +208,8 @@ async def one_mode(args: argparse.Namespace, local_ttl: float) -> dict[str, Any]
         "publishes_per_request": delta.get("publish", 0.0) / requests,
         "redis_bytes_per_request": (delta["bytes_in"] + delta["bytes_out"]) / requests,
         "staleness_max_s": max(delays, default=float("nan")), "staleness_probes": len(delays),
+        "probe_poll_max_s": max(polls, default=float("nan")),
+        "redis_commands": {k: v for k, v in delta.items() if v and k not in ("bytes_in", "bytes_out")},
     }  # fmt: skip
 
 
@@ -209,8 +219,10 @@ def _print(row: dict[str, Any]) -> None:
         f"{row['redis_commands_per_request']:.3f} Redis commands/request "
         f"(cache {row['cache_commands_per_request']:.3f}, publish {row['publishes_per_request']:.3f}), "
         f"{row['redis_bytes_per_request']:.0f} Redis bytes/request, "
-        f"largest staleness {row['staleness_max_s'] * 1000:.0f} ms over {row['staleness_probes']} renames"
+        f"largest staleness {row['staleness_max_s'] * 1000:.0f} ms over {row['staleness_probes']} renames "
+        f"(slowest poll {row['probe_poll_max_s'] * 1000:.0f} ms)"
     )
+    print("  Redis commands:", ", ".join(f"{k} {v:.0f}" for k, v in sorted(row["redis_commands"].items())))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -234,5 +246,6 @@ if __name__ == "__main__":
     s4_arguments(parser)
     parser.set_defaults(seconds=10.0, clients_per_kind=3, workers_per_kind=3)
     parser.add_argument("--readers", type=int, default=20)
+    parser.add_argument("--probe-interval", type=float, default=2.0, help="seconds between two renames")
     parser.add_argument("--procs", type=int, default=1)
     asyncio.run(main(parser.parse_args()))

@@ -149,6 +149,31 @@ def test_an_image_uploaded_through_one_node_is_read_through_the_other(cluster: C
     assert ("horde_event_loop_lag_seconds", frozenset()) in _scrape(b)  # the probe runs in a real node
 
 
+def test_a_cached_answer_reflects_a_change_made_on_the_other_node(cluster: Cluster) -> None:
+    """ADR 0026: node B caches the worker (locally and in Redis, 2 s); a change on node A invalidates
+    it on every node, so B shows it long before any TTL could have run out."""
+    a, b = cluster.a, cluster.b
+    key = _register(a, "cache_user")
+    pop = {"name": "cached node worker", "models": ["stable_diffusion"], "bridge_agent": REGEN}
+    assert (
+        httpx.post(f"{a.api}/generate/pop", json=pop, headers={"apikey": key}, timeout=30).status_code == 200
+    )
+    worker = httpx.get(f"{b.api}/workers/name/cached node worker", timeout=30).json()
+    assert httpx.get(f"{b.api}/workers/name/cached node worker", timeout=30).json() == worker
+    changed = httpx.put(
+        f"{a.api}/workers/{worker['id']}", json={"info": "changed on A"}, headers={"apikey": key}, timeout=30
+    )
+    assert changed.status_code == 200, changed.text
+    written = time.monotonic()
+    while (
+        httpx.get(f"{b.api}/workers/name/cached node worker", timeout=30).json().get("info") != "changed on A"
+    ):
+        assert time.monotonic() - written < 2.5, "node B still serves its cached worker (TTLs: 3 s)"
+        time.sleep(0.02)
+    hits = {labels: v for (name, labels), v in _scrape(b).items() if name == "horde_cache_hits_total"}
+    assert sum(hits.values()) >= 1, hits
+
+
 def test_a_node_with_a_store_of_its_own_is_refused(cluster: Cluster, tmp_path: Path) -> None:
     env = {k: v for k, v in cluster.env.items() if not k.startswith("HORDE_S3_")}  # local files
     node = _start(env, tmp_path / "lonely")
