@@ -89,7 +89,7 @@ async def _api_requests(urls: list[str]) -> float:
     return total
 
 
-async def _reader(urls: list[str], key: str, team_id: str, deadline: float) -> int:
+async def _reader(urls: list[str], key: str, team_id: str, deadline: float, pause: float) -> int:
     paths = [
         "/api/v2/status/models?type=image", "/api/v2/status/models?type=text", "/api/v2/status/performance",
         "/api/v2/status/heartbeat", "/api/v2/workers?type=image", "/api/v2/teams", f"/api/v2/teams/{team_id}",
@@ -103,7 +103,7 @@ async def _reader(urls: list[str], key: str, team_id: str, deadline: float) -> i
                 await http.get(url + path)
             await http.get(url + "/api/v2/find_user", headers={"apikey": key})
             done += len(paths) + 1
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(pause)
     return done
 
 
@@ -184,7 +184,10 @@ async def one_mode(args: argparse.Namespace, local_ttl: float) -> dict[str, Any]
         target = Target(a.url, a.pid)
         traffic = run_traffic(target, args, dict.fromkeys(KINDS, args.workers_per_kind),
                               dict.fromkeys(KINDS, args.clients_per_kind))  # fmt: skip
-        readers = [_reader([a.url, b_url], owner.api_key, team_id, deadline) for _ in range(args.readers)]
+        readers = [
+            _reader([a.url, b_url], owner.api_key, team_id, deadline, args.reader_pause)
+            for _ in range(args.readers)
+        ]
         probe = _staleness_probe(a.url, b_url, owner.api_key, team_id, deadline, args.probe_interval)
         results = await asyncio.gather(traffic, probe, *readers)
         delays, polls = results[1]
@@ -246,6 +249,7 @@ if __name__ == "__main__":
     s4_arguments(parser)
     parser.set_defaults(seconds=10.0, clients_per_kind=3, workers_per_kind=3)
     parser.add_argument("--readers", type=int, default=20)
+    parser.add_argument("--reader-pause", type=float, default=1.0, help="seconds between a reader's rounds")
     parser.add_argument("--probe-interval", type=float, default=2.0, help="seconds between two renames")
     parser.add_argument("--procs", type=int, default=1)
     asyncio.run(main(parser.parse_args()))

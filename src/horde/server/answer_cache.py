@@ -32,7 +32,8 @@ from horde.server.redis import REDIS_ERRORS, RedisHealth
 
 V2 = "/api/v2"
 MAX_BODY = 512 * 1024  # larger answers are not worth a copy in every node's memory and in Redis
-HASH_LIFETIME = 60  # a tag's Redis hash outlives its last write by this; entries carry their own expiry
+HASH_LIFETIME = 60  # a tag's Redis hash outlives its last refresh by this; entries carry their own expiry
+HASH_REFRESH = 10  # a node refreshes a hash's lifetime at most this often (one command per fill, not two)
 _LOCAL_HIT = CACHE_HITS.labels("local")
 _SHARED_HIT = CACHE_HITS.labels("shared")
 
@@ -128,6 +129,7 @@ class AnswerCache:
     _generation: dict[str, int] = field(default_factory=dict)
     _inflight_tags: dict[str, int] = field(default_factory=dict)  # computations running, per tag
     _dropping: dict[str, int] = field(default_factory=dict)  # tags whose Redis copies are being dropped
+    _refreshed: dict[str, float] = field(default_factory=dict)  # when this node last set a hash's expiry
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
     # called with the tags after this node dropped them (the node's computed answers, `kit/answers.py`)
     on_dropped: list[Callable[[list[str]], None]] = field(default_factory=list)
@@ -180,11 +182,16 @@ class AnswerCache:
         if self.client is None or ttl <= 0 or not self.health.may_try():
             return
         name = self._redis_key(tag)
+        now = self.clock()
         try:
+            if now - self._refreshed.get(tag, -HASH_REFRESH) < HASH_REFRESH:
+                await self.client.hset(name, key, entry.encode(self.wall() + ttl))
+                return
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.hset(name, key, entry.encode(self.wall() + ttl))
                 pipe.expire(name, HASH_LIFETIME)
                 await pipe.execute()
+            self._refreshed[tag] = now
         except REDIS_ERRORS as exc:
             self.health.failed(exc)
 
@@ -205,6 +212,7 @@ class AnswerCache:
         """Forget this node's entries of `tags` (an event from another node, or a write here)."""
         for tag in tags:
             self._generation[tag] = self._generation.get(tag, 0) + 1
+            self._refreshed.pop(tag, None)  # another node may have deleted the hash
             for key in self._tags.pop(tag, set()):
                 self._local.pop(key, None)
         for hook in self.on_dropped:
@@ -225,6 +233,7 @@ class AnswerCache:
             return
         for tag in names:
             self._dropping[tag] = self._dropping.get(tag, 0) + 1
+            self._refreshed.pop(tag, None)
         task = loop.create_task(self._drop_shared(names))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
