@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from horde.server.answer_cache import AnswerCache, AnswerCacheMiddleware
+from horde.server.answer_cache import AnswerCache, AnswerCacheMiddleware, match
 from horde.server.app import wire_cache
 from horde.server.kit.answers import Answers
 from horde.server.kit.clock import FakeClock
@@ -309,3 +309,14 @@ async def test_a_team_rename_is_seen_at_once(client: httpx.AsyncClient, api_key:
     assert renamed.status_code == 200, renamed.text
     assert (await client.get(f"{V2}/teams/{team_id}")).json()["name"] == "Renamed Team"
     assert [t["name"] for t in (await client.get(f"{V2}/teams")).json()] == ["Renamed Team"]
+
+
+def test_streams_and_other_routes_are_never_cached() -> None:
+    rid = str(uuid.uuid4())
+    assert match(f"{V2}/generate/status/{rid}/events") is None  # Server-Sent Events
+    assert match(f"{V2}/generate/text/status/{rid}/events") is None
+    assert match(f"{V2}/workers/messages") is None
+    assert match("/v1/models") is None
+    found = match(f"{V2}/generate/text/status/{rid.upper()}")
+    assert found is not None and found[1] == f"request:{rid}"
+    assert match(f"{V2}/workers?type=text".split("?")[0]) is not None
