@@ -6,7 +6,7 @@
 For each mode (local tier 1 s, then 0 s = off) it starts a private `redis-server` on a free port (its
 INFO counts only this run), two `horde serve` nodes on one fresh PostgreSQL database and data dir, and
 runs the mixed traffic (S4's clients and workers, against node A) while `--readers` dashboards poll the
-hot lists (models, performance, heartbeat, workers, teams, their own find_user) on both nodes once a
+hot lists (models, performance, heartbeat, workers, teams; workers also as their owner) on both nodes once a
 second. Before and after the window it reads Redis's INFO (commandstats, total_net_input_bytes,
 total_net_output_bytes) and both nodes' request counts from /metrics, and prints Redis commands and
 bytes per API request, the cache's own commands (hget/hset/expire/del) apart from the relay's publishes.
@@ -101,7 +101,7 @@ async def _reader(urls: list[str], key: str, team_id: str, deadline: float, paus
             url = random.choice(urls)
             for path in paths:
                 await http.get(url + path)
-            await http.get(url + "/api/v2/find_user", headers={"apikey": key})
+            await http.get(url + "/api/v2/workers?type=text", headers={"apikey": key})  # the owner's view
             done += len(paths) + 1
             await asyncio.sleep(pause)
     return done

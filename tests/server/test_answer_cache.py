@@ -59,7 +59,7 @@ def _app(db: dict[str, Any], node: list[Node]) -> Starlette:
             "key": request.headers.get("apikey"), "teams": db.get("teams"), "workers": db.get("workers"),
         })  # fmt: skip
 
-    routes = [Route(f"{V2}/{p}", answer) for p in ("teams", "workers", "find_user", "status/heartbeat")]
+    routes = [Route(f"{V2}/{p}", answer) for p in ("teams", "workers", "status/heartbeat")]
     routes.append(Route(f"{V2}/generate/check/{{id}}", answer))
     app = Starlette(routes=routes)
     app.add_middleware(AnswerCacheMiddleware)
@@ -167,13 +167,13 @@ async def test_one_callers_answer_is_never_served_to_another(
     nodes: tuple[Node, Node, dict[str, Any]],
 ) -> None:
     a, b, _ = nodes
-    assert (await a.client.get(f"{V2}/find_user", headers={"apikey": "key-one"})).json()["key"] == "key-one"
-    assert (await b.client.get(f"{V2}/find_user", headers={"apikey": "key-two"})).json()["key"] == "key-two"
-    assert (await b.client.get(f"{V2}/find_user")).json()["key"] is None
-    assert (await b.client.get(f"{V2}/find_user", headers={"apikey": "key-one"})).json()["key"] == "key-one"
+    assert (await a.client.get(f"{V2}/workers", headers={"apikey": "key-one"})).json()["key"] == "key-one"
+    assert (await b.client.get(f"{V2}/workers", headers={"apikey": "key-two"})).json()["key"] == "key-two"
+    assert (await b.client.get(f"{V2}/workers")).json()["key"] is None
+    assert (await b.client.get(f"{V2}/workers", headers={"apikey": "key-one"})).json()["key"] == "key-one"
     assert len(a.computed) + len(b.computed) == 3  # the last one came from Redis
     # the key itself never reaches Redis, only its hash
-    raw = await a.cache.client.hgetall(f"{a.cache.prefix}cache:users")  # type: ignore[union-attr,misc]
+    raw = await a.cache.client.hgetall(f"{a.cache.prefix}cache:workers")  # type: ignore[union-attr,misc]
     assert raw and not any(b"key-one" in k for k in raw)
 
 
@@ -317,6 +317,8 @@ def test_streams_and_other_routes_are_never_cached() -> None:
     assert match(f"{V2}/generate/text/status/{rid}/events") is None
     assert match(f"{V2}/workers/messages") is None
     assert match("/v1/models") is None
+    assert match(f"{V2}/find_user") is None  # the caller's live balance
+    assert match(f"{V2}/users/1") is None
     found = match(f"{V2}/generate/text/status/{rid.upper()}")
     assert found is not None and found[1] == f"request:{rid}"
     assert match(f"{V2}/workers?type=text".split("?")[0]) is not None

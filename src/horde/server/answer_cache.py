@@ -63,9 +63,10 @@ ROUTES: tuple[CachedRoute, ...] = (
     _route("/workers", "workers", 2.0, per_key=True),
     _route(f"/workers/{_UUID}", "workers", 2.0, per_key=True),
     _route("/workers/name/[^/]+", "workers", 2.0, per_key=True),
-    _route("/find_user", "users", 2.0, per_key=True),
+    # not /find_user nor /users/{id}: they show the caller's balance, which every request and every
+    # fold moves, and clients read it right after a charge (the key's own lookup has the node's
+    # UserCache); the user list is the leaderboard, invalidated by user changes
     _route("/users", "users", 2.0),
-    _route("/users/[0-9]+", "users", 2.0, per_key=True),
     _route("/teams", "teams", 10.0),
     _route("/teams/[^/]+", "teams", 10.0, per_key=True),
     # a request's status: polled by its one client, so a shared copy would seldom be read by another;
@@ -75,7 +76,7 @@ ROUTES: tuple[CachedRoute, ...] = (
     _route(f"/generate/text/status/({_UUID})", "request", 0.0),
     _route(f"/interrogate/status/({_UUID})", "request", 0.0),
 )
-_PREFILTER = re.compile(V2 + "/(status|workers|find_user|users|teams|generate|interrogate)")
+_PREFILTER = re.compile(V2 + "/(status|workers|users|teams|generate|interrogate)")
 
 
 @dataclass(slots=True)
