@@ -170,6 +170,7 @@ async def test_delete_then_wipe_after_30_days(
         await client.post(f"{V2}/generate/text/async", json=TEXT, headers={"apikey": key}), 403, "DeletedUser"
     )
     _error(await _put(client, uid, key, contact="still here?"), 403, "DeletedUser")
+    _error(await client.get(f"{V2}/find_user", headers={"apikey": key}), 403, "DeletedUser")
     _error(await _put(client, other["user_id"], key, undelete=True), 403, "DeletedUser")
     assert (await _details(client, uid, mod["api_key"]))["deleted"] is True
     listed = (await client.get(f"{V2}/users")).json()

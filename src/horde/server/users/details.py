@@ -136,6 +136,8 @@ async def find_user(conn: AsyncConnection, *, horde: Horde, api_key: str | None)
     user = await service.get_user(conn, principal.id) if principal else None
     if user is None:
         raise HordeError(RC.UserNotFound, "No user matching sent API Key. Have you remembered to register?")
+    if user.deleted:
+        raise HordeError(RC.DeletedUser, "This user has been deleted")
     return await user_details(conn, horde, user, level=SELF)
 
 
