@@ -278,3 +278,32 @@ async def test_service_accounts_proxy_for_their_clients(client: httpx.AsyncClien
     wrong = {"Proxy-Authorization": "x" * 16, "Proxied-For": "10.9.9.9"}
     assert (await generate(proxy["api_key"], **wrong)).status_code == 202
     _error(await generate(plain["api_key"]), 400, "OnlyServiceAccountProxy")
+
+
+async def test_recorded_activity_postpones_the_wipe(
+    client: httpx.AsyncClient, horde: Horde, clock: FakeClock
+) -> None:
+    from horde.server.kit.orm import utc
+    from horde.server.users.records import RECORDED
+
+    gone = await _user(client, "gone")
+    worker_owner = await _user(client, "worker_owner")
+    uid, key = gone["user_id"], gone["api_key"]
+    assert (await _delete(client, uid, key)).status_code == 200
+    clock.advance(20 * DAY)  # a job the user had queued finishes after the deletion: that is activity
+    async with horde.db.transaction() as conn:
+        values = {"rkind": "text", "requester": int(uid), "owner": int(worker_owner["user_id"])}
+        await conn.execute(RECORDED, {**values, "things": 12.0, "rec_at": utc(clock.now())})
+    assert await fold_user_records(horde) == 1
+    clock.advance(11 * DAY)  # 31 days after the deletion, 11 after the activity
+    _error(await _delete(client, uid, key), 403, "CannotWipeActiveUser")
+    clock.advance(20 * DAY)
+    assert (await _delete(client, uid, key)).status_code == 200
+
+
+async def test_concurrency_caps_requests_in_flight(client: httpx.AsyncClient, api_key: str) -> None:
+    plain = await _user(client, "plain")
+    assert (await _put(client, plain["user_id"], api_key, concurrency=1)).json() == {"concurrency": 1}
+    headers = {"apikey": plain["api_key"]}
+    assert (await client.post(f"{V2}/generate/text/async", json=TEXT, headers=headers)).status_code == 202
+    _error(await client.post(f"{V2}/generate/text/async", json=TEXT, headers=headers), 429, "TooManyPrompts")
