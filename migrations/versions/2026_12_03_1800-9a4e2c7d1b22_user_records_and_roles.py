@@ -1,7 +1,7 @@
 """user records, usage multiplier and proxy passkeys
 
 Revision ID: 9a4e2c7d1b22
-Revises: 644c1b3a7240
+Revises: 5e1a7c3d9b24
 Create Date: 2026-12-03 17:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import horde.server.kit.orm
 
 revision: str = "9a4e2c7d1b22"
-down_revision: str | None = "644c1b3a7240"
+down_revision: str | None = "5e1a7c3d9b24"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
