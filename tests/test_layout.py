@@ -67,6 +67,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "workers.cache", "cluster.nodes", "cluster.secrets", "teams.writes", "messages.board",
         "filters.service", "filters.cache", "operations.guard", "operations.reputation",
         "kudos.taxes", "kudos.rewards", "kudos.trust", "workers.uptime",
+        "users.records",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -80,7 +81,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "workers.service", "workers.details", "users.details", "status.service", "documents.service",
         "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
-        "operations.service", "openai.service", "events.service", "workers.scheduled",
+        "operations.service", "openai.service", "events.service", "workers.scheduled", "users.changes",
+        "users.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve", "lean")),
 ]  # fmt: skip

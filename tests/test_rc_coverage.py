@@ -22,7 +22,6 @@ UNASSERTED: dict[str, str] = {
     # unreachable as the checks are ordered (image_checks.py): transparent with a control_type and no
     # source image is ControlNetSourceMissing, and with one it is InvalidTransparencyImg2Img
     "InvalidTransparencyCN": "unreachable: ControlNetSourceMissing or InvalidTransparencyImg2Img first",
-    "DeletedUser": "not yet asserted (issue 9 follow-up): needs a deleted user, and no route deletes one yet",
 }
 
 

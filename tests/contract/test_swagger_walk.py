@@ -43,9 +43,8 @@ PENDING = frozenset({
     "post_text_style", "get_single_text_style", "patch_single_text_style", "delete_single_text_style",
     "get_collection", "post_collection", "get_single_collection", "patch_single_collection",
     "delete_single_collection", "get_single_collection_by_name",
-    # accounts: shared keys, user deletion
+    # accounts: shared keys
     "put_shared_key", "get_shared_key_single", "patch_shared_key_single", "delete_shared_key_single",
-    "delete_user_single",
     # statistics
     "get_image_horde_stats_totals", "get_image_horde_stats_models", "get_text_horde_stats_totals",
     "get_text_horde_stats_models",
@@ -172,6 +171,12 @@ async def _put_user(walk: Walk) -> httpx.Response:
     return await walk.call("PUT", f"/users/{(await _user(walk))['id']}", {"contact": "walk@example.org"})
 
 
+async def _delete_user(walk: Walk) -> httpx.Response:
+    body = {"username": "walk_doomed", "oauth_id": "walk_doomed", "moderator": False, "trusted": False}
+    made = (await walk.client.post(f"{V2}/dev/test-user", json=body)).json()
+    return await walk.call("DELETE", f"/users/{made['user_id']}")
+
+
 def _cancel(make: str, status: str, body: dict[str, Any]) -> Call:
     """Make a request and cancel it."""
 
@@ -282,6 +287,7 @@ CALLS: dict[str, Call] = {
     "GET /v2/users": _get("/users"),
     "GET /v2/users/{user_id}": _get_user,
     "PUT /v2/users/{user_id}": _put_user,
+    "DELETE /v2/users/{user_id}": _delete_user,
     "POST /v2/kudos/transfer": _transfer,
     "POST /v2/kudos/award": _award,
     "PUT /v2/filters": _put_filter,

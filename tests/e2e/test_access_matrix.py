@@ -141,6 +141,8 @@ EXPECTED: dict[str, dict[str, Answer]] = {
         **keyed(OK, others=forbidden("NotAdmin"), allow=("admin",)),
         "anonymous": forbidden("AnonForbiddenUserMod"),
     },
+    # DELETE /users/{id}: the user themself or a moderator (the anonymous key is neither)
+    "DELETE /users/{user_id}": keyed(OK, others=forbidden("NotUserOrMod"), allow=("owner", *MODS)),
     # 1.7 kudos: any registered user sends (anonymous cannot, section 2: a transfer rc, so 400); only
     # user id 1 awards (this horde: the admins too; the matrix's admin is both)
     "POST /kudos/transfer": {**keyed(OK), "anonymous": (400, "KudosTransferFromAnon")},
@@ -395,6 +397,17 @@ def _put_owner(body: dict[str, Any]) -> Call:
     return lambda w, c: w.call(c, "PUT", f"{V2}/users/{w.ids['owner_id']}", body)
 
 
+def _delete_user(world: World, caller: str) -> httpx.Response:
+    """The owner deletes itself (and undeletes at once: later rows need its key); others a new user."""
+    if caller == "owner":
+        response = world.call(caller, "DELETE", f"{V2}/users/{world.ids['owner_id']}")
+        if response.status_code == 200:
+            world.ok("owner", "PUT", f"{V2}/users/{world.ids['owner_id']}", {"undelete": True})
+        return response
+    _, target = _user(world, world.fresh("matrix_doomed"))
+    return world.call(caller, "DELETE", f"{V2}/users/{target}")
+
+
 def _team(world: World) -> str:
     """A new team of the trusted user's; its id."""
     return str(world.ok("trusted", "POST", f"{V2}/teams", {"name": world.fresh("matrix team")})["id"])
@@ -478,6 +491,7 @@ CALLS: dict[str, Call] = {
     "PUT /users/{user_id} (admin_comment: mod)": _put_owner({"admin_comment": "seen by the matrix"}),
     "PUT /users/{user_id} (moderator: admin)": _put_owner({"moderator": False}),
     "PUT /users/{user_id} (kudos: admin)": _put_owner({"kudos": 1}),
+    "DELETE /users/{user_id}": _delete_user,
     "POST /kudos/transfer": lambda w, c: _to_recipient(w, c, "transfer"),
     "POST /kudos/award": lambda w, c: _to_recipient(w, c, "award"),
     "GET /teams": _simple("GET", f"{V2}/teams"),

@@ -76,6 +76,7 @@ class Rule:
     owner: Check | None = None  # checked by the service once the object is loaded
     fields: tuple[tuple[frozenset[str], Check], ...] = field(default=())  # in the order they are checked
     note: str = ""
+    deleted_pass: bool = False  # a soft-deleted user's key passes (else 403 DeletedUser before the door)
 
 
 def roles_of(actor: Principal | None, *, owns: bool = False) -> frozenset[Role]:
@@ -138,9 +139,10 @@ _NOT_MODERATOR_COMMENT = Denial(RC.NotModerator, "Only moderators may set admin_
 _NOT_SELF_OR_MODERATOR = Denial(RC.NotModerator, "Only the user themself or a moderator may change this")
 ADMINS = frozenset({Role.ADMIN})
 USER_ROLE_FIELDS = frozenset(
-    {"concurrency", "worker_invited", "trusted", "flagged", "customizer", "vpn", "service", "education"}
-)
-USER_OWN_FIELDS = frozenset({"public_workers", "username", "contact"})
+    {"concurrency", "worker_invited", "trusted", "flagged", "customizer", "vpn", "service", "education",
+     "special", "reset_suspicion"}
+)  # fmt: skip
+USER_OWN_FIELDS = frozenset({"public_workers", "username", "contact", "generate_proxy_passkey", "undelete"})
 
 POP = Rule(
     Key.REQUIRED,
@@ -176,13 +178,24 @@ MODIFY_USER = Rule(
     owner=Check(REGISTERED, Denial(RC.AnonForbiddenUserMod, "Anonymous users cannot modify users")),
     fields=(
         (
-            frozenset({"moderator", "kudos", "monthly_kudos"}),
+            frozenset({"moderator", "kudos", "monthly_kudos", "usage_multiplier"}),
             Check(ADMINS, Denial(RC.NotAdmin, "Only admins may set these fields")),
         ),
         (USER_ROLE_FIELDS, Check(MODERATORS, _NOT_MODERATOR)),
         (frozenset({"admin_comment"}), Check(MODERATORS, _NOT_MODERATOR_COMMENT)),
         (USER_OWN_FIELDS, Check(frozenset({Role.OWNER}) | MODERATORS, _NOT_SELF_OR_MODERATOR)),
     ),
+    note="a deleted user's key passes to undelete itself, nothing else (users/changes.py)",
+    deleted_pass=True,
+)
+DELETE_USER = Rule(
+    Key.REQUIRED,
+    owner=Check(
+        frozenset({Role.OWNER}) | MODERATORS,
+        Denial(RC.NotUserOrMod, "Only the user themself or a moderator may delete a user"),
+    ),
+    note="a deleted user's key passes: its second call wipes it once inactive 30 days (users/changes.py)",
+    deleted_pass=True,
 )
 TRANSFER = Rule(
     Key.REQUIRED,
@@ -311,6 +324,7 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/users": PUBLIC,
     f"GET {V2}/users/{{user_id}}": OPTIONAL,
     f"PUT {V2}/users/{{user_id}}": MODIFY_USER,
+    f"DELETE {V2}/users/{{user_id}}": DELETE_USER,
     f"POST {V2}/kudos/transfer": TRANSFER,
     f"POST {V2}/kudos/award": AWARD,
     f"GET {V2}/teams": PUBLIC,

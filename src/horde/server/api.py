@@ -5,7 +5,7 @@
          interrogate/async status/{id} pop submit                    jobs/routes.py (alchemy)
          workers workers/{id} (GET PUT DELETE) workers/name/{name}   workers/routes.py
          workers/messages workers/messages/{id} (GET DELETE)          messages/routes.py
-         find_user users users/{id} (GET PUT)                        users/routes.py
+         find_user users users/{id} (GET PUT DELETE)                 users/routes.py
          kudos/transfer kudos/award                                  kudos/routes.py
          teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
          generate/status/{id}/events text/status/{id}/events interrogate/status/{id}/events (SSE)

@@ -14,13 +14,15 @@ import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import Scope
 
 from horde import __version__
 from horde.server.answer_cache import AnswerCache, AnswerCacheMiddleware
 from horde.server.api import API_ROUTERS, root_router
 from horde.server.auth import install_guards
 from horde.server.catalog import ModelCatalog, load_catalog
-from horde.server.clientip import ClientIPMiddleware, TrustedProxies
+from horde.server.clientip import ClientIPMiddleware, ProxiedForMiddleware, TrustedProxies
 from horde.server.cluster.nodes import registered
 from horde.server.cluster.secrets import load_secrets
 from horde.server.config import Settings
@@ -167,6 +169,14 @@ def _whitelisting(limiter: RateLimiter) -> Callable[[Principal, str], Awaitable[
     return whitelist
 
 
+async def _proxy_passkey(scope: Scope, passkey: str) -> bool:
+    horde: Horde | None = getattr(scope["app"].state, "horde", None)
+    try:
+        return horde is not None and await horde.users.is_proxy_passkey(horde.db, passkey)
+    except (OSError, SQLAlchemyError):  # the database is down: the request's own answer will say so
+        return False
+
+
 def create_app(settings: Settings | None = None, *, horde: Horde | None = None) -> FastAPI:
     """The horde's ASGI app; with `horde` given (tests), it serves that one and owns no lifespan."""
     settings = settings or Settings()
@@ -240,6 +250,7 @@ def _install_middleware(app: FastAPI, settings: Settings, horde: Horde | None, h
         now = horde.clock.now if horde is not None else time.time
         app.state.rate_limiter = RateLimiter(_counters(settings, health, now), now=now)
         app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
+    app.add_middleware(ProxiedForMiddleware, check=_proxy_passkey)  # after the client's IP is built
     if settings.trusted_proxies:  # without any, the client is the socket peer (`client_ip`)
         app.add_middleware(ClientIPMiddleware, proxies=TrustedProxies(settings.trusted_proxies))
     app.add_middleware(CORSMiddleware)

@@ -45,23 +45,24 @@ def key_of(headers: Headers) -> str | None:
     return key.strip() if key is not None else None
 
 
-async def _principal(horde: Horde, key: str) -> Principal:
+async def _principal(horde: Horde, key: str, *, deleted_pass: bool = False) -> Principal:
     user = horde.users.cached(key)
     if user is None:
         user = await horde.users.lookup(horde.db, key)
     if user is None:
         raise HordeError(RC.InvalidAPIKey, "No user matching sent API Key. Have you remembered to register?")
-    if user.deleted:
+    if user.deleted and not deleted_pass:
         raise HordeError(RC.DeletedUser, "This user has been deleted")
     return user
 
 
-async def current_user(request: Request, horde: HordeDep) -> Principal:
-    """The user of the `apikey` header (the anonymous key included); the header is required."""
-    return await required_user(horde, _api_key(request))
+async def current_user(request: Request, horde: HordeDep, *, deleted_pass: bool = False) -> Principal:
+    """The user of the `apikey` header (the anonymous key included); the header is required; a deleted
+    user's key only where `deleted_pass` (its route's access row says so)."""
+    return await required_user(horde, _api_key(request), deleted_pass=deleted_pass)
 
 
-async def required_user(horde: Horde, key: str | None) -> Principal:
+async def required_user(horde: Horde, key: str | None, *, deleted_pass: bool = False) -> Principal:
     """The user of a required key (stripped): a missing or empty one is the missing header's 400."""
     if not key:
         raise RequestValidationError(
@@ -73,7 +74,7 @@ async def required_user(horde: Horde, key: str | None) -> Principal:
                 }
             ]
         )
-    return await _principal(horde, key)
+    return await _principal(horde, key, deleted_pass=deleted_pass)
 
 
 async def optional_user(request: Request, horde: HordeDep) -> Principal | None:
@@ -90,8 +91,9 @@ def route_rule(request: Request) -> access.Rule:
 
 async def caller(request: Request) -> Principal:
     """The `apikey` user (required), past the door of its route's access row."""
-    user = await current_user(request, await get_horde(request))
-    access.admit_door(route_rule(request), user)
+    rule = route_rule(request)
+    user = await current_user(request, await get_horde(request), deleted_pass=rule.deleted_pass)
+    access.admit_door(rule, user)
     return user
 
 

@@ -9,7 +9,7 @@ that needs the client's IP (rate limits, IP-bound checks) reads `client_ip(scope
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -87,4 +87,26 @@ class ClientIPMiddleware:
             scope[_KEY] = (
                 self.proxies.client_of(peer, _forwarded_for(scope)) if self.proxies.networks else peer
             )
+        await self.app(scope, receive, send)
+
+
+ProxyCheck = Callable[[Scope, str], Awaitable[bool]]
+
+
+class ProxiedForMiddleware:
+    """A service account's proxy (SEMANTICS.md 2): with a known proxy passkey in `Proxy-Authorization`,
+    the address in `Proxied-For` is the client's for everything after this layer (limits, timeouts)."""
+
+    def __init__(self, app: ASGIApp, *, check: ProxyCheck) -> None:
+        self.app = app
+        self.check = check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers", []))
+            passkey = headers.get(b"proxy-authorization", b"").decode("latin-1").strip()
+            passkey = passkey.removeprefix("Bearer ").strip()
+            proxied = _address(headers.get(b"proxied-for", b"").decode("latin-1"))
+            if passkey and proxied is not None and await self.check(scope, passkey):
+                scope[_KEY] = str(proxied)
         await self.app(scope, receive, send)

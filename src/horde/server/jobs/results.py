@@ -31,6 +31,7 @@ from horde.server.kudos import service as kudos
 from horde.server.kudos.service import Leg
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
+from horde.server.users.records import recorded_values
 from horde.server.workers.models import Worker
 
 
@@ -151,6 +152,10 @@ def _completion(
         job_id=job["id"], worker_id=worker["id"], now=now, reward=reward, burn=burn, result=outcome.result,
         meta=outcome.meta, legs=legs, things=outcome.things, sample=outcome.things / elapsed, hook=hook,
         team_id=team_id, hold_ref=kudos.hold_ref(request.id) if request.payload.get("held") else None,
+        records=recorded_values(
+            kind=KINDS[request.kind].api_type, requester_id=request.user_id, owner_id=worker["user_id"],
+            now=now,
+        ),
     )  # fmt: skip
 
 

@@ -29,6 +29,7 @@ class UserCache:
         self.admins = admins
         self._by_hash: TTLCache[str, Principal | None] = TTLCache(ttl=ttl, maxsize=50_000, clock=clock.now)
         self._looking: dict[str, asyncio.Future[Principal | None]] = {}
+        self._proxies: TTLCache[str, bool] = TTLCache(ttl=ttl, maxsize=10_000, clock=clock.now)
         self.lookups = 0  # database lookups started (the regression guard counts them)
 
     def cached(self, api_key: str) -> Principal | None:
@@ -65,6 +66,24 @@ class UserCache:
             self._by_hash.put(key_hash, principal)
         return principal
 
+    async def is_proxy_passkey(self, db: Database, passkey: str) -> bool:
+        """Whether `passkey` is the proxy passkey of a (not deleted) service account."""
+        key_hash = hash_api_key(passkey, pepper=self.pepper)
+        known = self._proxies.get(key_hash)
+        if known is None:
+            async with db.autocommit() as conn:
+                found = await conn.scalar(
+                    select(users.c.id).where(
+                        users.c.proxy_passkey_hash == key_hash,
+                        users.c.service.is_(True),
+                        users.c.deleted.is_(False),
+                    )
+                )
+            known = found is not None
+            self._proxies.put(key_hash, known)
+        return known
+
     def forget_all(self) -> None:
         """Drop every entry (after a user's roles or key changed on this node)."""
         self._by_hash.clear()
+        self._proxies.clear()

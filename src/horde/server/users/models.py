@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import IntEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from horde.server.kit.orm import Base, UTCDateTime
@@ -13,6 +13,7 @@ from horde.server.kit.orm import Base, UTCDateTime
 ANON_USER_ID = 0
 ANON_API_KEY = "0000000000"
 ANON_OAUTH_ID = "anon"
+WIPED_PREFIX = "wiped:"
 
 
 class User(Base):
@@ -38,6 +39,9 @@ class User(Base):
     public_workers: Mapped[bool] = mapped_column(Boolean, default=False)
     contact: Mapped[str | None] = mapped_column(String(500), nullable=True)
     admin_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    usage_multiplier: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    # a service account's proxy passkey, peppered and hashed like API keys (shown once, when generated)
+    proxy_passkey_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
 
     @property
     def alias(self) -> str:
@@ -46,6 +50,11 @@ class User(Base):
     @property
     def is_anon(self) -> bool:
         return self.id == ANON_USER_ID
+
+    @property
+    def wiped(self) -> bool:
+        """A deleted user whose identity was erased (its postings stay, under this id, as history)."""
+        return self.oauth_id.startswith(WIPED_PREFIX)
 
     @property
     def pseudonymous(self) -> bool:
@@ -78,3 +87,32 @@ class UserSuspicion(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     reason: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class UserRecordEvent(Base):
+    """What one finished job adds to its requester's and its worker owner's records (SEMANTICS.md 5):
+    inserted by the completion, folded into `user_records`, then deleted. No foreign keys: an event of a
+    user wiped meanwhile folds into nothing."""
+
+    __tablename__ = "user_record_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    requester_id: Mapped[int] = mapped_column(Integer)
+    owner_id: Mapped[int] = mapped_column(Integer)  # the worker's owner
+    things: Mapped[float] = mapped_column(Float, default=0.0)  # megapixelsteps, tokens or forms
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UserRecord(Base):
+    """A user's folded records for one kind: usage and requests as a requester, contribution and
+    fulfilments as a worker owner. Only the fold writes it."""
+
+    __tablename__ = "user_records"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    usage: Mapped[float] = mapped_column(Float, default=0.0)  # things requested x usage_multiplier
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    contribution: Mapped[float] = mapped_column(Float, default=0.0)
+    fulfilments: Mapped[int] = mapped_column(BigInteger, default=0)

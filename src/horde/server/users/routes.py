@@ -1,4 +1,4 @@
-"""`/find_user`, `/users`, `/users/{id}` (SEMANTICS.md 1.5) and the `/register` page."""
+"""`/find_user`, `/users`, `/users/{id}` (GET PUT DELETE, SEMANTICS.md 1.5) and the `/register` page."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse
 
-from horde.contract import ModifyUser, ModifyUserInput, UserDetails
+from horde.contract import ModifyUser, ModifyUserInput, SimpleResponse, UserDetails
 from horde.server.auth import Conn, CurrentUser, HordeDep, OptionalUser, ReadConn
 from horde.server.errors import HordeError
 from horde.server.kit.routing import HordeRoute
-from horde.server.users import details
+from horde.server.users import changes, details
 
 router = APIRouter(tags=["v2"], route_class=HordeRoute)
 root_router = APIRouter(include_in_schema=False, route_class=HordeRoute)
@@ -40,7 +40,12 @@ async def get_user(user_id: str, horde: HordeDep, viewer: OptionalUser, conn: Re
 async def put_user(
     user_id: str, body: ModifyUserInput, horde: HordeDep, user: CurrentUser, conn: Conn
 ) -> ModifyUser:
-    return await details.modify_user(conn, horde=horde, actor=user, raw_id=user_id, body=body)
+    return await changes.modify_user(conn, horde=horde, actor=user, raw_id=user_id, body=body)
+
+
+@router.delete("/users/{user_id}", response_model=SimpleResponse)
+async def delete_user(user_id: str, horde: HordeDep, user: CurrentUser, conn: Conn) -> SimpleResponse:
+    return await changes.delete_user(conn, horde=horde, actor=user, raw_id=user_id)
 
 
 _PAGE = """<!doctype html>

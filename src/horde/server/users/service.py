@@ -111,7 +111,11 @@ async def list_users(conn: AsyncConnection, *, page: int, sort: str, page_size: 
     if page > 10000:
         return []
     balances = kudos.balances
-    stmt = select(users).outerjoin(balances, balances.c.user_id == users.c.id).where(users.c.id != 0)
+    stmt = (
+        select(users)
+        .outerjoin(balances, balances.c.user_id == users.c.id)
+        .where(users.c.id != 0, users.c.deleted.is_(False))  # deleted users are hidden (and wiped ones)
+    )
     if sort == "age":
         stmt = stmt.order_by(users.c.id)
     else:

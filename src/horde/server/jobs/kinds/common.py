@@ -16,12 +16,13 @@ from horde.server.users.principal import Principal
 MAX_TARGET_WORKERS = 5
 
 
-def refuse_unbuilt(body: Any) -> None:
-    """Fields of the reference this horde does not build yet answer 400, never silently ignored."""
+def refuse_unbuilt(body: Any, user: Principal) -> None:
+    """Fields of the reference this horde does not build yet answer 400, never silently ignored; only
+    service accounts may name the account they proxy for (SEMANTICS.md 1.1, 5)."""
     if getattr(body, "style", None):
         raise HordeError(RC.StyleNotFound, "Styles are not available on this horde", status_code=400)
-    if getattr(body, "proxied_account", None):
-        raise HordeError(RC.OnlyServiceAccountProxy, "proxied_account is not available on this horde")
+    if getattr(body, "proxied_account", None) and not user.service:
+        raise HordeError(RC.OnlyServiceAccountProxy, "Only service accounts can use proxied_account")
 
 
 MAX_REQUEST_MODELS = 100

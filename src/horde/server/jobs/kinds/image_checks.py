@@ -93,7 +93,7 @@ def _check_special(body: GenerationInputStable, user: Principal) -> None:
 
 def check_image_request(body: GenerationInputStable, user: Principal) -> None:
     """Raise the reference's rc for the first semantic problem of an image request."""
-    refuse_unbuilt(body)
+    refuse_unbuilt(body, user)
     _check_prompt(body.prompt)
     _check_special(body, user)
     _check_params(body)

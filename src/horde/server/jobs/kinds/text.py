@@ -62,7 +62,7 @@ def _check_params(body: GenerationInputKobold) -> None:
 
 
 def _check_request(body: GenerationInputKobold, user: Principal) -> None:
-    refuse_unbuilt(body)
+    refuse_unbuilt(body, user)
     if not body.prompt:
         raise HordeError(RC.MissingPrompt, "A prompt is required")
     if len(body.prompt.encode()) > limits.MAX_TEXT_PROMPT_BYTES:

@@ -31,6 +31,7 @@ from horde.server.kit.orm import table
 from horde.server.kit.sql import Fast
 from horde.server.kudos import service as kudos
 from horde.server.teams.writes import ATTRIBUTED, attributed_values
+from horde.server.users.records import RECORDED
 from horde.server.webhooks.service import enqueue
 from horde.server.workers.writes import COMPLETED
 
@@ -76,6 +77,8 @@ class SqliteStatements(JobStatements):
             await conn.execute(
                 COMPLETED, {"wid": c.worker_id, "paid": c.reward, "things": c.things, "sample": c.sample}
             )
+            if c.records is not None:
+                await conn.execute(RECORDED, {"things": c.things, **c.records})
             if c.team_id is not None:
                 values = {"paid": c.reward, "things": c.things, **attributed_values(c.team_id, c.now)}
                 await conn.execute(ATTRIBUTED, values)
