@@ -59,14 +59,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
         "kudos.pricing", "kudos.records", "resources", "access", "filters.regexes", "filters.prompt",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
-        "messages", "documents", "filters", "openai", "events",  # packages
+        "messages", "documents", "filters", "openai", "events", "sharedkeys", "stats",  # packages
         "operations", "operations.networks", "openai.templates",
     )),
     ("each domain's own writes and caches", (
         "kudos.service", "workers.writes", "webhooks.service", "users.service", "users.cache",
         "workers.cache", "cluster.nodes", "cluster.secrets", "teams.writes", "messages.board",
         "filters.service", "filters.cache", "operations.guard", "operations.reputation",
-        "kudos.taxes", "kudos.rewards", "kudos.trust", "workers.uptime",
+        "kudos.taxes", "kudos.rewards", "kudos.trust", "workers.uptime", "stats.writes",
         "users.records",
     )),
     ("matching and the statement layer", (
@@ -82,7 +82,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
         "operations.service", "openai.service", "events.service", "workers.scheduled", "users.changes",
-        "users.scheduled",
+        "users.scheduled", "sharedkeys.service", "sharedkeys.spending", "sharedkeys.scheduled", "stats.service",
+        "stats.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve", "lean")),
 ]  # fmt: skip

@@ -23,6 +23,7 @@ NOT_IN_SWAGGER = {
     "FilterCheck": "the swagger describes POST /filters' body inline",
     "HordeModesInput": "the swagger describes PUT /status/modes' body inline",
     "ProblemJob": "this horde's extension (GET /problem_jobs), absent from the reference",
+    "SharedKeyPatch": "the swagger reuses SharedKeyInput for PATCH; a patch has no defaults to apply",
 }
 
 # Bodies the horde accepts (the rest are bodies it sends).
@@ -59,6 +60,7 @@ INPUT_MODELS = {
     "AestheticRating",
     "PutNewFilter",
     "PatchExistingFilter",
+    "SharedKeyInput",
 }
 
 # Fields present on only one side.

@@ -43,11 +43,6 @@ PENDING = frozenset({
     "post_text_style", "get_single_text_style", "patch_single_text_style", "delete_single_text_style",
     "get_collection", "post_collection", "get_single_collection", "patch_single_collection",
     "delete_single_collection", "get_single_collection_by_name",
-    # accounts: shared keys
-    "put_shared_key", "get_shared_key_single", "patch_shared_key_single", "delete_shared_key_single",
-    # statistics
-    "get_image_horde_stats_totals", "get_image_horde_stats_models", "get_text_horde_stats_totals",
-    "get_text_horde_stats_models",
 })  # fmt: skip
 
 
@@ -283,6 +278,14 @@ CALLS: dict[str, Call] = {
     "GET /v2/teams/{team_id}": _get("/teams/{team}"),
     "PATCH /v2/teams/{team_id}": _with("PATCH", "/teams/{team}", {"info": "patched by the walk"}),
     "DELETE /v2/teams/{team_id}": _with("DELETE", "/teams/{team}", None),
+    "PUT /v2/sharedkeys": lambda w: _keep(w, "sharedkey", w.call("PUT", "/sharedkeys", {"name": "walk key"})),
+    "GET /v2/sharedkeys/{sharedkey_id}": _get("/sharedkeys/{sharedkey}"),
+    "PATCH /v2/sharedkeys/{sharedkey_id}": _with("PATCH", "/sharedkeys/{sharedkey}", {"kudos": 100}),
+    "DELETE /v2/sharedkeys/{sharedkey_id}": _with("DELETE", "/sharedkeys/{sharedkey}", None),
+    "GET /v2/stats/img/totals": _get("/stats/img/totals"),
+    "GET /v2/stats/img/models": _get("/stats/img/models"),
+    "GET /v2/stats/text/totals": _get("/stats/text/totals"),
+    "GET /v2/stats/text/models": _get("/stats/text/models"),
     "GET /v2/find_user": _get("/find_user"),
     "GET /v2/users": _get("/users"),
     "GET /v2/users/{user_id}": _get_user,

@@ -157,6 +157,17 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     },
     "PATCH /teams/{team_id}": keyed(OK, others=forbidden("NotOwner"), allow=("trusted", *MODS)),
     "DELETE /teams/{team_id}": keyed(OK, others=forbidden("NotOwner"), allow=("trusted", *MODS)),
+    # 1.11 shared keys: registered users create (anonymous cannot, section 2); anyone holding the id
+    # reads it; only its owner (here the "owner" user) changes or deletes it
+    "PUT /sharedkeys": keyed(OK, others=forbidden("AnonForbidden"), allow=REGISTERED),
+    "GET /sharedkeys/{sharedkey_id}": expect(OK),
+    "PATCH /sharedkeys/{sharedkey_id}": keyed(OK, others=forbidden("NotOwner"), allow=("owner",)),
+    "DELETE /sharedkeys/{sharedkey_id}": keyed(OK, others=forbidden("NotOwner"), allow=("owner",)),
+    # 1.8 statistics: unauthenticated
+    "GET /stats/img/totals": expect(OK),
+    "GET /stats/img/models": expect(OK),
+    "GET /stats/text/totals": expect(OK),
+    "GET /stats/text/models": expect(OK),
     # 1.4 worker messages: registered users; to one's own worker (mods: any); deleted by author or mod
     "GET /workers/messages": keyed(OK, others=forbidden("AnonForbidden"), allow=REGISTERED),
     "POST /workers/messages": {
@@ -419,6 +430,23 @@ def _team_id(world: World) -> str:
     return world.ids["team"]
 
 
+def _sharedkey(world: World) -> str:
+    """The owner's shared key the calls target (a new one once the owner's delete used it up; with the
+    owner's own PUT that makes three keys, a plain user's cap)."""
+    if "sharedkey" not in world.ids:
+        world.ids["sharedkey"] = str(
+            world.ok("owner", "PUT", f"{V2}/sharedkeys", {"name": "owned key"})["id"]
+        )
+    return world.ids["sharedkey"]
+
+
+def _delete_sharedkey(world: World, caller: str) -> httpx.Response:
+    response = world.call(caller, "DELETE", f"{V2}/sharedkeys/{_sharedkey(world)}")
+    if response.status_code == 200:
+        del world.ids["sharedkey"]
+    return response
+
+
 def _message(world: World) -> str:
     """A new message of the worker owner's to their worker; its id."""
     if "message_worker" not in world.ids:
@@ -499,6 +527,16 @@ CALLS: dict[str, Call] = {
     "GET /teams/{team_id}": lambda w, c: w.call(c, "GET", f"{V2}/teams/{_team_id(w)}"),
     "PATCH /teams/{team_id}": lambda w, c: w.call(c, "PATCH", f"{V2}/teams/{_team_id(w)}", {"info": "new"}),
     "DELETE /teams/{team_id}": lambda w, c: w.call(c, "DELETE", f"{V2}/teams/{_team(w)}"),
+    "PUT /sharedkeys": lambda w, c: w.call(c, "PUT", f"{V2}/sharedkeys", {"name": "matrix key"}),
+    "GET /sharedkeys/{sharedkey_id}": lambda w, c: w.call(c, "GET", f"{V2}/sharedkeys/{_sharedkey(w)}"),
+    "PATCH /sharedkeys/{sharedkey_id}": lambda w, c: w.call(
+        c, "PATCH", f"{V2}/sharedkeys/{_sharedkey(w)}", {"kudos": 10}
+    ),
+    "DELETE /sharedkeys/{sharedkey_id}": _delete_sharedkey,
+    "GET /stats/img/totals": _simple("GET", f"{V2}/stats/img/totals"),
+    "GET /stats/img/models": _simple("GET", f"{V2}/stats/img/models"),
+    "GET /stats/text/totals": _simple("GET", f"{V2}/stats/text/totals"),
+    "GET /stats/text/models": _simple("GET", f"{V2}/stats/text/models"),
     "GET /workers/messages": _simple("GET", f"{V2}/workers/messages"),
     "POST /workers/messages": _post_message,
     "GET /workers/messages/{message_id}": lambda w, c: _message_call(w, c, "GET"),

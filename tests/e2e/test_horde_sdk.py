@@ -73,6 +73,8 @@ def _sdk_env(server: HordeServer, api_key: str, *, strict: bool) -> dict[str, st
 
 # horde-sdk's names for definitions the swagger names otherwise.
 SWAGGER_NAMES = {"RequestAsyncStable": "RequestAsync", "RequestAsyncKobold": "RequestAsync"}
+# horde-sdk response types that name no definition of their own (its `_OVERLOADED_MODEL`).
+SWAGGER_NAMES_OF_TYPES = {"ExpiryStrSharedKeyDetailsResponse": "SharedKeyDetails"}
 
 # Each database runs one of the two modes, both at once: the whole matrix would cost twice as long
 # and add nothing the pairing misses (the modes differ in the client, the databases in the server).
@@ -167,7 +169,7 @@ def _swagger_problems(responses: list[dict[str, Any]]) -> list[str]:
     problems = []
     for item in responses:
         name = "RequestError" if item["status"] >= 400 else item["definition"]
-        name = SWAGGER_NAMES.get(name, name)
+        name = SWAGGER_NAMES_OF_TYPES.get(item["type"], SWAGGER_NAMES.get(name, name))
         try:
             definition(name)
         except KeyError:
@@ -186,6 +188,23 @@ def test_text(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) ->
     assert text["texts"] == [f"{TEXT_PROMPT} there was a test"]
     assert text["models"] == [TEXT_MODEL]
     assert report["worker"]["submitted"]["text"] == 1
+
+
+@MODES
+def test_sharedkeys(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
+    """A shared key's life through horde-sdk's requests, each answer parsed (strict: no unknown key)."""
+    flow = _flow(_report(sdk_runs, mode), "sharedkeys")
+    assert flow["kudos"] == [500, 500, 300]
+    assert flow["name"] == "sdk key" and flow["limits"] == [262144, 30, 100]
+    assert flow["username"].endswith(" (Shared Key: sdk key)")
+    assert flow["deleted"] == "OK"
+
+
+@MODES
+def test_stats(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
+    """The statistics as horde-sdk parses them (the figures depend on what the other flows did when)."""
+    flow = _flow(_report(sdk_runs, mode), "stats")
+    assert flow["image_total"] >= 0 and flow["text_total"] >= 0
 
 
 @MODES
@@ -545,6 +564,66 @@ async def _documents(session: Any) -> dict[str, Any]:
     return found
 
 
+async def _submit(client: Any, request: Any) -> Any:
+    from horde_sdk.generic_api.apimodels import RequestErrorResponse
+
+    response = await client.submit_request(request, request.get_default_success_response_type())
+    if isinstance(response, RequestErrorResponse):
+        raise RuntimeError(f"{type(request).__name__} failed: {response.message} ({response.rc})")
+    return response
+
+
+async def _sharedkeys(session: Any, api_key: str) -> dict[str, Any]:
+    """Create, read, change, use (find_user) and delete a shared key with horde-sdk's requests."""
+    from horde_sdk.ai_horde_api.ai_horde_clients import AIHordeAPIAsyncManualClient
+    from horde_sdk.ai_horde_api.apimodels import (
+        FindUserRequest,
+        SharedKeyCreateRequest,
+        SharedKeyDeleteRequest,
+        SharedKeyDetailsRequest,
+        SharedKeyModifyRequest,
+    )
+
+    client = AIHordeAPIAsyncManualClient(session)
+    limits = {"max_image_pixels": 262144, "max_image_steps": 30, "max_text_tokens": 100}
+    created = await _submit(
+        client, SharedKeyCreateRequest(apikey=api_key, kudos=500, name="sdk key", **limits)
+    )
+    key = str(created.sharedkey_id)
+    details = await _submit(client, SharedKeyDetailsRequest(id=key))
+    changed = await _submit(
+        client, SharedKeyModifyRequest(apikey=api_key, id=key, kudos=300, name="sdk key", **limits)
+    )
+    owner = await _submit(client, FindUserRequest(apikey=key))
+    deleted = await _submit(client, SharedKeyDeleteRequest(apikey=api_key, id=key))
+    return {
+        "kudos": [created.kudos, details.kudos, changed.kudos], "name": details.name,
+        "limits": [details.max_image_pixels, details.max_image_steps, details.max_text_tokens],
+        "username": owner.username, "deleted": deleted.message,
+    }  # fmt: skip
+
+
+async def _stats(session: Any) -> dict[str, Any]:
+    """Every statistics request of horde-sdk's, parsed."""
+    from horde_sdk.ai_horde_api.ai_horde_clients import AIHordeAPIAsyncManualClient
+    from horde_sdk.ai_horde_api.apimodels import (
+        ImageStatsModelsRequest,
+        ImageStatsModelsTotalRequest,
+        TextStatsModelsRequest,
+        TextStatsModelsTotalRequest,
+    )
+
+    client = AIHordeAPIAsyncManualClient(session)
+    image_totals = await _submit(client, ImageStatsModelsTotalRequest())
+    image_models = await _submit(client, ImageStatsModelsRequest())
+    text_totals = await _submit(client, TextStatsModelsTotalRequest())
+    text_models = await _submit(client, TextStatsModelsRequest())
+    return {
+        "image_total": image_totals.total.images, "text_total": text_totals.total["requests"],
+        "image_models": sorted(image_models.total), "text_models": sorted(text_models.total),
+    }  # fmt: skip
+
+
 async def _flow_result(name: str, flow: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     FLOW.set(name)
     started = time.monotonic()
@@ -571,6 +650,8 @@ async def _main(report: dict[str, Any], mode: str) -> None:
             "image_base64": _image_round_trip(client, api_key, r2=False),
             "alchemy": _alchemy_round_trip(client, api_key),
             "documents": _documents(session),
+            "sharedkeys": _sharedkeys(session, api_key),
+            "stats": _stats(session),
         }
         gathered = asyncio.gather(*(_flow_result(name, flow) for name, flow in flows.items()))
         try:

@@ -79,6 +79,15 @@ from horde.contract.operations import (
     IPTimeout,
 )
 from horde.contract.rc import RC, STATUS, rc_status
+from horde.contract.sharedkeys import SharedKeyDetails, SharedKeyInput, SharedKeyPatch
+from horde.contract.stats import (
+    ImgModelStats,
+    SinglePeriodImgStat,
+    SinglePeriodTxtStat,
+    StatsImgTotals,
+    StatsTxtTotals,
+    TxtModelStats,
+)
 from horde.contract.status import (
     ActiveModel,
     ActiveModelLite,
@@ -173,6 +182,7 @@ __all__ = [
     "HordeModesInput",
     "HordePerformance",
     "IPTimeout",
+    "ImgModelStats",
     "InterrogationFormStatus",
     "InterrogationPopFormPayload",
     "InterrogationPopInput",
@@ -231,12 +241,20 @@ __all__ = [
     "ResponseModelStylesUser",
     "SamplerName",
     "ServiceInfo",
+    "SharedKeyDetails",
+    "SharedKeyInput",
+    "SharedKeyPatch",
     "SimpleResponse",
+    "SinglePeriodImgStat",
+    "SinglePeriodTxtStat",
+    "StatsImgTotals",
+    "StatsTxtTotals",
     "SubmitInput",
     "SubmitInputKobold",
     "SubmitInputStable",
     "TeamDetails",
     "TeamDetailsLite",
+    "TxtModelStats",
     "UsageDetails",
     "UserActiveGenerations",
     "UserAmountRecords",

@@ -234,6 +234,18 @@ CHANGE_TEAM = Rule(
         Denial(RC.NotOwner, "{actor} is not the creator of team '{name}'"),
     ),
 )
+CREATE_SHARED_KEY = Rule(
+    Key.REQUIRED,
+    door=Check(REGISTERED, Denial(RC.AnonForbidden, "Anonymous users cannot create shared keys")),
+    note="at most 3 keys per user, 10 trusted, 1000 education (sharedkeys/service.py)",
+)
+CHANGE_SHARED_KEY = Rule(
+    Key.REQUIRED,
+    owner=Check(frozenset({Role.OWNER}), Denial(RC.NotOwner, "{actor} does not own this shared key")),
+)
+SPEND_RULE = Rule(
+    Key.REQUIRED, note="a shared key is accepted as the key: its owner is the caller (ADR 0021)"
+)
 _NO_ANON_MESSAGES = Check(REGISTERED, Denial(RC.AnonForbidden, "Anonymous users cannot use worker messages"))
 LIST_MESSAGES = Rule(
     Key.REQUIRED,
@@ -294,14 +306,14 @@ MODERATOR_ONLY = Rule(
 
 # "METHOD path" -> row. A new route adds one line here; the app refuses to start without it.
 ACCESS: dict[str, Rule] = {
-    f"POST {V2}/generate/async": ANY_KEY_RULE,
+    f"POST {V2}/generate/async": SPEND_RULE,
     f"GET {V2}/generate/check/{{id}}": PUBLIC,
     f"GET {V2}/generate/status/{{id}}": PUBLIC,
     f"DELETE {V2}/generate/status/{{id}}": PUBLIC,
     f"POST {V2}/generate/pop": POP,
     f"POST {V2}/generate/submit": SUBMIT,
     f"POST {V2}/generate/rate/{{id}}": PUBLIC,
-    f"POST {V2}/generate/text/async": ANY_KEY_RULE,
+    f"POST {V2}/generate/text/async": SPEND_RULE,
     f"GET {V2}/generate/text/status/{{id}}": PUBLIC,
     f"DELETE {V2}/generate/text/status/{{id}}": PUBLIC,
     f"POST {V2}/generate/text/pop": POP,
@@ -320,7 +332,9 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/workers/{{worker_id}}": OPTIONAL,
     f"PUT {V2}/workers/{{worker_id}}": MODIFY_WORKER,
     f"DELETE {V2}/workers/{{worker_id}}": DELETE_WORKER,
-    f"GET {V2}/find_user": Rule(Key.LOOKUP, note="a missing or unknown key is 404 UserNotFound"),
+    f"GET {V2}/find_user": Rule(
+        Key.LOOKUP, note="a missing or unknown key is 404 UserNotFound; a shared key finds its owner"
+    ),
     f"GET {V2}/users": PUBLIC,
     f"GET {V2}/users/{{user_id}}": OPTIONAL,
     f"PUT {V2}/users/{{user_id}}": MODIFY_USER,
@@ -332,6 +346,14 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/teams/{{team_id}}": TEAM_DETAILS,
     f"PATCH {V2}/teams/{{team_id}}": CHANGE_TEAM,
     f"DELETE {V2}/teams/{{team_id}}": CHANGE_TEAM,
+    f"PUT {V2}/sharedkeys": CREATE_SHARED_KEY,
+    f"GET {V2}/sharedkeys/{{sharedkey_id}}": Rule(Key.NONE, note="the id is the secret: whoever holds it"),
+    f"PATCH {V2}/sharedkeys/{{sharedkey_id}}": CHANGE_SHARED_KEY,
+    f"DELETE {V2}/sharedkeys/{{sharedkey_id}}": CHANGE_SHARED_KEY,
+    f"GET {V2}/stats/img/totals": PUBLIC,
+    f"GET {V2}/stats/img/models": PUBLIC,
+    f"GET {V2}/stats/text/totals": PUBLIC,
+    f"GET {V2}/stats/text/models": PUBLIC,
     f"GET {V2}/filters": MODERATOR_ONLY,
     f"PUT {V2}/filters": MODERATOR_ONLY,
     f"POST {V2}/filters": MODERATOR_ONLY,

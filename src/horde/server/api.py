@@ -10,6 +10,8 @@
          teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
          generate/status/{id}/events text/status/{id}/events interrogate/status/{id}/events (SSE)
                                                                      events/routes.py
+         sharedkeys (PUT) sharedkeys/{id} (GET PATCH DELETE)          sharedkeys/routes.py
+         stats/img/totals stats/img/models stats/text/totals stats/text/models  stats/routes.py
          problem_jobs (this horde's: jobs reported as CSAM, mods)      jobs/routes.py
          filters (GET PUT POST) filters/regex filters/{id} (GET PATCH DELETE)  filters/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
@@ -44,6 +46,8 @@ from horde.server.kudos import routes as kudos
 from horde.server.observe import routes as observe
 from horde.server.openai import routes as openai
 from horde.server.operations import routes as operations
+from horde.server.sharedkeys import routes as sharedkeys
+from horde.server.stats import routes as stats
 from horde.server.status import routes as status
 from horde.server.teams import routes as teams
 from horde.server.users import routes as users
@@ -61,6 +65,8 @@ API_ROUTERS = tuple(
         users,
         kudos,
         teams,
+        sharedkeys,
+        stats,
         filters,
         status,
         operations,

@@ -18,6 +18,8 @@ from horde.contract.rc import RC
 from horde.server import access
 from horde.server.clientip import client_ip as scope_client_ip
 from horde.server.errors import HordeError
+from horde.server.sharedkeys.service import SharedKeyRow, find_shared_key, looks_like_key
+from horde.server.sharedkeys.spending import expired_error, owner_of
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 
@@ -104,7 +106,38 @@ async def viewer(request: Request) -> Principal | None:
     return user
 
 
+@dataclass(frozen=True, slots=True)
+class Spender:
+    """Whom a generate request bills: the `apikey` user, or a shared key's owner and the key."""
+
+    user: Principal
+    sharedkey: SharedKeyRow | None = None
+
+
+async def spending_user(horde: Horde, key: str | None, rule: access.Rule) -> Spender:
+    """Whom a generate request bills, past `rule`'s door: a shared key's owner and the key (SEMANTICS.md
+    3.2: the shared key first), else the key's user; the lean path calls it too."""
+    if key and looks_like_key(key):
+        async with horde.db.autocommit() as conn:
+            found = await find_shared_key(conn, pepper=horde.users.pepper, raw_key=key)
+            if found is not None:
+                if found.expired(horde.clock.now()):
+                    raise expired_error()
+                owner = await owner_of(conn, found, admins=horde.users.admins)
+                access.admit_door(rule, owner)
+                return Spender(owner, found)
+    user = await required_user(horde, key)
+    access.admit_door(rule, user)
+    return Spender(user)
+
+
+async def spender(request: Request) -> Spender:
+    """The caller of the generate routes, which also take a shared key as the key."""
+    return await spending_user(await get_horde(request), _api_key(request), route_rule(request))
+
+
 CurrentUser = Annotated[Principal, Depends(caller)]
+SpenderDep = Annotated[Spender, Depends(spender)]
 OptionalUser = Annotated[Principal | None, Depends(viewer)]
 
 
@@ -169,7 +202,12 @@ def _calls(dependant: Dependant) -> set[object]:
     return calls
 
 
-_READS_KEY = {caller: access.Key.REQUIRED, worker_call: access.Key.REQUIRED, viewer: access.Key.OPTIONAL}
+_READS_KEY = {
+    caller: access.Key.REQUIRED,
+    spender: access.Key.REQUIRED,
+    worker_call: access.Key.REQUIRED,
+    viewer: access.Key.OPTIONAL,
+}
 
 
 def _disagreement(name: str, row: access.Rule, route: APIRoute) -> str | None:

@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from horde.server import access
-from horde.server.auth import key_of, required_user
+from horde.server.auth import Spender, key_of, required_user, spending_user
 from horde.server.clientip import client_ip
 from horde.server.kit.routing import loads_finite
 from horde.server.state import Horde
@@ -123,6 +123,14 @@ class LeanCall:
         user = await required_user(self.horde, key_of(self._headers))
         access.admit_door(self._bound.rule, user)
         return user, self._validate(raw)
+
+    async def spender(self) -> tuple[Spender, Any]:
+        """As `worker`, for the generate routes that also take a shared key as the key."""
+        raw = await self._json()
+        if self._headers is None:
+            self._headers = Headers(scope=self.scope)
+        who = await spending_user(self.horde, key_of(self._headers), self._bound.rule)
+        return who, self._validate(raw)
 
     async def _json(self) -> Any:
         """The body as FastAPI's request handler reads it for a JSON body field."""

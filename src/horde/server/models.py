@@ -8,6 +8,8 @@ from horde.server.kudos.models import KudosBalance, KudosHold, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.messages.models import WorkerMessage
 from horde.server.operations.models import HordeMode, IpTimeout
+from horde.server.sharedkeys.models import SharedKey, SharedKeyCharge
+from horde.server.stats.models import StatBucket, StatEvent, StatTotal
 from horde.server.teams.models import Team, TeamEvent
 from horde.server.users.models import User, UserSuspicion
 from horde.server.webhooks.models import WebhookDelivery
@@ -33,6 +35,11 @@ __all__ = [
     "RequestWorker",
     "ServerNode",
     "ServerSecret",
+    "SharedKey",
+    "SharedKeyCharge",
+    "StatBucket",
+    "StatEvent",
+    "StatTotal",
     "Team",
     "TeamEvent",
     "User",

@@ -23,6 +23,7 @@ from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.models import IdempotencyKey
 from horde.server.jobs.requests import submit_request
 from horde.server.kit.orm import table
+from horde.server.sharedkeys.service import SharedKeyRow
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 
@@ -67,7 +68,15 @@ async def _first_answer(horde: Horde, *, user_id: int, key: str, digest: str) ->
 
 
 async def submit_once(
-    horde: Horde, *, key: str, kind: str, body: Any, user: Principal, client_agent: str, ipaddr: str
+    horde: Horde,
+    *,
+    key: str,
+    kind: str,
+    body: Any,
+    user: Principal,
+    client_agent: str,
+    ipaddr: str,
+    sharedkey: SharedKeyRow | None = None,
 ) -> Accepted:
     """`submit_request` at most once per (user, key): a retry gets the first answer."""
     if not key or len(key) > MAX_KEY:
@@ -88,7 +97,13 @@ async def submit_once(
     where = (keys.c.user_id == user.id, keys.c.key == key)
     try:
         accepted = await submit_request(
-            horde, kind=kind, body=body, user=user, client_agent=client_agent, ipaddr=ipaddr
+            horde,
+            kind=kind,
+            body=body,
+            user=user,
+            client_agent=client_agent,
+            ipaddr=ipaddr,
+            sharedkey=sharedkey,
         )
     except BaseException:
         async with horde.db.transaction() as conn:  # nothing was queued: a retry may try again

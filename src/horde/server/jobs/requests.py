@@ -14,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from horde.contract import RequestAsync
@@ -27,9 +27,11 @@ from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.jobs.records import NewRequest, RequestRow
-from horde.server.jobs.statements import NewRow
+from horde.server.jobs.statements import NewRow, Queued
 from horde.server.kudos import pricing, taxes
 from horde.server.kudos import service as kudos
+from horde.server.sharedkeys.service import SharedKeyRow
+from horde.server.sharedkeys.spending import admit_key_holder, give_back, refund_shared_key, spend_through_key
 from horde.server.state import Horde
 from horde.server.users.principal import Principal
 
@@ -49,10 +51,19 @@ async def _admit_client(horde: Horde, *, user: Principal, client_agent: str, ipa
 
 
 async def submit_request(
-    horde: Horde, *, kind: str, body: Any, user: Principal, client_agent: str, ipaddr: str
+    horde: Horde,
+    *,
+    kind: str,
+    body: Any,
+    user: Principal,
+    client_agent: str,
+    ipaddr: str,
+    sharedkey: SharedKeyRow | None = None,
 ) -> Accepted:
-    """Validate, price and queue a client's request; a dry run only prices it."""
+    """Validate, price and queue a client's request; a dry run only prices it. Through a shared key,
+    `user` is the key's owner, who pays; the key is charged the request's quote (ADR 0021)."""
     behaviour = KINDS[kind]
+    user, sharedkey = await _key_holder(horde, kind, body, user, sharedkey)
     await _admit_client(horde, user=user, client_agent=client_agent, ipaddr=ipaddr)
     screen = behaviour.screening(horde, body, user=user)
     if screen is not None and screen.prompt:
@@ -67,6 +78,7 @@ async def submit_request(
     if hold:
         new.payload["held"] = hold  # settlement releases the hold when the last job ends
     new.upfront_covered = await _covered(horde, new, user, held=bool(hold))
+    charge = _key_charge(new, user, sharedkey)
     now = horde.clock.now()
     ttl = behaviour.ttl(horde, new)
     limit = user.concurrency * behaviour.concurrency_factor
@@ -78,7 +90,55 @@ async def submit_request(
         count_models=list(new.models) if user.is_anon and new.models else None, hold=hold,
         floor=kudos.user_floor(user.id, user.oauth_id),
     )  # fmt: skip
-    queued = await horde.statements.queue_request(row)
+    await _queue(horde, row, sharedkey=sharedkey, charge=charge, hold=hold, limit=limit)
+    await _charge_activation(horde, new, user, now)
+    horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
+    horde.snapshots.note_queued(kind, len(new.jobs))
+    horde.notifier.work_added(kind)
+    for hook in horde.accepted_hooks:
+        await hook(user, ipaddr)
+    return behaviour.accepted_body(new.id, new, possible=horde.snapshots.could_be_served(kind, new))
+
+
+async def _key_holder(
+    horde: Horde, kind: str, body: Any, user: Principal, sharedkey: SharedKeyRow | None
+) -> tuple[Principal, SharedKeyRow | None]:
+    """Whom a request acts as, and the key it spends (none: no key, or an emptied one fell back to
+    the anonymous user)."""
+    if sharedkey is None:
+        return user, None
+    user = await admit_key_holder(
+        horde, sharedkey, user, usage=KINDS[kind].key_usage(body),
+        allow_downgrade=bool(getattr(body, "allow_downgrade", False)),
+    )  # fmt: skip
+    return user, None if user.is_anon else sharedkey
+
+
+def _key_charge(new: NewRequest, user: Principal, sharedkey: SharedKeyRow | None) -> int:
+    """Hundredths the key pays: the request's quote (what a dry run answers), noted in its payload (a
+    cancel gives back the quote of the jobs never handed out)."""
+    if sharedkey is None:
+        return 0
+    charge = pricing.hundredths(_quote(new, user))
+    new.payload.update(sharedkey=str(sharedkey.id), key_charge=charge)
+    return charge
+
+
+async def _queue(
+    horde: Horde, row: NewRow, *, sharedkey: SharedKeyRow | None, charge: int, hold: int, limit: int
+) -> None:
+    """Charge the key (if any), then queue; a request then refused gives the key its charge back."""
+    if sharedkey is not None:
+        await spend_through_key(horde, sharedkey, amount=charge)
+    try:
+        _check_queued(await horde.statements.queue_request(row), hold=hold, limit=limit)
+    except BaseException:
+        if sharedkey is not None:
+            await give_back(horde, sharedkey, amount=charge)
+        raise
+
+
+def _check_queued(queued: Queued, *, hold: int, limit: int) -> None:
     if queued.missing_worker is not None:
         raise HordeError(RC.WorkerNotFound, f"Worker with ID '{queued.missing_worker}' not found")
     if queued.short:
@@ -89,13 +149,6 @@ async def submit_request(
             f"Parallel requests ({queued.queued}) exceeded user limit ({limit}). Please try again when your "
             "previous requests have completed",
         )
-    await _charge_activation(horde, new, user, now)
-    horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
-    horde.snapshots.note_queued(kind, len(new.jobs))
-    horde.notifier.work_added(kind)
-    for hook in horde.accepted_hooks:
-        await hook(user, ipaddr)
-    return behaviour.accepted_body(new.id, new, possible=horde.snapshots.could_be_served(kind, new))
 
 
 async def _mark_unsafe_ip(horde: Horde, new: NewRequest, *, user: Principal, ipaddr: str) -> None:
@@ -199,14 +252,30 @@ async def cancel_request(horde: Horde, *, kind: str, request_id: uuid.UUID) -> N
             .where(store.requests.c.id == request_id, store.requests.c.state == RequestState.ACTIVE)
             .values(state=RequestState.CANCELLED)
         )
-        await conn.execute(
+        dropped = await conn.execute(
             update(store.jobs)
             .where(store.jobs.c.request_id == request_id, store.jobs.c.state == JobState.QUEUED)
             .values(state=JobState.CANCELLED, finished_at=horde.clock.now())
+            .returning(store.jobs.c.id)
         )
         # what a worker still holds is charged without the hold (as the reference's debits are)
         await kudos.release_holds(conn, [kudos.hold_ref(request_id)])
+        await _refund_key(conn, request_id, dropped=len(dropped.all()), now=horde.clock.now())
     horde.notifier.request_changed(request_id)
+
+
+async def _refund_key(conn: AsyncConnection, request_id: uuid.UUID, *, dropped: int, now: float) -> None:
+    """Give a shared key back the quote of a cancelled request's jobs never handed out (ADR 0021)."""
+    found = (
+        await conn.execute(
+            select(store.requests.c.payload, store.requests.c.n).where(store.requests.c.id == request_id)
+        )
+    ).first()
+    if found is None or not (dropped and found.payload.get("sharedkey")):
+        return
+    payload, n = found.payload, max(int(found.n), 1)
+    refund = int(payload["key_charge"]) * min(dropped, n) // n
+    await refund_shared_key(conn, key_id=uuid.UUID(payload["sharedkey"]), amount=refund, now=now)
 
 
 async def shrink_queued(conn: AsyncConnection, *, horde: Horde) -> int:

@@ -152,6 +152,7 @@ def _completion(
         job_id=job["id"], worker_id=worker["id"], now=now, reward=reward, burn=burn, result=outcome.result,
         meta=outcome.meta, legs=legs, things=outcome.things, sample=outcome.things / elapsed, hook=hook,
         team_id=team_id, hold_ref=kudos.hold_ref(request.id) if request.payload.get("held") else None,
+        kind=request.kind, model=job.get("model"),
         records=recorded_values(
             kind=KINDS[request.kind].api_type, requester_id=request.user_id, owner_id=worker["user_id"],
             now=now,

@@ -48,6 +48,8 @@ from horde.server.auth import (
     CurrentUser,
     HordeDep,
     ReadConn,
+    Spender,
+    SpenderDep,
     WorkerCall,
 )
 from horde.server.jobs import problems, ratings, service
@@ -92,25 +94,40 @@ async def _submit(call: WorkerCall, kind: str, body: Any) -> GenerationSubmitted
 
 
 async def _accepted(
-    horde: Horde, kind: str, body: Any, user: Any, agent: str, ip: str, key: str | None
+    horde: Horde, kind: str, body: Any, who: Spender, agent: str, ip: str, key: str | None
 ) -> tuple[int | None, Accepted]:
-    """A request queued (or priced, for a dry run: answered 200 instead of 202)."""
+    """A request queued (or priced, for a dry run: answered 200 instead of 202), billed to `who`."""
     dry_run = bool(getattr(body, "dry_run", False))
+    user, sharedkey = who.user, who.sharedkey
     if key is not None and not dry_run:
         accepted = await service.submit_once(
-            horde, key=key, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
+            horde,
+            key=key,
+            kind=kind,
+            body=body,
+            user=user,
+            client_agent=agent,
+            ipaddr=ip,
+            sharedkey=sharedkey,
         )
         return None, accepted
     accepted = await service.submit_request(
-        horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip
+        horde, kind=kind, body=body, user=user, client_agent=agent, ipaddr=ip, sharedkey=sharedkey
     )
     return (200 if dry_run else None), accepted
 
 
 async def _accept(
-    horde: HordeDep, kind: str, body: Any, user: Any, agent: str, ip: str, response: Response, key: str | None
+    horde: HordeDep,
+    kind: str,
+    body: Any,
+    who: Spender,
+    agent: str,
+    ip: str,
+    response: Response,
+    key: str | None,
 ) -> Accepted:
-    status, accepted = await _accepted(horde, kind, body, user, agent, ip, key)
+    status, accepted = await _accepted(horde, kind, body, who, agent, ip, key)
     if status is not None:
         response.status_code = status
     return accepted
@@ -121,13 +138,13 @@ async def _accept(
 async def post_image_async(
     body: GenerationInputStable,
     horde: HordeDep,
-    user: CurrentUser,
+    who: SpenderDep,
     agent: ClientAgent,
     ip: ClientIP,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    return await _accept(horde, "image", body, user, agent, ip, response, idempotency_key)
+    return await _accept(horde, "image", body, who, agent, ip, response, idempotency_key)
 
 
 @router.get("/generate/check/{id}", response_model=RequestStatusCheck)
@@ -171,13 +188,13 @@ async def post_rating(id: str, body: AestheticsPayload, conn: ReadConn) -> Gener
 async def post_text_async(
     body: GenerationInputKobold,
     horde: HordeDep,
-    user: CurrentUser,
+    who: SpenderDep,
     agent: ClientAgent,
     ip: ClientIP,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    return await _accept(horde, "text", body, user, agent, ip, response, idempotency_key)
+    return await _accept(horde, "text", body, who, agent, ip, response, idempotency_key)
 
 
 @router.get("/generate/text/status/{id}", response_model=RequestStatusKobold)
@@ -211,7 +228,7 @@ async def post_interrogate_async(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Accepted:
-    return await _accept(horde, "alchemy", body, user, agent, ip, response, idempotency_key)
+    return await _accept(horde, "alchemy", body, Spender(user), agent, ip, response, idempotency_key)
 
 
 @router.get("/interrogate/status/{id}", response_model=InterrogationStatus)
@@ -279,12 +296,18 @@ def _lean_submit(kind: str) -> Handler:
     return submit
 
 
-def _lean_accept(kind: str) -> Handler:
+def _lean_accept(kind: str, *, shared_keys: bool = True) -> Handler:
+    """As `_accept`; `shared_keys`: the route takes a shared key as its key (as `SpenderDep`)."""
+
     async def accept(call: LeanCall) -> Answer:
-        user, body = await call.worker()
+        if shared_keys:
+            who, body = await call.spender()
+        else:
+            user, body = await call.worker()
+            who = Spender(user)
         agent = call.header("client-agent") or call.header("client_agent") or DEFAULT_CLIENT_AGENT
         key = call.header("idempotency-key")
-        status, accepted = await _accepted(call.horde, kind, body, user, agent, call.ip, key)
+        status, accepted = await _accepted(call.horde, kind, body, who, agent, call.ip, key)
         return call.model_answer(accepted, status=status)
 
     return accept
@@ -301,7 +324,7 @@ LEAN: dict[tuple[str, str], tuple[Handler, Key]] = {
     ("POST", f"{_V2}/interrogate/submit"): (_lean_submit("alchemy"), Key.REQUIRED),
     ("POST", f"{_V2}/generate/async"): (_lean_accept("image"), Key.REQUIRED),
     ("POST", f"{_V2}/generate/text/async"): (_lean_accept("text"), Key.REQUIRED),
-    ("POST", f"{_V2}/interrogate/async"): (_lean_accept("alchemy"), Key.REQUIRED),
+    ("POST", f"{_V2}/interrogate/async"): (_lean_accept("alchemy", shared_keys=False), Key.REQUIRED),
     ("GET", f"{_V2}/generate/check/{{id}}"): (_lean_status("image", full=False), Key.NONE),
     ("GET", f"{_V2}/generate/status/{{id}}"): (_lean_status("image"), Key.NONE),
     ("GET", f"{_V2}/generate/text/status/{{id}}"): (_lean_status("text"), Key.NONE),

@@ -24,7 +24,7 @@ async def post_transfer(
 ) -> KudosTransferred:
     done = await transfers.transfer_kudos(
         conn, sender=user, username=body.username, amount=body.amount, idempotency_key=idempotency_key,
-        now=horde.clock.now(),
+        now=horde.clock.now(), pepper=horde.users.pepper,
     )  # fmt: skip
     return KudosTransferred(transferred=done.amount)
 

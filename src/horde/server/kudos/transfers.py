@@ -20,6 +20,8 @@ from horde.server.errors import HordeError
 from horde.server.kit.orm import table, utc
 from horde.server.kudos import service as kudos
 from horde.server.kudos.records import KudosTransfer
+from horde.server.sharedkeys.service import SharedKeyRow, find_shared_key
+from horde.server.sharedkeys.spending import expired_error, raise_allowance
 from horde.server.users import service as users
 from horde.server.users.models import User
 from horde.server.users.principal import Principal
@@ -69,13 +71,23 @@ def _check_amount(amount: int) -> None:
 
 
 async def _target(conn: AsyncConnection, username: str, *, rc: RC) -> User:
-    """The user an alias `name#id` names, by its id (names can change); shared keys do not exist yet
-    here, so anything else is an unknown user, as the reference answers one."""
+    """The user an alias `name#id` names, by its id (names can change); anything else is an unknown
+    user, as the reference answers one."""
     raw = username.rsplit("#", 1)[-1].strip() if "#" in username else ""
     user = await users.get_user(conn, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 10 else None
     if user is None:
         raise _refuse(rc, "Invalid target username.")
     return user
+
+
+async def _key_target(
+    conn: AsyncConnection, username: str, *, pepper: str, now: float
+) -> SharedKeyRow | None:
+    """The shared key `username` is, if it is one (an expired one is refused)."""
+    key = await find_shared_key(conn, pepper=pepper, raw_key=username.strip())
+    if key is not None and key.expired(now):
+        raise expired_error(status_code=400)
+    return key
 
 
 def _check_people(sender: Principal, target: User) -> None:
@@ -128,14 +140,17 @@ async def transfer_kudos(
     amount: int,
     idempotency_key: str | None,
     now: float,
+    pepper: str = "",
 ) -> Transferred:
-    """Move `amount` whole kudos from the sender to the user `username` names (SEMANTICS.md 4.6)."""
+    """Move `amount` whole kudos from the sender to the user `username` names, or to the owner of the
+    shared key it is, whose limit grows by as much (SEMANTICS.md 4.6; `pepper`: horde.users.pepper)."""
     if sender.is_anon:
         raise _refuse(RC.KudosTransferFromAnon, "You cannot transfer Kudos from Anonymous, smart-ass.")
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise HordeError(RC.BadRequest, f"An Idempotency-Key has 1 to {MAX_IDEMPOTENCY_KEY} characters")
     _check_amount(amount)
-    target = await _target(conn, username, rc=RC.InvalidTargetUsername)
+    key = await _key_target(conn, username, pepper=pepper, now=now)
+    target = await _target(conn, f"#{key.user_id}" if key else username, rc=RC.InvalidTargetUsername)
     _check_people(sender, target)
     await lock_users(conn, sender.id, target.id)
     if idempotency_key is not None and (done := await _replay(conn, sender, idempotency_key, target, amount)):
@@ -162,6 +177,8 @@ async def transfer_kudos(
         conn, legs=[kudos.Leg(-value, system="transfer"), kudos.Leg(value, user_id=target.id)],
         reason="received", ref=ref, now=now,
     )  # fmt: skip
+    if key is not None:
+        await raise_allowance(conn, key_id=key.id, amount=value)
     return Transferred(amount=amount, replayed=False)
 
 

@@ -23,6 +23,7 @@ from horde.server.kit.profanity import refuse_profane
 from horde.server.kudos import monthly
 from horde.server.kudos import service as kudos
 from horde.server.operations.guard import read_modes
+from horde.server.sharedkeys.service import find_shared_key
 from horde.server.state import Horde
 from horde.server.status.service import node_answers
 from horde.server.users import records, service
@@ -131,7 +132,14 @@ async def user_details(conn: AsyncConnection, horde: Horde, user: User, *, level
 
 
 async def find_user(conn: AsyncConnection, *, horde: Horde, api_key: str | None) -> UserDetails:
-    """The key's own user at level 1; an unknown key is UserNotFound, as on the reference."""
+    """The key's own user at level 1; a shared key's owner at level 0, named with the key's name; an
+    unknown key is UserNotFound, as on the reference."""
+    sharedkey = await find_shared_key(conn, pepper=horde.users.pepper, raw_key=api_key) if api_key else None
+    if sharedkey is not None:
+        owner = await service.get_user(conn, sharedkey.user_id)
+        assert owner is not None  # a user's keys go with them (foreign key)
+        found = await user_details(conn, horde, owner, level=PUBLIC)
+        return found.model_copy(update={"username": f"{owner.alias} (Shared Key: {sharedkey.name})"})
     principal = await horde.users.by_key(conn, api_key) if api_key else None
     user = await service.get_user(conn, principal.id) if principal else None
     if user is None:

@@ -66,6 +66,10 @@ class Kind(ABC):
             warnings=warnings or None,
         )  # fmt: skip
 
+    def key_usage(self, body: Any) -> tuple[int, int, int]:
+        """What one job of `body` asks of a shared key's per-job limits: (pixels, steps, tokens)."""
+        return (0, 0, 0)
+
     def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
         """The kudos `new` must reserve before it is queued (SEMANTICS.md 4.4 upfront kudos), or None
         when it fits what the horde gives away; `threads` online and `queued` jobs of this kind."""

@@ -183,6 +183,10 @@ class ImageKind(Kind):
             extra_source_images=len(body.extra_source_images or []),
         )  # fmt: skip
 
+    def key_usage(self, body: Any) -> tuple[int, int, int]:
+        params = body.params
+        return (params.width * params.height, params.steps, 0)
+
     def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
         params = new.payload["params"]
         steps = pricing.accurate_steps(int(new.payload["steps"]), params.get("sampler_name"))

@@ -118,6 +118,9 @@ class TextKind(Kind):
             softprompt=(body.softprompt or "").lower(),  # matched lowercased (jobs/matching SOFTPROMPT)
         )
 
+    def key_usage(self, body: Any) -> tuple[int, int, int]:
+        return (0, 0, body.params.max_length)
+
     def upfront(self, horde: Resources, new: NewRequest, *, threads: int, queued: int) -> float | None:
         if new.slow_workers and new.max_length <= pricing.free_text_length(threads=threads, queued=queued):
             return None

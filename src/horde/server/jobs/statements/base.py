@@ -73,6 +73,8 @@ class Completion:
     hook: Hook | None = None
     team_id: uuid.UUID | None = None  # the team credited with this job (stamped at settlement, ADR 0016)
     hold_ref: str | None = None  # the request's upfront hold, which this charge consumes
+    kind: str = ""  # the job's kind and model, for its statistics event (ADR 0021)
+    model: str | None = None
     records: dict[str, object] | None = None  # `users.records.recorded_values` of the job (ADR 0022)
 
 

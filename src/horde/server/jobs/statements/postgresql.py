@@ -2,9 +2,10 @@
 
 - `rows` sends a prebuilt statement to the driver on an autocommit connection (ADR 0008).
 - `complete` is one writable CTE: the job's compare-and-set, then, only if it won, the ledger
-  postings (`kudos.postings_sql`), the worker's figures (`workers.writes.completed_sql`), the team's
-  event (`teams.writes.attributed_sql`, only for a worker in a team), the users' record event
-  (`users.records.recorded_sql`) and the webhook's outbox row
+  postings (`kudos.postings_sql`), the worker's figures (`workers.writes.completed_sql`), the
+  statistics event (`stats.writes.completed_stat_sql`), the team's event (`teams.writes.attributed_sql`,
+  only for a worker in a team), the users' record event (`users.records.recorded_sql`) and the
+  webhook's outbox row
   (`webhooks.outbox_sql`): atomic, one round trip, no BEGIN/COMMIT.
 - `queue_request` is one call of `horde_queue_request` (migration 2026_12_03): it takes the owner's
   advisory lock first, so its count sees every request committed before it (each statement in a
@@ -30,6 +31,7 @@ from horde.server.jobs.statements.base import (
 )
 from horde.server.kit.sql import Fast, Params, autocommit, plain, using_driver
 from horde.server.kudos.service import hold_settle_sql, postings_sql, postings_values
+from horde.server.stats.writes import completed_stat_sql, completed_stat_values
 from horde.server.teams.writes import attributed_sql, attributed_values
 from horde.server.users.records import recorded_sql
 from horde.server.webhooks.service import outbox_sql, outbox_values
@@ -47,6 +49,8 @@ def _completion(with_hook: bool, with_team: bool, with_hold: bool) -> tuple[str,
     {postings_sql(p, after="done")}
 ), stats AS (
     {completed_sql(p, after="done")}
+), stat AS (
+    {completed_stat_sql(p, after="done")}
 ), recorded AS (
     {recorded_sql(p, after="done")}
 )"""  # noqa: S608 (names and placeholders only: values are bound)
@@ -100,6 +104,7 @@ class PostgresStatements(JobStatements):
             "meta": json.dumps(c.meta) if c.meta is not None else None, "paid": c.reward,
             "things": c.things, "sample": c.sample,
             **postings_values(c.legs, reason="generation", ref=str(c.job_id), now=c.now),
+            **completed_stat_values(c.kind, c.model, c.now),
         }  # fmt: skip
         values.update(c.records or {})
         if c.hook is not None:

@@ -30,6 +30,7 @@ from horde.server.jobs.statements.counts import queued_jobs_of_user
 from horde.server.kit.orm import table
 from horde.server.kit.sql import Fast
 from horde.server.kudos import service as kudos
+from horde.server.stats.writes import COMPLETED_STAT, completed_stat_values
 from horde.server.teams.writes import ATTRIBUTED, attributed_values
 from horde.server.users.records import RECORDED
 from horde.server.webhooks.service import enqueue
@@ -76,6 +77,9 @@ class SqliteStatements(JobStatements):
                 await kudos.settle_hold(conn, ref=c.hold_ref, charged=c.burn)
             await conn.execute(
                 COMPLETED, {"wid": c.worker_id, "paid": c.reward, "things": c.things, "sample": c.sample}
+            )
+            await conn.execute(
+                COMPLETED_STAT, {"things": c.things, **completed_stat_values(c.kind, c.model, c.now)}
             )
             if c.records is not None:
                 await conn.execute(RECORDED, {"things": c.things, **c.records})

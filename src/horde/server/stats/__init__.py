@@ -1,0 +1,1 @@
+"""Generation statistics: insert-only completion events folded into time buckets (ADR 0021)."""
