@@ -82,8 +82,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kudos.scheduled", "kudos.transfers", "kudos.monthly", "webhooks.scheduled", "observe.probe",
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
         "operations.service", "openai.service", "events.service", "workers.scheduled", "users.changes",
-        "users.scheduled", "sharedkeys.service", "sharedkeys.spending", "sharedkeys.scheduled", "stats.service",
-        "stats.scheduled",
+        "users.scheduled", "sharedkeys.service", "sharedkeys.spending", "sharedkeys.scheduled",
+        "stats.service", "stats.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve", "lean")),
 ]  # fmt: skip
