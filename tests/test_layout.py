@@ -59,7 +59,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "models", "*.models", "jobs.records", "workers.capabilities", "users.principal", "users.keys",
         "kudos.pricing", "kudos.records", "resources", "access", "filters.regexes", "filters.prompt",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
-        "messages", "documents", "filters", "openai", "events",  # packages
+        "messages", "documents", "filters", "openai", "events", "styles",  # packages
         "operations", "operations.networks", "openai.templates",
     )),
     ("each domain's own writes and caches", (
@@ -68,6 +68,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "filters.service", "filters.cache", "operations.guard", "operations.reputation",
         "kudos.taxes", "kudos.rewards", "kudos.trust", "workers.uptime",
         "users.records",
+        "styles.lookup",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -83,6 +84,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "teams.service", "teams.scheduled", "messages.service", "messages.scheduled", "filters.screen",
         "operations.service", "openai.service", "events.service", "workers.scheduled", "users.changes",
         "users.scheduled",
+        "styles.service", "styles.collections", "styles.apply", "styles.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve", "lean")),
 ]  # fmt: skip

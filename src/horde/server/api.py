@@ -10,6 +10,9 @@
          teams teams/{id} (GET PATCH DELETE)                         teams/routes.py
          generate/status/{id}/events text/status/{id}/events interrogate/status/{id}/events (SSE)
                                                                      events/routes.py
+         styles/image|text styles/{kind}/{id} (GET PATCH DELETE)    styles/routes.py
+         styles/{kind}_by_name/{name} styles/image/{id}/example[/{id}] styles/routes.py
+         collections collections/{id} collection_by_name/{name}      styles/routes.py
          problem_jobs (this horde's: jobs reported as CSAM, mods)      jobs/routes.py
          filters (GET PUT POST) filters/regex filters/{id} (GET PATCH DELETE)  filters/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
@@ -45,6 +48,7 @@ from horde.server.observe import routes as observe
 from horde.server.openai import routes as openai
 from horde.server.operations import routes as operations
 from horde.server.status import routes as status
+from horde.server.styles import routes as styles
 from horde.server.teams import routes as teams
 from horde.server.users import routes as users
 from horde.server.workers import routes as workers
@@ -61,6 +65,7 @@ API_ROUTERS = tuple(
         users,
         kudos,
         teams,
+        styles,
         filters,
         status,
         operations,

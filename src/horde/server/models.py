@@ -8,6 +8,15 @@ from horde.server.kudos.models import KudosBalance, KudosHold, KudosPosting
 from horde.server.kudos.records import KudosTransfer, MonthlyKudos
 from horde.server.messages.models import WorkerMessage
 from horde.server.operations.models import HordeMode, IpTimeout
+from horde.server.styles.models import (
+    CollectionStyle,
+    Style,
+    StyleCollection,
+    StyleExample,
+    StyleModel,
+    StyleTag,
+    StyleUse,
+)
 from horde.server.teams.models import Team, TeamEvent
 from horde.server.users.models import User, UserSuspicion
 from horde.server.webhooks.models import WebhookDelivery
@@ -16,6 +25,7 @@ from horde.server.workers.models import Worker
 metadata = Base.metadata
 
 __all__ = [
+    "CollectionStyle",
     "Filter",
     "FilterVersion",
     "HordeMode",
@@ -33,6 +43,12 @@ __all__ = [
     "RequestWorker",
     "ServerNode",
     "ServerSecret",
+    "Style",
+    "StyleCollection",
+    "StyleExample",
+    "StyleModel",
+    "StyleTag",
+    "StyleUse",
     "Team",
     "TeamEvent",
     "User",

@@ -31,6 +31,7 @@ from horde.server.jobs.statements import NewRow
 from horde.server.kudos import pricing, taxes
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
+from horde.server.styles import apply as styles
 from horde.server.users.principal import Principal
 
 
@@ -54,6 +55,9 @@ async def submit_request(
     """Validate, price and queue a client's request; a dry run only prices it."""
     behaviour = KINDS[kind]
     await _admit_client(horde, user=user, client_agent=client_agent, ipaddr=ipaddr)
+    style = await styles.resolve(horde, kind=kind, body=body, user=user)
+    if style is not None:
+        body = style.body
     screen = behaviour.screening(horde, body, user=user)
     if screen is not None and screen.prompt:
         body = behaviour.with_prompt(body, await screen_prompt(horde, screen, user=user, ipaddr=ipaddr))
@@ -92,6 +96,8 @@ async def submit_request(
     await _charge_activation(horde, new, user, now)
     horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
     horde.snapshots.note_queued(kind, len(new.jobs))
+    if style is not None:
+        await styles.after_queued(horde, style, user=user, request_id=new.id)
     horde.notifier.work_added(kind)
     for hook in horde.accepted_hooks:
         await hook(user, ipaddr)

@@ -1,0 +1,140 @@
+"""A request naming a style (or a collection) in `style` (SEMANTICS.md 8, ADR 0024).
+
+`resolve` runs before the request's own checks: it finds the style (a collection gives one of its
+styles at random) and rewrites the request as the style makes it (`Kind.with_style`). `after_queued`
+runs once the request is stored: it records the use as an insert-only event (the counts are folded
+by `styles.scheduled`, so no request updates a popular style's row) and is where the activation tax's
+style part, the owner's reward and the style's shared key are charged (wired with those domains).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
+from horde.server.jobs.kinds import KINDS
+from horde.server.jobs.records import StyleTemplate
+from horde.server.kit.orm import table, utc
+from horde.server.state import Horde
+from horde.server.styles import lookup
+from horde.server.styles.models import CollectionStyle, StyleUse
+from horde.server.users.principal import Principal
+
+members = table(CollectionStyle)
+uses = table(StyleUse)
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedStyle:
+    """The style a request was made with, and the request as the style made it."""
+
+    style_id: uuid.UUID
+    collection_id: uuid.UUID | None
+    owner_id: int
+    sharedkey_id: str | None
+    body: Any
+
+
+def _not_found(raw: str) -> HordeError:
+    return HordeError(RC.StyleNotFound, f"Style '{raw}' not found")
+
+
+async def _member(conn: AsyncConnection, collection: Mapping[str, Any], raw: str) -> Mapping[str, Any]:
+    ids = (
+        (await conn.execute(select(members.c.style_id).where(members.c.collection_id == collection["id"])))
+        .scalars()
+        .all()
+    )
+    if not ids:
+        raise _not_found(raw)
+    row = await lookup.style_by_id(conn, str(random.choice(ids)))  # a pick, not a secret
+    if row is None:  # deleted between the two reads
+        raise _not_found(raw)
+    return row
+
+
+async def find(conn: AsyncConnection, raw: str) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
+    """The style `raw` names (by id or name form) and the collection it came through, if any."""
+    style = await lookup.style_by_id(conn, raw)
+    if style is not None:
+        return style, None
+    collection = await lookup.collection_by_id(conn, raw)
+    form = lookup.parse_name(raw) if collection is None else None
+    if form is not None:
+        style = await lookup.style_by_name(conn, form)
+        if style is not None:
+            return style, None
+        collection = await lookup.collection_by_name(conn, form)
+    if collection is None:
+        raise _not_found(raw)
+    return await _member(conn, collection, raw), collection
+
+
+def _check_use(style: Mapping[str, Any], collection: Mapping[str, Any] | None, *, kind: str,
+               user: Principal, raw: str) -> None:  # fmt: skip
+    if style["kind"] != kind:  # the reference's StyleMismatch, a generic 400 on the wire
+        raise HordeError(RC.BadRequest, f"Style '{raw}' is a {style['kind']} style, not a {kind} one")
+    # a private style (or collection) serves its owner only; its id still shows it (GET), ADR 0024
+    for thing in (style, collection):
+        if thing is not None and not thing["public"] and thing["user_id"] != user.id:
+            raise HordeError(RC.Forbidden, f"Style '{raw}' is private")
+
+
+async def resolve(horde: Horde, *, kind: str, body: Any, user: Principal) -> AppliedStyle | None:
+    """The style a request names and the request rewritten by it; None when it names none."""
+    raw = getattr(body, "style", None)
+    if not raw:
+        return None
+    async with horde.db.autocommit() as conn:
+        style, collection = await find(conn, raw)
+    _check_use(style, collection, kind=kind, user=user, raw=raw)
+    template = StyleTemplate(
+        prompt=style["prompt"], params=dict(style["params"]), models=list(style["models"])
+    )
+    applied = AppliedStyle(
+        style_id=style["id"], collection_id=collection["id"] if collection is not None else None,
+        owner_id=style["user_id"], sharedkey_id=style["sharedkey_id"],
+        body=KINDS[kind].with_style(body, template),
+    )  # fmt: skip
+    await check_style_sharedkey(horde, applied)
+    return applied
+
+
+async def check_style_sharedkey(horde: Horde, applied: AppliedStyle) -> None:
+    """Refuse a request whose style's shared key cannot pay (403 SharedKeyEmpty, SharedKeyExpired;
+    SEMANTICS.md 8), before anything is queued. Shared keys are built beside this branch and wired
+    here at merge (ADR 0024): until then a style's key is stored and shown to nobody, and not used."""
+    # TODO(issue 12): when applied.sharedkey_id is set, load the key and refuse as the shared keys do
+
+
+async def after_queued(
+    horde: Horde, applied: AppliedStyle, *, user: Principal, request_id: uuid.UUID
+) -> None:
+    """What a queued request owes its style: the use event, then the kudos (see the module's doc)."""
+    async with horde.db.autocommit() as conn:
+        await conn.execute(
+            insert(uses).values(
+                style_id=applied.style_id, collection_id=applied.collection_id,
+                created_at=utc(horde.clock.now()),
+            )
+        )  # fmt: skip
+    await charge_style_activation(horde, applied, user=user, request_id=request_id)
+
+
+async def charge_style_activation(
+    horde: Horde, applied: AppliedStyle, *, user: Principal, request_id: uuid.UUID
+) -> None:
+    """The activation tax's style part and the owner's STYLE_REWARD (SEMANTICS.md 4.4: +2 kudos when
+    the style is someone else's, paid to its owner), and the style's shared key paying for the
+    request and lifting its per-job caps (SEMANTICS.md 8). Nothing is charged on this branch: the
+    tax function and shared keys are built beside it and wired here at merge (ADR 0024)."""
+    # TODO(issue 12): the activation tax's style part when applied.owner_id != user.id (its 2 kudos
+    # to the owner as STYLE_REWARD), and, when applied.sharedkey_id is set, the key's charge
