@@ -140,6 +140,12 @@ async def test_list_pages_and_sorts(client: httpx.AsyncClient, owner: str, clock
     assert [s["id"] for s in second] == ids[::-1][25:]
     _error(await client.get(f"{V2}/styles/image", params={"sort": "best"}), 400, RC.BadRequest)
     _error(await client.get(f"{V2}/styles/image", params={"page": 0}), 400, RC.BadRequest)
+    _error(await client.get(f"{V2}/styles/image", params={"page": 10**12}), 400, RC.BadRequest)
+    _error(await client.get(f"{V2}/collections", params={"page": 10**12}), 400, RC.BadRequest)
+    _error(await client.get(f"{V2}/collections", params={"type": "video"}), 400, RC.BadRequest)
+    # an owner id past 32 bits names nobody (it must not reach the database's integer column)
+    huge = quote("someone#99999999999::style::style 01", safe="")
+    _error(await client.get(f"{V2}/styles/image_by_name/{huge}"), 404, RC.ImageStyleNotFound)
 
 
 @pytest.mark.parametrize(

@@ -104,3 +104,5 @@ MAX_STYLE_MODELS: Final = 5
 MAX_STYLE_EXAMPLES: Final = 4
 MAX_STYLE_EXAMPLE_URL_CHARS: Final = 1024
 STYLES_PAGE_SIZE: Final = 25
+MAX_STYLES_PAGE: Final = 10_000
+MAX_COLLECTION_STYLES: Final = 100  # this horde's bound (the reference has none): each is looked up

@@ -24,7 +24,7 @@ from horde.server.kit.orm import table, utc
 from horde.server.state import Horde
 from horde.server.styles import lookup
 from horde.server.styles.models import CollectionStyle
-from horde.server.styles.service import bad
+from horde.server.styles.service import bad, check_page
 from horde.server.users.principal import Principal
 
 collections = lookup.collections
@@ -69,8 +69,9 @@ async def list_collections(
     conn: AsyncConnection, *, sort: str, page: int, kind: str
 ) -> list[ResponseModelCollection]:
     """One page of the public collections (of a kind, or `all`), most used (or newest) first."""
-    if sort not in ("popular", "age") or kind not in ("all", "image", "text") or page < 1:
-        raise bad("sort is 'popular' or 'age', type 'all', 'image' or 'text', page 1 or more")
+    if sort not in ("popular", "age") or kind not in ("all", "image", "text"):
+        raise bad("sort is 'popular' or 'age', type 'all', 'image' or 'text'")
+    check_page(page)
     statement = lookup.collection_select().where(collections.c.public.is_(True))
     if kind != "all":
         statement = statement.where(collections.c.kind == kind)
@@ -103,8 +104,8 @@ async def get_collection_by_name(conn: AsyncConnection, *, name: str) -> Respons
 
 async def _resolve_styles(conn: AsyncConnection, names: list[str]) -> tuple[str, list[uuid.UUID]]:
     """The kind and ids of the styles named (by id or name); one kind only, each style once."""
-    if not names:
-        raise bad("A collection needs at least one style")
+    if not 1 <= len(names) <= limits.MAX_COLLECTION_STYLES:
+        raise bad(f"A collection holds 1 to {limits.MAX_COLLECTION_STYLES} styles")
     ids: list[uuid.UUID] = []
     kinds: set[str] = set()
     for raw in names:

@@ -45,7 +45,8 @@ def parse_uuid(raw: str) -> uuid.UUID | None:
 
 def _owner_id(alias: str) -> int | None:
     _, _, digits = alias.rpartition("#")
-    return int(digits) if digits.isdigit() and len(digits) <= 10 else None
+    # ids are 32-bit integers: a longer number names nobody (and must not reach the database)
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 9 else None
 
 
 def parse_name(raw: str) -> NameForm | None:

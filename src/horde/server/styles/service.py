@@ -72,6 +72,11 @@ def bad(message: str) -> HordeError:
     return HordeError(RC.BadRequest, message)
 
 
+def check_page(page: int) -> None:
+    if not 1 <= page <= limits.MAX_STYLES_PAGE:
+        raise bad(f"page must be 1 to {limits.MAX_STYLES_PAGE}")
+
+
 def _not_found(kind: StyleKind, raw: str) -> HordeError:
     return HordeError(kind.not_found, f"{kind.name.capitalize()} style '{raw}' not found")
 
@@ -113,8 +118,7 @@ async def render(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> li
 def _listing(kind: StyleKind, *, sort: str, page: int, tag: str | None, model: str | None) -> Select[Any]:
     if sort not in ("popular", "age"):
         raise bad("sort must be 'popular' or 'age'")
-    if page < 1:
-        raise bad("page must be 1 or more")
+    check_page(page)
     statement = lookup.style_select().where(styles.c.kind == kind.name, styles.c.public.is_(True))
     if tag:
         statement = statement.where(exists().where(tags.c.style_id == styles.c.id, tags.c.tag == tag))
