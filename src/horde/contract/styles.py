@@ -88,12 +88,12 @@ class ModelStyleInputKobold(_StyleFields):
 class _StylePatch(HordeModel):
     name: Omittable[StyleName] = None
     info: Omittable[str] = Field(default=None, min_length=1, max_length=1000)
-    prompt: Omittable[str] = Field(default=None, min_length=3)
+    prompt: Omittable[str] = Field(default=None, min_length=7)
     public: Omittable[bool] = None
     nsfw: Omittable[bool] = None
     tags: Omittable[list[Tag]] = None
     models: Omittable[list[ModelName]] = None
-    sharedkey: Omittable[str] = Field(default=None, max_length=36)  # "" detaches the key
+    sharedkey: Omittable[SharedKeyId] = None
 
 
 class ModelStylePatchStable(_StylePatch):
@@ -130,14 +130,12 @@ class StyleExample(InputStyleExamplePost):
 
 
 class _StyleOut(HordeModel):
-    id: str
-    name: str
-    info: Omittable[str] = None
-    prompt: str
+    name: StyleName
+    info: Omittable[str] = Field(default=None, max_length=1000)  # a patch may set one shorter than 10
     public: bool
     nsfw: bool
-    tags: list[str] = Field(default_factory=list)
-    models: list[str] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+    models: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     use_count: int = 0
     creator: str
 
@@ -148,6 +146,8 @@ class StyleStable(_StyleOut):
     `sharedkey` is shown to nobody: a shared key's id is its credential (the reference sends the key's
     details only to the style's owner)."""
 
+    id: SharedKeyId  # a UUID: 36 characters, as a shared key's
+    prompt: str = Field(min_length=7)
     params: ModelStyleInputParamsStable = Field(default_factory=ModelStyleInputParamsStable)
     examples: list[StyleExample] = Field(default_factory=list)
 
@@ -155,6 +155,8 @@ class StyleStable(_StyleOut):
 class StyleKobold(_StyleOut):
     """A text style (GET /styles/text items, GET /styles/text/{id}, .../text_by_name/{name})."""
 
+    id: str
+    prompt: str = Field(min_length=3)
     params: ModelStyleInputParamsKobold = Field(default_factory=ModelStyleInputParamsKobold)
 
 
@@ -171,9 +173,9 @@ class ResponseModelCollection(HordeModel):
     """A collection (GET /collections items, GET /collections/{id}, /collection_by_name/{name})."""
 
     id: str
-    name: str
+    name: StyleName
     type: Literal["image", "text"]
-    info: Omittable[str] = None
+    info: Omittable[str] = Field(default=None, min_length=1, max_length=1000)
     public: bool = True
     styles: list[ResponseModelStylesShort] = Field(default_factory=list)
     use_count: int = 0

@@ -27,7 +27,7 @@ from horde.server.jobs.kinds import KINDS
 from horde.server.jobs.kinds.base import Accepted
 from horde.server.jobs.models import JobState, RequestState
 from horde.server.jobs.records import NewRequest, RequestRow
-from horde.server.jobs.statements import NewRow
+from horde.server.jobs.statements import NewRow, Queued
 from horde.server.kudos import pricing, taxes
 from horde.server.kudos import service as kudos
 from horde.server.state import Horde
@@ -82,7 +82,20 @@ async def submit_request(
         count_models=list(new.models) if user.is_anon and new.models else None, hold=hold,
         floor=kudos.user_floor(user.id, user.oauth_id),
     )  # fmt: skip
-    queued = await horde.statements.queue_request(row)
+    _check_queued(await horde.statements.queue_request(row), hold=hold, limit=limit)
+    await _charge_activation(horde, new, user, now)
+    horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
+    horde.snapshots.note_queued(kind, len(new.jobs))
+    if style is not None:
+        await styles.after_queued(horde, style, user=user, request_id=new.id)
+    horde.notifier.work_added(kind)
+    for hook in horde.accepted_hooks:
+        await hook(user, ipaddr)
+    return behaviour.accepted_body(new.id, new, possible=horde.snapshots.could_be_served(kind, new))
+
+
+def _check_queued(queued: Queued, *, hold: int, limit: int) -> None:
+    """Why the statement layer stored nothing, as the client's error."""
     if queued.missing_worker is not None:
         raise HordeError(RC.WorkerNotFound, f"Worker with ID '{queued.missing_worker}' not found")
     if queued.short:
@@ -93,15 +106,6 @@ async def submit_request(
             f"Parallel requests ({queued.queued}) exceeded user limit ({limit}). Please try again when your "
             "previous requests have completed",
         )
-    await _charge_activation(horde, new, user, now)
-    horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
-    horde.snapshots.note_queued(kind, len(new.jobs))
-    if style is not None:
-        await styles.after_queued(horde, style, user=user, request_id=new.id)
-    horde.notifier.work_added(kind)
-    for hook in horde.accepted_hooks:
-        await hook(user, ipaddr)
-    return behaviour.accepted_body(new.id, new, possible=horde.snapshots.could_be_served(kind, new))
 
 
 async def _mark_unsafe_ip(horde: Horde, new: NewRequest, *, user: Principal, ipaddr: str) -> None:
