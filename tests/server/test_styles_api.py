@@ -123,10 +123,23 @@ async def test_create_get_list_and_by_name(client: httpx.AsyncClient, owner: str
     assert (await client.get(f"{V2}/styles/text")).json() == []
 
 
-async def test_private_styles_are_not_listed_but_found(client: httpx.AsyncClient, owner: str) -> None:
+async def test_private_styles_are_not_listed_but_found(
+    client: httpx.AsyncClient, owner: str, clock: FakeClock
+) -> None:
     style_id = await _style(client, owner, public=False)
+    clock.advance(1)
+    public_id = await _style(client, owner, "text")
     assert (await client.get(f"{V2}/styles/image")).json() == []
     assert (await client.get(f"{V2}/styles/image/{style_id}")).status_code == 200
+    # the owner's details list both; anyone else's only the public one
+    me = (await client.get(f"{V2}/find_user", headers={"apikey": owner})).json()
+    alias = me["username"]
+    assert me["styles"] == [
+        {"name": f"{alias}::style::cinematic", "id": style_id, "type": "image"},
+        {"name": f"{alias}::style::storyteller", "id": public_id, "type": "text"},
+    ]
+    seen = (await client.get(f"{V2}/users/{me['id']}")).json()
+    assert [s["id"] for s in seen["styles"]] == [public_id]
 
 
 async def test_list_pages_and_sorts(client: httpx.AsyncClient, owner: str, clock: FakeClock) -> None:

@@ -116,3 +116,17 @@ async def collection_by_name(conn: AsyncConnection, form: NameForm) -> Mapping[s
 def unique_name(creator: str, user_id: int, word: str, name: str) -> str:
     """The name form that names exactly one style or collection: `alias#id::style::name`."""
     return f"{creator}#{user_id}::{word}::{name}"
+
+
+async def styles_of(conn: AsyncConnection, user_id: int, *, private: bool) -> list[dict[str, str]]:
+    """A user's styles as their details list them (`ResponseModelStylesUser`), private ones too when
+    `private`, oldest first."""
+    statement = style_select().where(styles.c.user_id == user_id)
+    if not private:
+        statement = statement.where(styles.c.public.is_(True))
+    rows = await conn.execute(statement.order_by(styles.c.created_at, styles.c.id))
+    return [
+        {"name": unique_name(row.creator_name, row.user_id, STYLE_WORD, row.name), "id": str(row.id),
+         "type": row.kind}
+        for row in rows
+    ]  # fmt: skip
