@@ -24,7 +24,7 @@ from horde.contract.users import ResponseModelStylesShort
 StyleName = Annotated[str, Field(min_length=1, max_length=limits.MAX_STYLE_NAME_CHARS)]
 Tag = Annotated[str, Field(min_length=1, max_length=limits.MAX_STYLE_TAG_CHARS)]
 ModelName = Annotated[str, Field(min_length=1, max_length=255)]
-SharedKeyId = Annotated[str, Field(min_length=36, max_length=36)]
+Uuid36 = Annotated[str, Field(min_length=36, max_length=36)]  # a UUID in its 36-character text form
 
 
 class ModelStyleInputParamsStable(HordeModel):
@@ -64,7 +64,7 @@ class _StyleFields(HordeModel):
     nsfw: bool = False
     tags: list[Tag] = Field(default_factory=list)
     models: list[ModelName] = Field(default_factory=list)
-    sharedkey: Omittable[SharedKeyId] = None  # the swagger has it on image styles only; accepted on both
+    sharedkey: Omittable[Uuid36] = None  # the swagger has it on image styles only; accepted on both
 
 
 class ModelStyleInputStable(_StyleFields):
@@ -93,7 +93,7 @@ class _StylePatch(HordeModel):
     nsfw: Omittable[bool] = None
     tags: Omittable[list[Tag]] = None
     models: Omittable[list[ModelName]] = None
-    sharedkey: Omittable[SharedKeyId] = None
+    sharedkey: Omittable[Uuid36] = None
 
 
 class ModelStylePatchStable(_StylePatch):
@@ -146,7 +146,7 @@ class StyleStable(_StyleOut):
     `sharedkey` is shown to nobody: a shared key's id is its credential (the reference sends the key's
     details only to the style's owner)."""
 
-    id: SharedKeyId  # a UUID: 36 characters, as a shared key's
+    id: Uuid36
     prompt: str = Field(min_length=7)
     params: ModelStyleInputParamsStable = Field(default_factory=ModelStyleInputParamsStable)
     examples: list[StyleExample] = Field(default_factory=list)
