@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from horde.contract.rc import RC
 from horde.server.kit.clock import FakeClock
+from horde.server.kudos.scheduled import fold_postings
 from horde.server.kit.orm import table
 from horde.server.state import Horde
 from horde.server.styles.models import Style, StyleCollection, StyleExample, StyleUse
@@ -362,6 +363,11 @@ async def _image_pop(client: httpx.AsyncClient, key: str) -> dict[str, Any]:
     return popped
 
 
+async def _kudos(client: httpx.AsyncClient, key: str) -> float:
+    found: float = (await client.get(f"{V2}/find_user", headers={"apikey": key})).json()["kudos"]
+    return found
+
+
 async def _use_count(client: httpx.AsyncClient, kind: str, style_id: str) -> int:
     count: int = (await client.get(f"{V2}/styles/{kind}/{style_id}")).json()["use_count"]
     return count
@@ -372,6 +378,7 @@ async def test_image_request_with_a_style(
 ) -> None:
     """The reference's flow: a style with an example, a request with it, the worker sees the filled
     prompt, the style's params and model, the result arrives, `use_count` moves once folded."""
+    owner_before = await _kudos(client, owner)
     style_id = await _style(client, owner, params={**IMAGE_STYLE["params"], "width": 768})
     assert (
         await _post(client, owner, f"/styles/image/{style_id}/example", {"url": EXAMPLE})
@@ -409,6 +416,8 @@ async def test_image_request_with_a_style(
     assert await fold_style_uses(horde) == 1
     assert await _use_count(client, "image", style_id) == 1
     assert await _count(horde, StyleUse) == 0
+    await fold_postings(horde)
+    assert await _kudos(client, owner) == owner_before + 2  # the owner's share of the activation tax
 
 
 async def test_text_request_with_a_style(

@@ -64,6 +64,7 @@ async def submit_request(
     if getattr(body, "allow_downgrade", False) and not getattr(body, "dry_run", False):
         body = await _downgraded(horde, kind, body, user)
     new = await behaviour.prepare(horde, body, user=user)
+    new.style_owner_id = style.owner_id if style is not None else None  # its share of the tax
     if getattr(body, "dry_run", False):
         return RequestAsync(kudos=_quote(new, user), message=DRY_RUN_NOTE)
     await _mark_unsafe_ip(horde, new, user=user, ipaddr=ipaddr)
@@ -87,7 +88,7 @@ async def submit_request(
     horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
     horde.snapshots.note_queued(kind, len(new.jobs))
     if style is not None:
-        await styles.after_queued(horde, style, user=user, request_id=new.id)
+        await styles.after_queued(horde, style)
     horde.notifier.work_added(kind)
     for hook in horde.accepted_hooks:
         await hook(user, ipaddr)

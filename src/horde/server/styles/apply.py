@@ -1,10 +1,10 @@
 """A request naming a style (or a collection) in `style` (SEMANTICS.md 8, ADR 0024).
 
 `resolve` runs before the request's own checks: it finds the style (a collection gives one of its
-styles at random) and rewrites the request as the style makes it (`Kind.with_style`). `after_queued`
-runs once the request is stored: it records the use as an insert-only event (the counts are folded
-by `styles.scheduled`, so no request updates a popular style's row) and is where the activation tax's
-style part, the owner's reward and the style's shared key are charged (wired with those domains).
+styles at random) and rewrites the request as the style makes it (`Kind.with_style`); the request
+then carries the style's owner, whose share of the activation tax `jobs.requests` charges with the
+tax. `after_queued` runs once the request is stored: it records the use as an insert-only event (the
+counts are folded by `styles.scheduled`, so no request updates a popular style's row).
 """
 
 from __future__ import annotations
@@ -112,13 +112,12 @@ async def check_style_sharedkey(horde: Horde, applied: AppliedStyle) -> None:
     """Refuse a request whose style's shared key cannot pay (403 SharedKeyEmpty, SharedKeyExpired;
     SEMANTICS.md 8), before anything is queued. Shared keys are built beside this branch and wired
     here at merge (ADR 0024): until then a style's key is stored and shown to nobody, and not used."""
-    # TODO(issue 12): when applied.sharedkey_id is set, load the key and refuse as the shared keys do
+    # TODO(issue 12): when applied.sharedkey_id is set, load the key; refuse as the shared keys do
 
 
-async def after_queued(
-    horde: Horde, applied: AppliedStyle, *, user: Principal, request_id: uuid.UUID
-) -> None:
-    """What a queued request owes its style: the use event, then the kudos (see the module's doc)."""
+async def after_queued(horde: Horde, applied: AppliedStyle) -> None:
+    """What a queued request owes its style: the use event (the activation tax's share for the style's
+    owner is charged with the tax itself, from `NewRequest.style_owner_id`, ADR 0023)."""
     async with horde.db.autocommit() as conn:
         await conn.execute(
             insert(uses).values(
@@ -126,15 +125,3 @@ async def after_queued(
                 created_at=utc(horde.clock.now()),
             )
         )  # fmt: skip
-    await charge_style_activation(horde, applied, user=user, request_id=request_id)
-
-
-async def charge_style_activation(
-    horde: Horde, applied: AppliedStyle, *, user: Principal, request_id: uuid.UUID
-) -> None:
-    """The activation tax's style part and the owner's STYLE_REWARD (SEMANTICS.md 4.4: +2 kudos when
-    the style is someone else's, paid to its owner), and the style's shared key paying for the
-    request and lifting its per-job caps (SEMANTICS.md 8). Nothing is charged on this branch: the
-    tax function and shared keys are built beside it and wired here at merge (ADR 0024)."""
-    # TODO(issue 12): the activation tax's style part when applied.owner_id != user.id (its 2 kudos
-    # to the owner as STYLE_REWARD), and, when applied.sharedkey_id is set, the key's charge
