@@ -1,7 +1,7 @@
 """styles, their tags, models and examples, collections, style use events
 
 Revision ID: 5e7a1c3d9b24
-Revises: 5e1a7c3d9b24
+Revises: 9a4e2c7d1b22
 Create Date: 2026-12-03 17:03:16
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import horde.server.kit.orm
 
 revision: str = "5e7a1c3d9b24"
-down_revision: str | None = "5e1a7c3d9b24"
+down_revision: str | None = "9a4e2c7d1b22"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from horde.contract.rc import RC
 from horde.server.kit.clock import FakeClock
-from horde.server.kudos.scheduled import fold_postings
 from horde.server.kit.orm import table
+from horde.server.kudos.scheduled import fold_postings
 from horde.server.state import Horde
 from horde.server.styles.models import Style, StyleCollection, StyleExample, StyleUse
 from horde.server.styles.scheduled import fold_style_uses
