@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "kudos.pricing", "kudos.records", "resources", "access", "filters.regexes", "filters.prompt",
         "jobs", "users", "workers", "kudos", "webhooks", "status", "dev", "cluster", "observe", "teams",
         "messages", "documents", "filters", "openai", "events", "sharedkeys", "stats",  # packages
+        "styles",
         "operations", "operations.networks", "openai.templates",
     )),
     ("each domain's own writes and caches", (
@@ -68,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "filters.service", "filters.cache", "operations.guard", "operations.reputation",
         "kudos.taxes", "kudos.rewards", "kudos.trust", "workers.uptime", "stats.writes",
         "users.records",
+        "styles.lookup",
     )),
     ("matching and the statement layer", (
         "jobs.matching", "jobs.matching.*", "jobs.statements", "jobs.statements.*", "jobs.store",
@@ -84,6 +86,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "operations.service", "openai.service", "events.service", "workers.scheduled", "users.changes",
         "users.scheduled", "sharedkeys.service", "sharedkeys.spending", "sharedkeys.scheduled",
         "stats.service", "stats.scheduled",
+        "styles.service", "styles.collections", "styles.apply", "styles.scheduled",
     )),
     ("routes and the application", ("*.routes", "api", "app", "serve", "lean")),
 ]  # fmt: skip

@@ -61,6 +61,14 @@ INPUT_MODELS = {
     "PutNewFilter",
     "PatchExistingFilter",
     "SharedKeyInput",
+    "ModelStyleInputStable",
+    "ModelStyleInputKobold",
+    "ModelStylePatchStable",
+    "ModelStylePatchKobold",
+    "ModelStyleInputParamsStable",
+    "ModelStyleInputParamsKobold",
+    "InputStyleExamplePost",
+    "InputModelCollection",
 }
 
 # Fields present on only one side.
@@ -69,7 +77,18 @@ FIELD_DIFFERENCES = {
     ("SubmitInputKobold", "seed"): "not in the swagger, read by the reference's parser (SEMANTICS §1.2)",
     ("ModelInterrogationInputStable", "trusted_workers"): "read by the reference's parser (SEMANTICS §1.3)",
     ("TeamDetails", "contributions"): "the reference sends it (SEMANTICS §1.6); the swagger lacks it",
+    ("ModelStyleInputKobold", "sharedkey"): "accepted on text styles too (the swagger: image styles only)",
+    ("ModelStylePatchKobold", "sharedkey"): "as ModelStyleInputKobold",
+    ("StyleStable", "sharedkey"): "a shared key's id is its credential: shown to nobody (ADR 0024)",
+    ("StyleStable", "shared_key"): "shared keys are not wired to styles on this branch (ADR 0024)",
 }
+
+_STYLE_INPUTS = (
+    "ModelStyleInputStable",
+    "ModelStyleInputKobold",
+    "ModelStylePatchStable",
+    "ModelStylePatchKobold",
+)
 
 # Same field, different JSON type or enum.
 TYPE_DIFFERENCES = {
@@ -83,6 +102,19 @@ TYPE_DIFFERENCES = {
     ("PopInputKobold", "max_context_length"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("PopInputStable", "max_pixels"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("ModifyUserInput", "worker_invited"): "bounded to 0..INTEGER (2**63 was a 500)",
+    **{
+        (model, "models"): "model names bounded to the column's 255 characters"
+        for model in (
+            "ModelStyleInputStable",
+            "ModelStyleInputKobold",
+            "ModelStylePatchStable",
+            "ModelStylePatchKobold",
+        )
+    },
+    ("InputStyleExamplePost", "url"): "bounded to the column's 1,024 characters",
+    ("StyleExample", "url"): "as InputStyleExamplePost",
+    ("StyleStable", "info"): "a patch may set an info as short as 1 character (ModelStylePatchStable)",
+    ("StyleKobold", "info"): "a patch may set an info as short as 1 character (ModelStylePatchKobold)",
     **{
         (model, field): "bounded: a regex of 1-500 characters, texts up to 1,000 (the reference's are not)"
         for model in ("PutNewFilter", "PatchExistingFilter")
@@ -101,6 +133,7 @@ EXTRA_REQUIRED = {
     ("ExtraSourceImage", "image"): "an entry without an image is meaningless (and refused)",
     ("ExtraText", "text"): "an entry without text is meaningless (and refused)",
     ("ExtraText", "reference"): "an entry without a reference is meaningless (and refused)",
+    ("InputStyleExamplePost", "url"): "an example without a URL is meaningless (and refused)",
 }
 
 _STABLE_PAYLOADS = ("ModelPayloadStyleStable", "ModelPayloadRootStable", "ModelGenerationInputStable")
@@ -122,6 +155,15 @@ DEFAULT_DIFFERENCES: dict[tuple[str, str], tuple[object, object]] = {
     ("PopInputStable", "allow_lora"): (True, False),
     ("PopInputStable", "limit_max_steps"): (True, False),
     ("InterrogationPopInput", "max_tiles"): (16, 80),
+    # a patch without them keeps the style's or collection's own (POST applies the swagger's defaults)
+    ("InputModelCollection", "public"): (True, None),
+    **{(m, "public"): (True, None) for m in ("ModelStylePatchStable", "ModelStylePatchKobold")},
+    **{(m, "nsfw"): (False, None) for m in ("ModelStylePatchStable", "ModelStylePatchKobold")},
+    # a style sets only what it says: a default here would override the request's own (ADR 0024)
+    ("ModelStyleInputParamsKobold", "min_p"): (0.0, None),
+    ("ModelStyleInputParamsKobold", "smoothing_factor"): (0.0, None),
+    ("ModelStyleInputParamsKobold", "dynatemp_range"): (0.0, None),
+    ("ModelStyleInputParamsKobold", "dynatemp_exponent"): (1.0, None),
 }
 
 

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -34,15 +35,8 @@ pytestmark = requires_swagger
 REGEN = "AI Horde Worker reGen:9.0.2:https://github.com/Haidra-Org/horde-worker-reGen"
 TEXT_MODEL = "koboldcpp/walk-model"
 
-# Not built yet (issue 12 items 1-3, the accounts and moderation issues), by operationId.
+# Not built yet (the accounts and moderation issues), by operationId.
 PENDING = frozenset({
-    # styles and collections (issue 12 items 1-3)
-    "get_image_style", "post_image_style", "get_single_image_style", "patch_single_image_style",
-    "delete_single_image_style", "post_image_style_example", "patch_single_image_style_example",
-    "delete_single_image_style_example", "get_single_image_style_by_name", "get_text_style",
-    "post_text_style", "get_single_text_style", "patch_single_text_style", "delete_single_text_style",
-    "get_collection", "post_collection", "get_single_collection", "patch_single_collection",
-    "delete_single_collection", "get_single_collection_by_name",
 })  # fmt: skip
 
 
@@ -203,7 +197,7 @@ def _create(path: str, name: str, body: Callable[[Walk], Awaitable[dict[str, Any
     """POST `body` to `path`; the answer's id is kept as `name` for the calls after it."""
 
     async def call(walk: Walk) -> httpx.Response:
-        response = await walk.call("POST", path, await body(walk))
+        response = await walk.call("POST", path.format(**walk.ids), await body(walk))
         if response.is_success:
             walk.ids[name] = response.json()["id"]
         return response
@@ -235,6 +229,35 @@ async def _team(_walk: Walk) -> dict[str, Any]:
 
 async def _message(walk: Walk) -> dict[str, Any]:
     return {"worker_id": await _worker_id(walk), "message": "the walk says hello", "expiry": 12}
+
+
+IMAGE_STYLE = {
+    "name": "walk style", "info": "walks the swagger in style", "prompt": "{p}, walked###{np}",
+    "params": {"steps": 10}, "models": ["stable_diffusion"], "tags": ["walk"],
+}  # fmt: skip
+TEXT_STYLE = {"name": "walk text style", "prompt": "Walking: {p}", "models": [TEXT_MODEL]}
+
+
+async def _image_style(_walk: Walk) -> dict[str, Any]:
+    return IMAGE_STYLE
+
+
+async def _text_style(_walk: Walk) -> dict[str, Any]:
+    return TEXT_STYLE
+
+
+async def _example(_walk: Walk) -> dict[str, Any]:
+    return {"url": "https://example.org/walk.webp"}
+
+
+async def _collection(walk: Walk) -> dict[str, Any]:
+    return {"name": "walk collection", "styles": [walk.ids["image_style"]]}
+
+
+async def _by_name(walk: Walk, route: str, name: str) -> httpx.Response:
+    """A name in its `alias#id::style::name` form ("#" escaped: it would start a URL's fragment)."""
+    alias = (await _user(walk))["username"]
+    return await walk.call("GET", f"/{route}/{quote(alias + '::' + name, safe='')}")
 
 
 def _image_result(walk: Walk) -> dict[str, Any]:
@@ -286,6 +309,39 @@ CALLS: dict[str, Call] = {
     "GET /v2/stats/img/models": _get("/stats/img/models"),
     "GET /v2/stats/text/totals": _get("/stats/text/totals"),
     "GET /v2/stats/text/models": _get("/stats/text/models"),
+    "POST /v2/styles/image": _create("/styles/image", "image_style", _image_style),
+    "GET /v2/styles/image": _get("/styles/image", tag="walk"),
+    "GET /v2/styles/image/{style_id}": _get("/styles/image/{image_style}"),
+    "GET /v2/styles/image_by_name/{style_name}": lambda w: _by_name(
+        w, "styles/image_by_name", "style::walk style"
+    ),
+    "PATCH /v2/styles/image/{style_id}": _with("PATCH", "/styles/image/{image_style}", {"nsfw": False}),
+    "POST /v2/styles/image/{style_id}/example": _create(
+        "/styles/image/{image_style}/example", "example", _example
+    ),
+    "PATCH /v2/styles/image/{style_id}/example/{example_id}": _with(
+        "PATCH", "/styles/image/{image_style}/example/{example}", {"url": "https://example.org/walk2.webp"}
+    ),
+    "DELETE /v2/styles/image/{style_id}/example/{example_id}": _with(
+        "DELETE", "/styles/image/{image_style}/example/{example}", None
+    ),
+    "POST /v2/styles/text": _create("/styles/text", "text_style", _text_style),
+    "GET /v2/styles/text": _get("/styles/text"),
+    "GET /v2/styles/text/{style_id}": _get("/styles/text/{text_style}"),
+    "GET /v2/styles/text_by_name/{style_name}": lambda w: _by_name(
+        w, "styles/text_by_name", "walk text style"
+    ),
+    "PATCH /v2/styles/text/{style_id}": _with("PATCH", "/styles/text/{text_style}", {"public": False}),
+    "POST /v2/collections": _create("/collections", "collection", _collection),
+    "GET /v2/collections": _get("/collections", type="image"),
+    "GET /v2/collections/{collection_id}": _get("/collections/{collection}"),
+    "GET /v2/collection_by_name/{collection_name}": lambda w: _by_name(
+        w, "collection_by_name", "collection::walk collection"
+    ),
+    "PATCH /v2/collections/{collection_id}": _with("PATCH", "/collections/{collection}", {"info": "walked"}),
+    "DELETE /v2/collections/{collection_id}": _with("DELETE", "/collections/{collection}", None),
+    "DELETE /v2/styles/text/{style_id}": _with("DELETE", "/styles/text/{text_style}", None),
+    "DELETE /v2/styles/image/{style_id}": _with("DELETE", "/styles/image/{image_style}", None),
     "GET /v2/find_user": _get("/find_user"),
     "GET /v2/users": _get("/users"),
     "GET /v2/users/{user_id}": _get_user,

@@ -168,6 +168,54 @@ EXPECTED: dict[str, dict[str, Answer]] = {
     "GET /stats/img/models": expect(OK),
     "GET /stats/text/totals": expect(OK),
     "GET /stats/text/models": expect(OK),
+    # 1.9 styles: anyone reads; customizers and trusted users (and mods) create, anonymous never; the
+    # owner (here the customizer) patches, the owner or a mod deletes and changes examples; the
+    # reference refuses someone else's style with a generic Forbidden (SEMANTICS 2, wrong slot)
+    **{
+        row: answers
+        for kind in ("image", "text")
+        for row, answers in (
+            (f"GET /styles/{kind}", expect(OK)),
+            (
+                f"POST /styles/{kind}",
+                {
+                    **keyed(
+                        OK,
+                        others=forbidden("StylesRequiresCustomizer"),
+                        allow=("trusted", "customizer", *MODS),
+                    ),
+                    "anonymous": forbidden("StylesAnonForbidden"),
+                },
+            ),
+            (f"GET /styles/{kind}/{{style_id}}", expect(OK)),
+            (f"GET /styles/{kind}_by_name/{{style_name}}", expect(OK)),
+            (
+                f"PATCH /styles/{kind}/{{style_id}}",
+                keyed(OK, others=forbidden("Forbidden"), allow=("customizer",)),
+            ),
+            (
+                f"DELETE /styles/{kind}/{{style_id}}",
+                keyed(OK, others=forbidden("Forbidden"), allow=("customizer", *MODS)),
+            ),
+        )
+    },
+    **{
+        row: keyed(OK, others=forbidden("Forbidden"), allow=("customizer", *MODS))
+        for row in (
+            "POST /styles/image/{style_id}/example",
+            "PATCH /styles/image/{style_id}/example/{example_id}",
+            "DELETE /styles/image/{style_id}/example/{example_id}",
+        )
+    },
+    # collections: any registered user creates; the owner patches, the owner or a mod deletes
+    "GET /collections": expect(OK),
+    "POST /collections": {**keyed(OK), "anonymous": forbidden("StylesAnonForbidden")},
+    "GET /collections/{collection_id}": expect(OK),
+    "GET /collection_by_name/{collection_name}": expect(OK),
+    "PATCH /collections/{collection_id}": keyed(OK, others=forbidden("Forbidden"), allow=("customizer",)),
+    "DELETE /collections/{collection_id}": keyed(
+        OK, others=forbidden("Forbidden"), allow=("customizer", *MODS)
+    ),
     # 1.4 worker messages: registered users; to one's own worker (mods: any); deleted by author or mod
     "GET /workers/messages": keyed(OK, others=forbidden("AnonForbidden"), allow=REGISTERED),
     "POST /workers/messages": {
@@ -447,6 +495,77 @@ def _delete_sharedkey(world: World, caller: str) -> httpx.Response:
     return response
 
 
+def _style(world: World, kind: str, *, fresh: bool = False) -> str:
+    """A style of the customizer's (a new one when `fresh`: an allowed delete uses it up); its id."""
+    key = f"{kind}_style"
+    if fresh or key not in world.ids:
+        name = world.fresh(f"matrix {kind} style")
+        body = {"name": name, "prompt": "{p}, matrix###{np}", "models": ["stable_diffusion"]}
+        world.ids[key] = str(world.ok("customizer", "POST", f"{V2}/styles/{kind}", body)["id"])
+        world.ids[f"{key}_name"] = name
+    return world.ids[key]
+
+
+def _post_style(kind: str) -> Call:
+    def call(world: World, caller: str) -> httpx.Response:
+        body = {"name": world.fresh("matrix style"), "prompt": "{p} and {np}", "models": ["stable_diffusion"]}
+        return world.call(caller, "POST", f"{V2}/styles/{kind}", body)
+
+    return call
+
+
+def _example(world: World, *, fresh: bool = False) -> str:
+    """An example of the customizer's image style (a new one when `fresh`); its id."""
+    if fresh or "example" not in world.ids:
+        body = {"url": f"https://example.org/{world.fresh('matrix')}.webp"}
+        path = f"{V2}/styles/image/{_style(world, 'image', fresh=True)}/example"
+        world.ids["example"] = str(world.ok("customizer", "POST", path, body)["id"])
+        world.ids["example_style"] = world.ids["image_style"]
+    return world.ids["example"]
+
+
+def _example_call(method: str) -> Call:
+    def call(world: World, caller: str) -> httpx.Response:
+        example = _example(world, fresh=method == "DELETE")
+        path = f"{V2}/styles/image/{world.ids['example_style']}/example/{example}"
+        body = {"url": f"https://example.org/{world.fresh('patched')}.webp"} if method == "PATCH" else None
+        return world.call(caller, method, path, body)
+
+    return call
+
+
+def _collection(world: World, *, fresh: bool = False) -> str:
+    if fresh or "collection" not in world.ids:
+        name = world.fresh("matrix collection")
+        body = {"name": name, "styles": [_style(world, "image")]}
+        world.ids["collection"] = str(world.ok("customizer", "POST", f"{V2}/collections", body)["id"])
+        world.ids["collection_name"] = name
+    return world.ids["collection"]
+
+
+def _style_calls() -> dict[str, Call]:
+    calls: dict[str, Call] = {}
+    for kind in ("image", "text"):
+        path = f"{V2}/styles/{kind}"
+        calls.update({
+            f"GET /styles/{kind}": _simple("GET", path),
+            f"POST /styles/{kind}": _post_style(kind),
+            f"GET /styles/{kind}/{{style_id}}": lambda w, c, k=kind: w.call(
+                c, "GET", f"{V2}/styles/{k}/{_style(w, k)}"
+            ),
+            f"GET /styles/{kind}_by_name/{{style_name}}": lambda w, c, k=kind: w.call(
+                c, "GET", f"{V2}/styles/{k}_by_name/{_style(w, k) and w.ids[f'{k}_style_name']}"
+            ),
+            f"PATCH /styles/{kind}/{{style_id}}": lambda w, c, k=kind: w.call(
+                c, "PATCH", f"{V2}/styles/{k}/{_style(w, k)}", {"info": f"patched by {c}"}
+            ),
+            f"DELETE /styles/{kind}/{{style_id}}": lambda w, c, k=kind: w.call(
+                c, "DELETE", f"{V2}/styles/{k}/{_style(w, k, fresh=True)}"
+            ),
+        })  # fmt: skip
+    return calls
+
+
 def _message(world: World) -> str:
     """A new message of the worker owner's to their worker; its id."""
     if "message_worker" not in world.ids:
@@ -537,6 +656,26 @@ CALLS: dict[str, Call] = {
     "GET /stats/img/models": _simple("GET", f"{V2}/stats/img/models"),
     "GET /stats/text/totals": _simple("GET", f"{V2}/stats/text/totals"),
     "GET /stats/text/models": _simple("GET", f"{V2}/stats/text/models"),
+    **_style_calls(),
+    "POST /styles/image/{style_id}/example": lambda w, c: w.call(
+        c, "POST", f"{V2}/styles/image/{_style(w, 'image', fresh=True)}/example", {"url": "https://example.org/m.webp"}
+    ),
+    "PATCH /styles/image/{style_id}/example/{example_id}": _example_call("PATCH"),
+    "DELETE /styles/image/{style_id}/example/{example_id}": _example_call("DELETE"),
+    "GET /collections": _simple("GET", f"{V2}/collections"),
+    "POST /collections": lambda w, c: w.call(
+        c, "POST", f"{V2}/collections", {"name": w.fresh("matrix collection"), "styles": [_style(w, "image")]}
+    ),
+    "GET /collections/{collection_id}": lambda w, c: w.call(c, "GET", f"{V2}/collections/{_collection(w)}"),
+    "GET /collection_by_name/{collection_name}": lambda w, c: w.call(
+        c, "GET", f"{V2}/collection_by_name/{_collection(w) and w.ids['collection_name']}"
+    ),
+    "PATCH /collections/{collection_id}": lambda w, c: w.call(
+        c, "PATCH", f"{V2}/collections/{_collection(w)}", {"info": f"patched by {c}"}
+    ),
+    "DELETE /collections/{collection_id}": lambda w, c: w.call(
+        c, "DELETE", f"{V2}/collections/{_collection(w, fresh=True)}"
+    ),
     "GET /workers/messages": _simple("GET", f"{V2}/workers/messages"),
     "POST /workers/messages": _post_message,
     "GET /workers/messages/{message_id}": lambda w, c: _message_call(w, c, "GET"),

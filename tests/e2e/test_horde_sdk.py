@@ -53,6 +53,7 @@ TEXT_PROMPT = "Once upon a time, said horde-sdk,"
 IMAGE_PROMPT = "a green field, drawn for horde-sdk"
 IMAGE_MODEL = "stable_diffusion"
 ALCHEMY_FORMS = ["caption", "nsfw", "RealESRGAN_x2plus"]
+STYLE_EXAMPLE = "https://example.org/sdk-style.webp"
 SIDE = 64  # image width and height: the smallest the API allows keeps the round trip cheap
 BRIDGE = "AI Horde Worker reGen:10.1.0:https://github.com/Haidra-Org/horde-worker-reGen"
 
@@ -75,6 +76,11 @@ def _sdk_env(server: HordeServer, api_key: str, *, strict: bool) -> dict[str, st
 SWAGGER_NAMES = {"RequestAsyncStable": "RequestAsync", "RequestAsyncKobold": "RequestAsync"}
 # horde-sdk response types that name no definition of their own (its `_OVERLOADED_MODEL`).
 SWAGGER_NAMES_OF_TYPES = {"ExpiryStrSharedKeyDetailsResponse": "SharedKeyDetails"}
+# horde-sdk's list responses name no definition (`_ANONYMOUS_MODEL`): the swagger's arrays, by type
+LIST_RESPONSES = {
+    "AllStylesImageResponse": "StyleStable[]", "AllStylesTextResponse": "StyleKobold[]",
+    "AllCollectionsResponse": "ResponseModelCollection[]",
+}  # fmt: skip
 
 # Each database runs one of the two modes, both at once: the whole matrix would cost twice as long
 # and add nothing the pairing misses (the modes differ in the client, the databases in the server).
@@ -169,9 +175,11 @@ def _swagger_problems(responses: list[dict[str, Any]]) -> list[str]:
     problems = []
     for item in responses:
         name = "RequestError" if item["status"] >= 400 else item["definition"]
-        name = SWAGGER_NAMES_OF_TYPES.get(item["type"], SWAGGER_NAMES.get(name, name))
+        name = LIST_RESPONSES.get(
+            item["type"], SWAGGER_NAMES_OF_TYPES.get(item["type"], SWAGGER_NAMES.get(name, name))
+        )
         try:
-            definition(name)
+            definition(name.removesuffix("[]"))
         except KeyError:
             problems.append(f"{item['type']}: horde-sdk names {name!r}, which the swagger lacks")
             continue
@@ -215,6 +223,20 @@ def test_documents(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: st
     assert len(texts) == 3
     assert all(isinstance(text, str) and "self-hosted AI Horde" in text for text in texts.values()), texts
     assert all(text.startswith("<h1>") for text in texts.values())
+
+
+@MODES
+def test_styles(sdk_runs: dict[str, Any], horde_server: HordeServer, mode: str) -> None:
+    """Styles, an example and a collection through horde-sdk's requests (strict: every body parses)."""
+    styles = _flow(_report(sdk_runs, mode), "styles")
+    image = styles["image"]
+    assert image["id"] == image["by_name"] == styles["style_id"]
+    assert image["prompt"] == "{p}, by the sdk###{np}" and image["steps"] == 10
+    assert image["examples"] == [STYLE_EXAMPLE]
+    assert styles["style_id"] in styles["listed"]
+    assert styles["text"] == {"prompt": "Told by the sdk: {p}", "temperature": 0.5}
+    assert styles["collection"] == {"styles": [styles["style_id"]], "type": "image"}
+    assert styles["collection_id"] in styles["collections"]
 
 
 @MODES
@@ -624,6 +646,53 @@ async def _stats(session: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+async def _styles(session: Any, api_key: str, mode: str) -> dict[str, Any]:
+    """Styles, an example and a collection made, read and deleted with horde-sdk's own requests."""
+    from horde_sdk.ai_horde_api import apimodels as sdk
+    from horde_sdk.ai_horde_api.ai_horde_clients import AIHordeAPIAsyncManualClient
+    from horde_sdk.generic_api.apimodels import RequestErrorResponse
+
+    client = AIHordeAPIAsyncManualClient(session)
+
+    async def call(request: Any) -> Any:
+        response = await client.submit_request(request, request.get_default_success_response_type())
+        if isinstance(response, RequestErrorResponse):
+            raise RuntimeError(f"{type(request).__name__} failed: {response.message} ({response.rc})")
+        return response
+
+    name, text_name = f"sdk style {mode}", f"sdk text style {mode}"
+    made = await call(sdk.CreateStyleImageRequest(
+        apikey=api_key, name=name, info="made by horde-sdk", prompt="{p}, by the sdk###{np}",
+        params=sdk.ModelStyleInputParamsStable(steps=10), models=[IMAGE_MODEL], tags=["sdk"],
+    ))  # fmt: skip
+    style_id = made.id_
+    await call(sdk.StyleImageExampleAddRequest(apikey=api_key, style_id=style_id, url=STYLE_EXAMPLE))
+    by_id = await call(sdk.SingleStyleImageByIDRequest(style_id=style_id))
+    by_name = await call(sdk.SingleStyleImageByNameRequest(style_name=f"style::{name}"))
+    listed = await call(sdk.AllStylesImageRequest(tag="sdk"))
+    text = await call(sdk.CreateStyleTextRequest(
+        apikey=api_key, name=text_name, prompt="Told by the sdk: {p}",
+        params=sdk.ModelStyleInputParamsKobold(temperature=0.5), models=[TEXT_MODEL],
+    ))  # fmt: skip
+    text_style = await call(sdk.SingleStyleTextByIDRequest(style_id=text.id_))
+    collection = await call(
+        sdk.CreateCollectionRequest(apikey=api_key, name=f"sdk collection {mode}", styles=[name])
+    )
+    got = await call(sdk.CollectionByIDRequest(collection_id=collection.id_))
+    collections = await call(sdk.AllCollectionsRequest())
+    await call(sdk.DeleteCollectionRequest(apikey=api_key, collection_id=collection.id_))
+    await call(sdk.DeleteStyleTextRequest(apikey=api_key, style_id=text.id_))
+    await call(sdk.DeleteStyleImageRequest(apikey=api_key, style_id=style_id))
+    return {
+        "image": {"id": by_id.id_, "prompt": by_id.prompt, "steps": by_id.params.steps,
+                  "examples": [e.url for e in by_id.examples or []], "by_name": by_name.id_},
+        "listed": [s.id_ for s in listed.root], "style_id": style_id,
+        "text": {"prompt": text_style.prompt, "temperature": text_style.params.temperature},
+        "collection": {"styles": [s.id_ for s in got.styles], "type": got.type},
+        "collections": [c.id for c in collections.root], "collection_id": collection.id_,
+    }  # fmt: skip
+
+
 async def _flow_result(name: str, flow: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
     FLOW.set(name)
     started = time.monotonic()
@@ -652,6 +721,7 @@ async def _main(report: dict[str, Any], mode: str) -> None:
             "documents": _documents(session),
             "sharedkeys": _sharedkeys(session, api_key),
             "stats": _stats(session),
+            "styles": _styles(session, api_key, mode),
         }
         gathered = asyncio.gather(*(_flow_result(name, flow) for name, flow in flows.items()))
         try:

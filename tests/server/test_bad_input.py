@@ -37,7 +37,7 @@ CASES: list[tuple[str, dict[str, Any] | None, int, str | None]] = [
     ("two upscalers", image(params={"post_processing": ["RealESRGAN_x4plus", "RealESRGAN_x2plus"]}), 400,
      "TooManyUpscalers"),
     ("cfg with three decimals", image(params={"cfg_scale": 7.125}), 400, "BadCFGDecimals"),
-    ("style not built", image(style="my style"), 400, "StyleNotFound"),
+    ("an unknown style", image(style="my style"), 404, "StyleNotFound"),
     ("unknown target worker", image(workers=["00000000-0000-0000-0000-000000000000"]), 404, "WorkerNotFound"),
     ("a model name of 300 characters", image(models=["m" * 300]), 400, "BadRequest"),
     ("a thousand models", image(models=[f"model {i}" for i in range(1000)]), 400, "BadRequest"),

@@ -94,3 +94,15 @@ MIN_WEBHOOK_CHARS: Final = 10
 MAX_WEBHOOK_CHARS: Final = 1024
 MIN_STYLE_CHARS: Final = 3
 MAX_STYLE_CHARS: Final = 1024
+
+# Styles and collections (SEMANTICS.md 1.9, 8)
+MAX_STYLE_NAME_CHARS: Final = 100
+MAX_STYLE_TAG_CHARS: Final = 25
+MAX_STYLE_TAGS: Final = 10
+MIN_STYLE_MODELS: Final = 1
+MAX_STYLE_MODELS: Final = 5
+MAX_STYLE_EXAMPLES: Final = 4
+MAX_STYLE_EXAMPLE_URL_CHARS: Final = 1024
+STYLES_PAGE_SIZE: Final = 25
+MAX_STYLES_PAGE: Final = 10_000
+MAX_COLLECTION_STYLES: Final = 100  # this horde's bound (the reference has none): each is looked up

@@ -304,6 +304,26 @@ MODERATOR_ONLY = Rule(
     door=Check(MODERATORS, Denial(RC.NotModerator, "Only moderators can do this")),
 )
 
+_NO_ANON_STYLES = Check(REGISTERED, Denial(RC.StylesAnonForbidden, "Anonymous users cannot own styles"))
+# the reference refuses someone else's style or collection with a Forbidden whose rc ("StyleMismatch")
+# sits in the wrong argument slot: clients see rc Forbidden (SEMANTICS 2)
+_NOT_STYLE_OWNER = Denial(RC.Forbidden, "{actor} does not own '{name}'")
+CREATE_STYLE = Rule(
+    Key.REQUIRED,
+    door=_NO_ANON_STYLES,
+    owner=Check(
+        frozenset({Role.CUSTOMIZER, Role.TRUSTED}) | MODERATORS,
+        Denial(RC.StylesRequiresCustomizer, "Only customizers and trusted users can create styles"),
+    ),
+    note="owner: checked by the service with no object (the caller's roles after the anonymous door)",
+)
+CHANGE_STYLE = Rule(Key.REQUIRED, owner=Check(frozenset({Role.OWNER}), _NOT_STYLE_OWNER))
+DELETE_STYLE = Rule(Key.REQUIRED, owner=Check(frozenset({Role.OWNER}) | MODERATORS, _NOT_STYLE_OWNER))
+STYLE_EXAMPLE = DELETE_STYLE
+CREATE_COLLECTION = Rule(Key.REQUIRED, door=_NO_ANON_STYLES)
+CHANGE_COLLECTION = CHANGE_STYLE
+DELETE_COLLECTION = DELETE_STYLE
+
 # "METHOD path" -> row. A new route adds one line here; the app refuses to start without it.
 ACCESS: dict[str, Rule] = {
     f"POST {V2}/generate/async": SPEND_RULE,
@@ -354,6 +374,27 @@ ACCESS: dict[str, Rule] = {
     f"GET {V2}/stats/img/models": PUBLIC,
     f"GET {V2}/stats/text/totals": PUBLIC,
     f"GET {V2}/stats/text/models": PUBLIC,
+    **{
+        row: rule
+        for kind in ("image", "text")
+        for row, rule in (
+            (f"GET {V2}/styles/{kind}", PUBLIC),
+            (f"POST {V2}/styles/{kind}", CREATE_STYLE),
+            (f"GET {V2}/styles/{kind}/{{style_id}}", PUBLIC),
+            (f"PATCH {V2}/styles/{kind}/{{style_id}}", CHANGE_STYLE),
+            (f"DELETE {V2}/styles/{kind}/{{style_id}}", DELETE_STYLE),
+            (f"GET {V2}/styles/{kind}_by_name/{{style_name}}", PUBLIC),
+        )
+    },
+    f"POST {V2}/styles/image/{{style_id}}/example": STYLE_EXAMPLE,
+    f"PATCH {V2}/styles/image/{{style_id}}/example/{{example_id}}": STYLE_EXAMPLE,
+    f"DELETE {V2}/styles/image/{{style_id}}/example/{{example_id}}": STYLE_EXAMPLE,
+    f"GET {V2}/collections": PUBLIC,
+    f"POST {V2}/collections": CREATE_COLLECTION,
+    f"GET {V2}/collections/{{collection_id}}": PUBLIC,
+    f"PATCH {V2}/collections/{{collection_id}}": CHANGE_COLLECTION,
+    f"DELETE {V2}/collections/{{collection_id}}": DELETE_COLLECTION,
+    f"GET {V2}/collection_by_name/{{collection_name}}": PUBLIC,
     f"GET {V2}/filters": MODERATOR_ONLY,
     f"PUT {V2}/filters": MODERATOR_ONLY,
     f"POST {V2}/filters": MODERATOR_ONLY,

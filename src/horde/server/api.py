@@ -12,6 +12,9 @@
                                                                      events/routes.py
          sharedkeys (PUT) sharedkeys/{id} (GET PATCH DELETE)          sharedkeys/routes.py
          stats/img/totals stats/img/models stats/text/totals stats/text/models  stats/routes.py
+         styles/image|text styles/{kind}/{id} (GET PATCH DELETE)    styles/routes.py
+         styles/{kind}_by_name/{name} styles/image/{id}/example[/{id}] styles/routes.py
+         collections collections/{id} collection_by_name/{name}      styles/routes.py
          problem_jobs (this horde's: jobs reported as CSAM, mods)      jobs/routes.py
          filters (GET PUT POST) filters/regex filters/{id} (GET PATCH DELETE)  filters/routes.py
          status/heartbeat models models/{name} performance modes news status/routes.py
@@ -49,6 +52,7 @@ from horde.server.operations import routes as operations
 from horde.server.sharedkeys import routes as sharedkeys
 from horde.server.stats import routes as stats
 from horde.server.status import routes as status
+from horde.server.styles import routes as styles
 from horde.server.teams import routes as teams
 from horde.server.users import routes as users
 from horde.server.workers import routes as workers
@@ -67,6 +71,7 @@ API_ROUTERS = tuple(
         teams,
         sharedkeys,
         stats,
+        styles,
         filters,
         status,
         operations,

@@ -10,6 +10,15 @@ from horde.server.messages.models import WorkerMessage
 from horde.server.operations.models import HordeMode, IpTimeout
 from horde.server.sharedkeys.models import SharedKey, SharedKeyCharge
 from horde.server.stats.models import StatBucket, StatEvent, StatTotal
+from horde.server.styles.models import (
+    CollectionStyle,
+    Style,
+    StyleCollection,
+    StyleExample,
+    StyleModel,
+    StyleTag,
+    StyleUse,
+)
 from horde.server.teams.models import Team, TeamEvent
 from horde.server.users.models import User, UserSuspicion
 from horde.server.webhooks.models import WebhookDelivery
@@ -18,6 +27,7 @@ from horde.server.workers.models import Worker
 metadata = Base.metadata
 
 __all__ = [
+    "CollectionStyle",
     "Filter",
     "FilterVersion",
     "HordeMode",
@@ -40,6 +50,12 @@ __all__ = [
     "StatBucket",
     "StatEvent",
     "StatTotal",
+    "Style",
+    "StyleCollection",
+    "StyleExample",
+    "StyleModel",
+    "StyleTag",
+    "StyleUse",
     "Team",
     "TeamEvent",
     "User",

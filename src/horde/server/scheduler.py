@@ -21,6 +21,7 @@ from horde.server.observe.metrics import TASK_FAILURES, TASK_SECONDS
 from horde.server.sharedkeys import scheduled as sharedkeys_scheduled
 from horde.server.state import Horde
 from horde.server.stats import scheduled as stats_scheduled
+from horde.server.styles import scheduled as styles_scheduled
 from horde.server.teams import scheduled as teams_scheduled
 from horde.server.users import scheduled as users_scheduled
 from horde.server.webhooks import scheduled as webhooks_scheduled
@@ -56,6 +57,7 @@ TASKS = (
     ),
     Task("fold_stat_events", lambda h: h.settings.kudos_fold_interval, stats_scheduled.fold_stat_events),
     Task("fold_user_records", lambda h: h.settings.kudos_fold_interval, users_scheduled.fold_user_records),
+    Task("fold_style_uses", lambda h: h.settings.kudos_fold_interval, styles_scheduled.fold_style_uses),
     Task("expire_leases", lambda h: min(h.settings.sweep_interval, 60.0), jobs_scheduled.expire_leases),
     Task("expire_requests", lambda h: h.settings.sweep_interval, jobs_scheduled.expire_requests),
     Task("expire_idempotency_keys", lambda h: max(h.settings.sweep_interval, 60.0), idempotency.expire_keys),

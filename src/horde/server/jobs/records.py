@@ -155,3 +155,13 @@ class SubmitOutcome:
     things: float = 0.0  # megapixelsteps, tokens or forms, for worker stats
     faulted: bool = False
     problem: bool = False  # reported as CSAM: a problem-job record is kept (jobs/problems.py)
+
+
+@dataclass(frozen=True, slots=True)
+class StyleTemplate:
+    """What a style sets on a request that names it (SEMANTICS.md 8): the prompt template, the params
+    it sets (only those) and its models."""
+
+    prompt: str
+    params: dict[str, Any]
+    models: list[str]

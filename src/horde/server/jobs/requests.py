@@ -33,6 +33,7 @@ from horde.server.kudos import service as kudos
 from horde.server.sharedkeys.service import SharedKeyRow
 from horde.server.sharedkeys.spending import admit_key_holder, give_back, refund_shared_key, spend_through_key
 from horde.server.state import Horde
+from horde.server.styles import apply as styles
 from horde.server.users.principal import Principal
 
 
@@ -65,12 +66,18 @@ async def submit_request(
     behaviour = KINDS[kind]
     user, sharedkey = await _key_holder(horde, kind, body, user, sharedkey)
     await _admit_client(horde, user=user, client_agent=client_agent, ipaddr=ipaddr)
+    style = await styles.resolve(horde, kind=kind, body=body, user=user)
+    if style is not None:
+        body = style.body
+        if sharedkey is None and (paying := await styles.paying_key(horde, style)) is not None:
+            user, sharedkey = paying  # the style's shared key pays; its per-job caps do not apply
     screen = behaviour.screening(horde, body, user=user)
     if screen is not None and screen.prompt:
         body = behaviour.with_prompt(body, await screen_prompt(horde, screen, user=user, ipaddr=ipaddr))
     if getattr(body, "allow_downgrade", False) and not getattr(body, "dry_run", False):
         body = await _downgraded(horde, kind, body, user)
     new = await behaviour.prepare(horde, body, user=user)
+    new.style_owner_id = style.owner_id if style is not None else None  # its share of the tax
     if getattr(body, "dry_run", False):
         return RequestAsync(kudos=_quote(new, user), message=DRY_RUN_NOTE)
     await _mark_unsafe_ip(horde, new, user=user, ipaddr=ipaddr)
@@ -94,6 +101,8 @@ async def submit_request(
     await _charge_activation(horde, new, user, now)
     horde.requests.remember(_as_stored(new, new.id, user_id=user.id, ttl=ttl, now=now))
     horde.snapshots.note_queued(kind, len(new.jobs))
+    if style is not None:
+        await styles.after_queued(horde, style)
     horde.notifier.work_added(kind)
     for hook in horde.accepted_hooks:
         await hook(user, ipaddr)

@@ -26,6 +26,7 @@ from horde.server.operations.guard import read_modes
 from horde.server.sharedkeys.service import find_shared_key
 from horde.server.state import Horde
 from horde.server.status.service import node_answers
+from horde.server.styles.lookup import styles_of
 from horde.server.users import records, service
 from horde.server.users.changes import load_target
 from horde.server.users.models import User
@@ -110,6 +111,7 @@ async def user_details(conn: AsyncConnection, horde: Horde, user: User, *, level
         "worker_count": len(worker_ids), "service": user.service, "deleted": user.deleted,
         "education": user.education, "customizer": user.customizer,
         "account_age": max(int(horde.clock.now() - user.created_at.timestamp()), 0),
+        "styles": await styles_of(conn, user.id, private=level >= SELF),
     }  # fmt: skip
     if user.public_workers or level >= SELF:
         body["worker_ids"] = worker_ids

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from abc import ABC, abstractmethod
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from horde.contract import RequestAsync, RequestInterrogationResponse
 from horde.contract.common import HordeModel, RequestSingleWarning
+from horde.contract.rc import RC
+from horde.server.errors import HordeError
 from horde.server.filters.prompt import PromptScreen
 from horde.server.jobs.matching import ACROSS_REQUESTS
 from horde.server.jobs.records import (
     ClaimedJob,
     NewRequest,
     RequestRow,
+    StyleTemplate,
     SubmitOutcome,
     WorkerProfile,
 )
@@ -23,6 +29,7 @@ from horde.server.workers.models import Worker
 
 Accepted = RequestAsync | RequestInterrogationResponse
 NO_WORKER_MESSAGE = "Warning: No available workers can fulfill this request. It will expire in 20 minutes"
+STYLE_PLACEHOLDER = re.compile(r"\{(p|np)\}")
 
 
 class Kind(ABC):
@@ -34,6 +41,9 @@ class Kind(ABC):
     full_status: type[HordeModel]  # the contract model of the full status (and of a cancel's answer)
     concurrency_factor = 1  # alchemy counts forms: its cap is ten times the user's (SEMANTICS.md 3.2)
     credits_teams = False  # whether a job's kudos, things and fulfilment count for the worker's team
+
+    style_params: type[BaseModel] | None = None  # the params a style of this kind sets (None: no styles)
+    style_keeps: frozenset[str] = frozenset()  # params a request keeps when its style does not set them
 
     @property
     def batch_across_requests(self) -> bool:
@@ -47,6 +57,33 @@ class Kind(ABC):
     def screening(self, horde: Resources, body: Any, *, user: Principal) -> PromptScreen | None:
         """The prompt of a client's request to screen with the filters (SEMANTICS.md 8), or None."""
         return None
+
+    def style_prompt(self, prompt: str, template: str) -> str:
+        """A style's template filled with the request's prompt (`{p}`; `{np}`: no negative prompt)."""
+        values = {"p": prompt, "np": ""}
+        return STYLE_PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+    def with_style(self, body: Any, style: StyleTemplate) -> Any:
+        """The request as its style makes it (SEMANTICS.md 8): the template filled, the style's models,
+        and every param a style may set taken from the style (its default when the style leaves it
+        unset, except `style_keeps`); params no style sets (`n`, seeds, lengths) stay the request's."""
+        if self.style_params is None:
+            raise HordeError(RC.BadRequest, f"{self.name} requests take no style")
+        settable = set(self.style_params.model_fields)
+        own = body.params.model_dump(by_alias=False, exclude_unset=True)
+        kept = {
+            k: v
+            for k, v in own.items()
+            if k not in settable or (k in self.style_keeps and k not in style.params)
+        }
+        try:
+            params = type(body.params).model_validate({**kept, **style.params})
+        except ValidationError as exc:
+            raise HordeError(
+                RC.BadRequest, f"The style's params do not fit this request: {exc.errors()[0]['msg']}"
+            ) from None
+        prompt = self.style_prompt(body.prompt, style.prompt)
+        return body.model_copy(update={"prompt": prompt, "params": params, "models": list(style.models)})
 
     def with_prompt(self, body: Any, prompt: str) -> Any:
         """The request with its prompt as screening left it."""

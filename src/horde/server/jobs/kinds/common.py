@@ -17,10 +17,7 @@ MAX_TARGET_WORKERS = 5
 
 
 def refuse_unbuilt(body: Any, user: Principal) -> None:
-    """Fields of the reference this horde does not build yet answer 400, never silently ignored; only
-    service accounts may name the account they proxy for (SEMANTICS.md 1.1, 5)."""
-    if getattr(body, "style", None):
-        raise HordeError(RC.StyleNotFound, "Styles are not available on this horde", status_code=400)
+    """Only service accounts may name the account they proxy for (SEMANTICS.md 1.1, 5)."""
     if getattr(body, "proxied_account", None) and not user.service:
         raise HordeError(RC.OnlyServiceAccountProxy, "Only service accounts can use proxied_account")
 

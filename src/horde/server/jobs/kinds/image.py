@@ -9,6 +9,7 @@ from typing import Any
 
 from horde.contract import (
     GenerationInputStable,
+    ModelStyleInputParamsStable,
     PopInputStable,
     RequestStatusStable,
     SubmitInputStable,
@@ -20,7 +21,7 @@ from horde.server.errors import HordeError
 from horde.server.filters.prompt import PromptScreen
 from horde.server.images.codec import ImageError, b64, decode_base64, reencode_webp
 from horde.server.images.sources import load_source
-from horde.server.jobs.kinds.base import Kind
+from horde.server.jobs.kinds.base import STYLE_PLACEHOLDER, Kind
 from horde.server.jobs.kinds.common import (
     base_profile,
     check_webhook,
@@ -145,6 +146,13 @@ class ImageKind(Kind):
     full_status = RequestStatusStable
     always_skipped_keys = SKIPPED_KEYS
     credits_teams = True  # only image work counts for teams (SEMANTICS.md 1.6); uptime of any kind does
+    style_params = ModelStyleInputParamsStable
+    style_keeps = frozenset({"width", "height"})  # a style without a size keeps the request's
+
+    def style_prompt(self, prompt: str, template: str) -> str:
+        positive, _, negative = prompt.partition("###")  # the negative prompt follows "###"
+        values = {"p": positive, "np": negative}
+        return STYLE_PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
     def screening(self, horde: Resources, body: Any, *, user: Principal) -> PromptScreen | None:
         assert isinstance(body, GenerationInputStable)

@@ -7,6 +7,7 @@ from typing import Any
 
 from horde.contract import (
     GenerationInputKobold,
+    ModelStyleInputParamsKobold,
     PopInputKobold,
     RequestStatusKobold,
     SubmitInputKobold,
@@ -79,6 +80,7 @@ class TextKind(Kind):
     name = "text"
     api_type = "text"
     full_status = RequestStatusKobold
+    style_params = ModelStyleInputParamsKobold
 
     def screening(self, horde: Resources, body: Any, *, user: Principal) -> PromptScreen | None:
         if not horde.settings.filter_text_prompts:
