@@ -16,6 +16,7 @@ from horde.contract.rc import RC
 from horde.server.kit.clock import FakeClock
 from horde.server.kit.orm import table
 from horde.server.kudos.scheduled import fold_postings
+from horde.server.sharedkeys.scheduled import fold_shared_key_charges
 from horde.server.state import Horde
 from horde.server.styles.models import Style, StyleCollection, StyleExample, StyleUse
 from horde.server.styles.scheduled import fold_style_uses
@@ -492,3 +493,31 @@ async def test_requests_the_style_refuses(
     )
     assert dry.status_code == 200 and dry.json()["kudos"] > 0
     assert await _count(horde, StyleUse) == 1
+
+
+async def test_a_styles_shared_key_pays_for_requests_made_with_it(
+    client: httpx.AsyncClient, horde: Horde, owner: str, api_key: str
+) -> None:
+    """SEMANTICS 8: the style's key (its owner's) pays, and its per-job caps do not apply; an emptied
+    key without enough left refuses the request before anything is queued."""
+    made_key = await client.put(
+        f"{V2}/sharedkeys", json={"name": "style key", "kudos": 1000, "max_image_steps": 5},
+        headers={"apikey": owner},
+    )  # fmt: skip
+    assert made_key.status_code == 200, made_key.text
+    key_id = made_key.json()["id"]
+    style_id = await _style(client, owner, name="paid style", sharedkey=key_id)  # 12 steps > the key's 5
+    requester = await _user(client, api_key, "style_requester")
+    await fold_postings(horde)
+    before = await _kudos(client, requester)
+    made = await _post(client, requester, "/generate/async", {"prompt": "a cat", "style": style_id})
+    assert made.status_code == 202, made.text
+    await fold_shared_key_charges(horde)
+    assert (await client.get(f"{V2}/sharedkeys/{key_id}")).json()["utilized"] > 0
+    await fold_postings(horde)
+    assert await _kudos(client, requester) == before  # not even the activation tax: the key's owner paid
+    emptied = await client.patch(f"{V2}/sharedkeys/{key_id}", json={"kudos": 1}, headers={"apikey": owner})
+    assert emptied.status_code == 200, emptied.text
+    await fold_shared_key_charges(horde)
+    refused = await _post(client, requester, "/generate/async", {"prompt": "a dog", "style": style_id})
+    _error(refused, 403, RC.SharedKeyInsufficientKudos)
