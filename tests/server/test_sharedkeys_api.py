@@ -101,7 +101,8 @@ async def test_bad_management(client: httpx.AsyncClient) -> None:
     )
     bad_bodies = (
         {"kudos": 50_000_001}, {"kudos": -2}, {"name": "ab"}, {"max_image_steps": 501},
-        {"max_image_pixels": 4194305}, {"max_text_tokens": 501}, {"expiry": -5}, {"kudos": "lots"},
+        {"max_image_pixels": 4194305}, {"max_text_tokens": 501}, {"expiry": -5}, {"expiry": 10**30},
+        {"expiry": 36_501}, {"kudos": "lots"},
     )  # fmt: skip
     for bad in bad_bodies:
         response = await client.put(

@@ -10,13 +10,14 @@ MAX_SHARED_KEY_KUDOS = 50_000_000
 MAX_SHARED_KEY_PIXELS = 4_194_304
 MAX_SHARED_KEY_STEPS = 500
 MAX_SHARED_KEY_TOKENS = 500
+MAX_SHARED_KEY_DAYS = 36_500  # a key's expiry, in days: beyond it a date overflows (schemathesis found it)
 
 
 class SharedKeyInput(HordeModel):
     """PUT /sharedkeys body; -1 means unlimited (kudos, the caps) or never (expiry, in days)."""
 
     kudos: int = Field(default=5000, ge=-1, le=MAX_SHARED_KEY_KUDOS)
-    expiry: int = Field(default=-1, ge=-1)
+    expiry: int = Field(default=-1, ge=-1, le=MAX_SHARED_KEY_DAYS)
     name: Omittable[str] = Field(default=None, min_length=3, max_length=255)
     max_image_pixels: int = Field(default=-1, ge=-1, le=MAX_SHARED_KEY_PIXELS)
     max_image_steps: int = Field(default=-1, ge=-1, le=MAX_SHARED_KEY_STEPS)
@@ -27,7 +28,7 @@ class SharedKeyPatch(HordeModel):
     """PATCH /sharedkeys/{id} body (the swagger's SharedKeyInput, every field optional)."""
 
     kudos: Omittable[int] = Field(default=None, ge=-1, le=MAX_SHARED_KEY_KUDOS)
-    expiry: Omittable[int] = Field(default=None, ge=-1)
+    expiry: Omittable[int] = Field(default=None, ge=-1, le=MAX_SHARED_KEY_DAYS)
     name: Omittable[str] = Field(default=None, min_length=3, max_length=255)
     max_image_pixels: Omittable[int] = Field(default=None, ge=-1, le=MAX_SHARED_KEY_PIXELS)
     max_image_steps: Omittable[int] = Field(default=None, ge=-1, le=MAX_SHARED_KEY_STEPS)

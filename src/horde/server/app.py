@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 
 import httpx
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
@@ -49,7 +48,7 @@ from horde.server.operations import service as operations_service
 from horde.server.operations.guard import Guard
 from horde.server.operations.reputation import load_reputation
 from horde.server.ratelimit import Counters, MemoryCounters, RateLimiter, RateLimitMiddleware, RedisCounters
-from horde.server.redis import RedisHealth, connect_relay
+from horde.server.redis import RedisHealth, connect_relay, redis_client
 from horde.server.scheduler import Scheduler
 from horde.server.state import Horde
 from horde.server.users.cache import UserCache
@@ -123,7 +122,7 @@ async def build_horde(
 def _answer_cache(settings: Settings, clock: Clock) -> AnswerCache:
     client = None
     if settings.redis_url:
-        client = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        client = redis_client(settings.redis_url, timeout=settings.redis_timeout)
     return AnswerCache(
         local_ttl=settings.cache_local_ttl, client=client, prefix=settings.redis_prefix,
         enabled=settings.answer_cache, clock=clock.now, wall=clock.now,
@@ -156,7 +155,7 @@ async def close_horde(horde: Horde) -> None:
 
 def _counters(settings: Settings, health: RedisHealth, now: Callable[[], float]) -> Counters:
     if settings.redis_url:
-        client = aioredis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        client = redis_client(settings.redis_url, timeout=settings.redis_timeout)
         return RedisCounters(client, settings.redis_prefix, now=now, health=health)
     return MemoryCounters(now=now)
 

@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     filter_search_timeout: float = 0.25  # one regex search of a prompt; a timeout counts as a match
     filter_probe_timeout: float = 0.1  # one probe search when a regex is written
     filter_text_prompts: bool = False  # the reference filters image prompts only
+    # seconds a rate-limit counter may take in Redis before this node counts alone for a while
+    redis_timeout: float = 1.0
     max_wait: float = 30.0  # longest server-side wait a client may ask for on pop and status
     # the OpenAI-compatible API (/v1): how long a call waits for its request, and chat templates by
     # model name as [regex, family] pairs tried first (families: chatml, gemma, llama3, mistral, alpaca)

@@ -17,8 +17,12 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from horde.server.kit.notify import Notifier, RelayHook
 
@@ -147,12 +151,22 @@ class RedisRelay(RelayHook):
         await self.client.aclose()
 
 
+def redis_client(url: str, *, timeout: float, **options: Any) -> aioredis.Redis:
+    """A client whose command on a connection Redis closed (a restart) is retried once on a new one:
+    without it every stale pooled connection fails a command after Redis returns, and each failure
+    doubles `RedisHealth`'s back-off, so a node took minutes to use Redis again (the chaos test)."""
+    return aioredis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1),
+        retry_on_error=[RedisConnectionError], **options,
+    )  # fmt: skip
+
+
 async def connect_relay(
     url: str, *, prefix: str, notifier: Notifier, health: RedisHealth | None = None
 ) -> RedisRelay:
     """Attach a relay to the notifier and start listening (Redis may be down: it connects when it can)."""
     health = health or RedisHealth()
-    client = aioredis.from_url(url, socket_timeout=5, socket_connect_timeout=2, health_check_interval=30)
+    client = redis_client(url, timeout=5, health_check_interval=30)
     relay = RedisRelay(client, prefix=prefix, notifier=notifier, health=health)
     relay.start()
     notifier.relay = relay
