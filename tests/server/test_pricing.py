@@ -126,3 +126,83 @@ def test_hundredths_round_trip() -> None:
     assert pricing.hundredths(10.83) == 1083
     assert pricing.hundredths(1.2008) == 120
     assert pricing.kudos_of(1083) == 10.83
+
+
+def test_text_reward_counts_a_short_prompt() -> None:
+    # a 2048-character prompt is 512 tokens (2048 / 4), under max_length: c = 1.2 + 2.2**-1 = 1.654545;
+    # 100 tokens, 7B: 100 * 7 / 125 * 1.654545 = 9.265454 (a prompt counted as 2048 * 4 would give c = 2.2)
+    assert _reward("x" * 400, "p" * 2048, 1024, 7) == pytest.approx(9.265454, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("size", "cn", "pp", "loras", "tis", "expected"),
+    [
+        # 512x512 is the basis area (factor 1): 11 * 1.8 = 19.8 with a ControlNet
+        (512, True, 0, 0, False, 19.8),
+        # 1024x1024: area factor 0.4536 + 0.5464 * 4 = 2.6392; 11 * 2.6392 = 29.0312, * 1.8 = 52.25616;
+        # one post-processor: + 8.88 * 2.6392 = 23.436096 -> 75.692256, rounded to 75.69
+        (1024, True, 1, 0, False, 75.69),
+        # the same without ControlNet: 29.0312 + 23.436096 = 52.467296 -> 52.47; 2 LoRAs and a TI: + 6 + 1
+        (1024, False, 1, 2, True, 59.47),
+    ],
+)
+def test_image_base_price_factors(
+    size: int, cn: bool, pp: int, loras: int, tis: bool, expected: float
+) -> None:
+    price = pricing.image_base_price(
+        width=size, height=size, steps=50, post_processors=pp, controlnet=cn, loras=loras, tis=tis
+    )
+    assert price == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("form", ["GFPGAN", "GFPGANv1.3", "CodeFormers", "RestoreFormer", "4x_AnimeSharp"])
+def test_alchemy_post_processors_pay_per_tile(form: str) -> None:
+    assert pricing.alchemy_form_kudos(form, tiles=2) == 6.0  # 3 per tile
+    assert pricing.alchemy_form_kudos(form.lower() + "x", tiles=2) == 1.0  # not a post-processor
+
+
+@pytest.mark.parametrize(
+    ("steps", "sampler", "expected"),
+    [
+        (20, "k_euler", 20),
+        (20, None, 20),
+        (20, "k_heun", 40),
+        (7, "k_dpmpp_sde", 14),
+        (3, "k_dpm_adaptive", 40),
+    ],
+)
+def test_accurate_steps(steps: int, sampler: str | None, expected: int) -> None:
+    assert pricing.accurate_steps(steps, sampler) == expected
+
+
+@pytest.mark.parametrize(
+    ("threads", "queued", "baselines", "expected"),
+    [
+        (0, 0, [], 1024),
+        (10, 0, [], 1024),  # 1124 capped at 1024
+        (2, 100, [], 954),  # 1024 + 20 - 90
+        (0, 5, [], 1020),  # 0.9 * 5 = 4.5 rounds to 4 (to even)
+        (0, 1000, [], 576),  # 124, raised to the floor 576
+        (0, 1000, [None, "stable_diffusion_1"], 576),
+        (0, 1000, ["stable diffusion 2"], 768),
+        (0, 1000, [None, "stable_diffusion_xl"], 1024),
+        (0, 300, ["stable diffusion 2"], 768),  # 1024 - 270 = 754, below SD2's 768
+    ],
+)
+def test_free_image_side(threads: int, queued: int, baselines: list[str | None], expected: int) -> None:
+    assert pricing.free_image_side(threads=threads, queued=queued, baselines=baselines) == expected
+
+
+@pytest.mark.parametrize(
+    ("threads", "queued", "expected"),
+    [(0, 0, 512), (100, 0, 512), (4, 100, 442), (0, 5, 508), (0, 1000, 256)],  # 512 + 20 - 90 = 442
+)
+def test_free_text_length(threads: int, queued: int, expected: int) -> None:
+    assert pricing.free_text_length(threads=threads, queued=queued) == expected
+
+
+def test_text_upfront() -> None:
+    assert pricing.text_upfront(max_length=512, n=3, params_billions=None) == 60.0  # 20 per job
+    # 512 * 13 / 21 = 316.952..., rounded to 316.95, for 2 jobs 633.9
+    assert pricing.text_upfront(max_length=512, n=2, params_billions=13) == pytest.approx(633.9)
+    assert pricing.text_upfront(max_length=100, n=1, params_billions=7) == pytest.approx(33.33)  # 33.333
