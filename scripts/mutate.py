@@ -105,7 +105,7 @@ def prepare(name: str, module: Module) -> Path:
 
 def summary(work: Path) -> tuple[int, int, list[str]]:
     """(mutants, survivors, survivor names) from `mutmut results --all true`."""
-    out = subprocess.run(  # noqa: S603 (our own argv)
+    out = subprocess.run(
         [sys.executable, "-m", "mutmut", "results", "--all", "true"],
         cwd=work,
         capture_output=True,
