@@ -45,7 +45,11 @@ MODULES: dict[str, Module] = {
     # the kudos ledger: postings, folds, the pseudonymous floor
     "ledger": Module(
         ("horde/server/kudos/service.py",),
-        ("tests/server/test_kudos_movements.py",),
+        (
+            "tests/server/test_kudos_movements.py",
+            "tests/server/test_kudos_fold.py",
+            "tests/server/test_upfront.py",
+        ),
         "not postgresql",
     ),
     # the claim and its conditions (which request a worker may pop)
@@ -103,8 +107,9 @@ def prepare(name: str, module: Module) -> Path:
     return work
 
 
-def summary(work: Path) -> tuple[int, int, list[str]]:
-    """(mutants, survivors, survivor names) from `mutmut results --all true`."""
+def summary(work: Path) -> dict[str, list[str]]:
+    """Mutant names per status, from `mutmut results --all true` (killed, survived, no tests, timeout,
+    not checked: the budget ended first, ...)."""
     out = subprocess.run(
         [sys.executable, "-m", "mutmut", "results", "--all", "true"],
         cwd=work,
@@ -112,11 +117,12 @@ def summary(work: Path) -> tuple[int, int, list[str]]:
         text=True,
         check=False,
     ).stdout
-    rows = [line.strip().rsplit(": ", 1) for line in out.splitlines() if ": " in line]
-    statuses = [(n, s) for n, s in (r for r in rows if len(r) == 2)]
-    counted = [(n, s) for n, s in statuses if s not in ("not checked", "skipped")]
-    survivors = [n for n, s in counted if s in ("survived", "no tests")]
-    return len(counted), len(survivors), survivors
+    by_status: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and "__mutmut_" in name:
+            by_status.setdefault(status, []).append(name)
+    return by_status
 
 
 def main() -> int:
@@ -160,11 +166,16 @@ def main() -> int:
     except KeyboardInterrupt:
         os.killpg(run.pid, signal.SIGTERM)
         raise
-    total, survived, names = summary(work)
-    for name in names:
+    by_status = summary(work)
+    # a mutant no mapped test runs ("no tests") survives as surely as one the tests run and miss
+    survivors = by_status.get("survived", []) + by_status.get("no tests", [])
+    for name in survivors:
         print("survived:", name)
-    rate = 100 * survived / total if total else 0.0
-    print(f"{args.module}: {total} mutants tested, {survived} survived ({rate:.1f} %)")
+    tested = sum(len(v) for k, v in by_status.items() if k not in ("not checked", "skipped"))
+    counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(by_status.items()))
+    rate = 100 * len(survivors) / tested if tested else 0.0
+    print(f"{args.module}: {counts}")
+    print(f"{args.module}: {tested} mutants tested, {len(survivors)} survived ({rate:.1f} %)")
     return 0
 
 
