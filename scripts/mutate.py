@@ -3,6 +3,7 @@
     python -m scripts.mutate                # list the modules and the tests that cover them
     python -m scripts.mutate pricing        # mutate one module (or `make mutate MODULE=pricing`)
     python -m scripts.mutate pricing --budget 900 --children 1
+    python -m scripts.mutate ledger --only "horde.server.kudos.service.x_fold*"   # some functions only
 
 Not part of CI. Each module is mapped to the fast tests that cover it (SQLite-only or service-level
 where possible), so a mutant costs seconds; the run happens in `.mutate/<module>/`, a scratch folder
@@ -133,6 +134,12 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=1200, help="seconds before the run is stopped")
     parser.add_argument("--children", type=int, default=1, help="mutants tested at once")
     parser.add_argument("--fresh", action="store_true", help="forget earlier results of this module")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=[],
+        help='mutant name patterns, e.g. "horde.server.kudos.service.x_fold*"',
+    )
     args = parser.parse_args()
     if args.module is None:
         for name, module in MODULES.items():
@@ -154,6 +161,7 @@ def main() -> int:
         "run",
         "--max-children",
         str(args.children),
+        *args.only,
     ]
     # its own process group: mutmut forks a child per mutant, and the budget stops them all
     run = subprocess.Popen(command, cwd=work, env=env, start_new_session=True)  # noqa: S603 (our own argv)

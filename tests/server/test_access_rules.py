@@ -126,3 +126,15 @@ def test_rule_names_a_route() -> None:
     assert access.rule("GET", "/api/v2/status/heartbeat") is access.ACCESS["GET /api/v2/status/heartbeat"]
     with pytest.raises(KeyError):
         access.rule("GET", "/api/v2/nowhere")
+
+
+def test_nobody_owns_by_default() -> None:
+    assert access.roles_of(PLAIN) == frozenset({Role.USER})
+
+
+def test_the_door_knows_no_owner() -> None:
+    """The door runs before any object is loaded: an owner-only door refuses even the object's owner."""
+    door = Rule(Key.REQUIRED, door=Check(frozenset({Role.OWNER}), Denial(RC.NotOwner, "owners only")))
+    with pytest.raises(HordeError) as refused:
+        access.admit_door(door, PLAIN)
+    assert _denied(refused.value) == ("NotOwner", "owners only", 403)
