@@ -41,7 +41,11 @@ MODULES: dict[str, Module] = {
     # the price of a request and the reward of a job (pure functions)
     "pricing": Module(
         ("horde/server/kudos/pricing.py",),
-        ("tests/server/test_pricing.py", "tests/server/test_price_anchors.py"),
+        (
+            "tests/server/test_pricing.py",
+            "tests/server/test_price_anchors.py",
+            "tests/server/test_reward_anchors.py",
+        ),
     ),
     # the kudos ledger: postings, folds, the pseudonymous floor
     "ledger": Module(

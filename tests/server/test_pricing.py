@@ -206,3 +206,68 @@ def test_text_upfront() -> None:
     # 512 * 13 / 21 = 316.952..., rounded to 316.95, for 2 jobs 633.9
     assert pricing.text_upfront(max_length=512, n=2, params_billions=13) == pytest.approx(633.9)
     assert pricing.text_upfront(max_length=100, n=1, params_billions=7) == pytest.approx(33.33)  # 33.333
+
+
+@pytest.mark.parametrize(
+    ("models", "lora", "expected"), [(3, False, 56.0), (0, True, 80.0), (10, True, 100.0)]
+)  # 50 + 2 per model + 30 with LoRAs
+def test_image_uptime_reward(models: int, lora: bool, expected: float) -> None:
+    assert pricing.image_uptime_reward(models=models, allow_lora=lora) == expected
+
+
+@pytest.mark.parametrize(
+    ("context", "billions", "validated", "expected"),
+    [
+        (4096, 7, True, 85.0),  # 25 + 15 * 4096 / 1024 = 85, x 7/7
+        (4096, 14, True, 170.0),  # x 14/7
+        (4096, 1, True, 21.25),  # x max(1/7, 0.25)
+        (4096, None, True, 42.5),  # no model size: x 0.5
+        (4096, 7, False, 25.5),  # unvalidated: x 0.3
+        (2048, 3.5, True, 27.5),  # 55 x 0.5
+        (1_000_000, 7, True, 3865.0),  # the context counts up to 262144: 25 + 15 * 256
+        (1000, 7, True, 39.65),  # 25 + 14.6484375 = 39.6484375, rounded
+        (1000, None, False, 5.95),  # 39.6484375 x 0.3 x 0.5 = 5.947265625, rounded
+    ],
+)
+def test_text_uptime_reward(context: int, billions: float | None, validated: bool, expected: float) -> None:
+    reward = pricing.text_uptime_reward(
+        max_context_length=context, params_billions=billions, validated=validated
+    )
+    assert reward == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "side", "expected"),
+    [
+        ((512, 512), 1024, (512, 512)),
+        ((1024, 1024), 1024, (1024, 1024)),  # exactly the free area: unchanged
+        ((2048, 2048), 1024, (1024, 1024)),  # scale 0.5
+        # scale sqrt(1024**2 / (2048 * 1024)) = 0.7071: 1448 -> 1408, 724 -> 704 (multiples of 64)
+        ((2048, 1024), 1024, (1408, 704)),
+        # scale 0.661: 660 -> 640, 396 -> 384; 640 x 384 < 512 x 512, so the short side grows to 448
+        ((1000, 600), 512, (640, 448)),
+        ((600, 1000), 512, (448, 640)),
+        ((100_000, 64), 512, (20224, 64)),  # a side never below 64
+    ],
+)
+def test_downgraded_size(size: tuple[int, int], side: int, expected: tuple[int, int]) -> None:
+    assert pricing.downgraded_size(*size, side=side) == expected
+
+
+@pytest.mark.parametrize(
+    ("steps", "sampler", "max_steps", "controlnet", "expected"),
+    [
+        (30, "k_euler", 40, False, 30),  # free already
+        (50, "k_euler", 40, False, 40),
+        (50, "k_euler", 40, True, 20),  # ControlNet: 20
+        (30, "lcm", 40, False, 10),  # LCM: 10
+        (30, "k_heun", 40, False, 20),  # counts twice: 60 > 40, cut to 40 / 2
+        (20, "k_heun", 40, False, 20),  # 40 counted: free
+        (15, "k_heun", 40, True, 10),  # 30 > 20: 20 / 2
+        (5, "k_dpm_adaptive", 20, False, 20),  # counts 40
+        (10, "k_heun", 1, False, 1),  # never below one step
+    ],
+)
+def test_downgraded_steps(steps: int, sampler: str, max_steps: int, controlnet: bool, expected: int) -> None:
+    cut = pricing.downgraded_steps(steps, sampler=sampler, max_steps=max_steps, controlnet=controlnet)
+    assert cut == expected
