@@ -248,6 +248,9 @@ def test_text_uptime_reward(context: int, billions: float | None, validated: boo
         ((1000, 600), 512, (640, 448)),
         ((600, 1000), 512, (448, 640)),
         ((100_000, 64), 512, (20224, 64)),  # a side never below 64
+        ((64, 100_000), 512, (64, 20224)),
+        ((1000, 1000), 1000, (1000, 1000)),  # exactly the free area, not a multiple of 64: unchanged
+        ((2048, 2048), 512, (512, 512)),  # exactly 512 x 512 after the cut: nothing grows back
     ],
 )
 def test_downgraded_size(size: tuple[int, int], side: int, expected: tuple[int, int]) -> None:
@@ -266,6 +269,7 @@ def test_downgraded_size(size: tuple[int, int], side: int, expected: tuple[int, 
         (15, "k_heun", 40, True, 10),  # 30 > 20: 20 / 2
         (5, "k_dpm_adaptive", 20, False, 20),  # counts 40
         (10, "k_heun", 1, False, 1),  # never below one step
+        (30, "k_heun", 15, False, 7),  # 15 // 2: whole steps
     ],
 )
 def test_downgraded_steps(steps: int, sampler: str, max_steps: int, controlnet: bool, expected: int) -> None:
