@@ -4,7 +4,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
 PORT ?= 7001
 
-.PHONY: up test
+.PHONY: up test mutate
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools && .tools/bin/pip install -q uv
@@ -26,3 +26,8 @@ test: $(UV)
 	$(TEST_RUN) ruff format --check src tests bench migrations
 	$(TEST_RUN) mypy
 	$(TEST_RUN) pytest -q -n 2 --dist loadgroup
+
+# Mutation testing of one core module, not part of CI (README "Mutation testing"):
+# `make mutate MODULE=pricing`; without MODULE it lists the modules and the tests mapped to each.
+mutate: $(UV)
+	$(TEST_RUN) python -m scripts.mutate $(MODULE) $(ARGS)

@@ -76,11 +76,40 @@ async def test_singleline_and_samplers_llama_lacks(llama: LlamaCppBackend) -> No
     assert notes == {"top_a": "approximated", "tfs": "dropped"}
 
 
+COUNTING = "1, 2, 3, 4, 5, 6, 7, 8,"
+
+
+async def test_the_prompt_is_what_the_text_continues(llama: LlamaCppBackend) -> None:
+    # greedy decoding: the model continues each count; a backend that ignored the prompt would not
+    greedy = TextParams(max_length=6, temperature=0.0, seed=1)
+    counting = await llama.generate(COUNTING, greedy)
+    assert counting.text.startswith(" 9"), counting.text
+    letters = await llama.generate("a, b, c, d, e, f, g,", greedy)
+    assert letters.text.startswith(" h"), letters.text
+
+
+@pytest.mark.parametrize("max_length", [1, 5, 17])
+async def test_max_length_is_the_token_count(llama: LlamaCppBackend, max_length: int) -> None:
+    # EOS is banned, so the model runs to max_length exactly: no fewer tokens and no more
+    params = TextParams(max_length=max_length, seed=11, use_default_badwordsids=True)
+    result = await llama.generate("A long story:", params)
+    assert result.tokens == max_length
+    produced = await llama._runner.run(
+        lambda _c: len(llama._llm.tokenize(result.text.encode(), add_bos=False))
+    )
+    assert max_length - 2 <= produced <= max_length + 2  # re-tokenising may merge or split an edge token
+
+
 async def test_long_prompt_is_cut_to_the_context(llama: LlamaCppBackend) -> None:
-    prompt = "word " * 2100 + "The end. And then"
-    result = await llama.generate(prompt, TextParams(max_length=8, max_context_length=128, seed=5))
-    assert isinstance(result.text, str)
+    # the start is cut, the end kept: the count at the end is what the model continues
+    prompt = "word " * 2100 + COUNTING
+    params = TextParams(max_length=8, max_context_length=128, temperature=0.0, seed=5)
+    result = await llama.generate(prompt, params)
+    assert result.text.startswith(" 9"), result.text
     assert not result.notes  # 128 fits the loaded n_ctx, so the context length was honoured exactly
+    # prompt and answer were evaluated within the 128-token context (2100 words would be over 2000)
+    evaluated = await llama._runner.run(lambda _cancel: llama._llm.n_tokens)
+    assert 120 <= evaluated <= 128
 
 
 async def test_cancel_returns_at_once_and_stops_the_model(llama: LlamaCppBackend) -> None:
