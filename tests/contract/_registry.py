@@ -102,6 +102,7 @@ TYPE_DIFFERENCES = {
     ("PopInputKobold", "max_context_length"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("PopInputStable", "max_pixels"): "bounded to the database's INTEGER range (overflow was a 500)",
     ("ModifyUserInput", "worker_invited"): "bounded to 0..INTEGER (2**63 was a 500)",
+    ("SharedKeyInput", "expiry"): "bounded to 100 years of days (a huge one overflowed a date: a 500)",
     **{
         (model, "models"): "model names bounded to the column's 255 characters"
         for model in (
